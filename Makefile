@@ -1,0 +1,47 @@
+# taskwire developer targets. The README names them; .ci/run calls `make test`.
+GO       ?= go
+PKGS     := ./...
+SPECS    := $(wildcard specs/*.yaml)
+FUZZTIME ?= 60s
+
+.PHONY: all build test unit vet fmt-check validate-specs check-generated generate lint bench fuzz demo clean
+
+all: build
+
+build:
+	$(GO) build -o bin/taskwire ./cmd/taskwire
+
+## test: everything CI checks: formatting, vet, the example specs, generated files, unit tests under -race.
+test: fmt-check vet validate-specs check-generated unit
+
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+validate-specs:
+	$(GO) run ./cmd/taskwire validate --strict $(SPECS)
+
+## check-generated: fails when a committed generated file (specs/taskwire.schema.json, ...) is stale.
+check-generated:
+	$(GO) run ./cmd/taskwire schema --check specs/taskwire.schema.json
+
+## generate: rewrites every committed generated file.
+generate:
+	$(GO) run ./cmd/taskwire schema -o specs/taskwire.schema.json
+
+lint: vet fmt-check
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./generator/spec
+
+clean:
+	rm -rf bin

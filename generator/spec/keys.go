@@ -1,0 +1,47 @@
+package spec
+
+// Known keys of each mapping of the format, in the order the docs list them.
+// The JSON Schema and the spec reference are kept in step with these tables by tests.
+var (
+	rootKeys       = []string{"taskwire", "package", "service", "types", "tasks", "pipelines", "security"}
+	serviceKeys    = []string{"title", "version", "description"}
+	typeKeys       = []string{"description", "fields"}
+	typeExprKeys   = []string{"type", "description", "enum", "min", "max", "min_length", "max_length", "pattern"}
+	taskKeys       = []string{"description", "inputs", "output", "type", "timeout", "retry", "map", "concurrency"}
+	retryKeys      = []string{"attempts", "backoff", "max_backoff"}
+	pipelineKeys   = []string{"description", "tasks", "outputs", "timeout", "rate_limit"}
+	securityKeys   = []string{"enabled", "auth", "api_key", "keys", "jwt", "acls", "require_https", "trusted_proxies", "rate_limits", "audit"}
+	apiKeyKeys     = []string{"header"}
+	keyKeys        = []string{"env", "sha256", "role", "pipelines", "expires", "description"}
+	literalKeyKeys = []string{"key", "value", "secret", "api_key", "token"}
+	jwtKeys        = []string{"secret_env", "public_key_file", "algorithm", "issuer", "audience", "role_claim", "pipelines_claim", "leeway"}
+	aclActions     = []string{"read", "execute", "write"}
+	rateLimitsKeys = []string{"enabled", "default", "routes"}
+	auditKeys      = []string{"enabled", "file", "max_size"}
+)
+
+// KnownKeys returns the keys each mapping of the format accepts, by the
+// mapping's place in the document: "" (the root), "service", "types.*",
+// "field" (a type written as a mapping), "tasks.*", "tasks.*.retry",
+// "pipelines.*", "security", "security.api_key", "security.keys.*",
+// "security.jwt", "security.acls.*", "security.rate_limits" and
+// "security.audit". Mappings keyed by user names (types, tasks, pipelines,
+// keys, acls, fields, inputs, routes) are not listed.
+func KnownKeys() map[string][]string {
+	return map[string][]string{
+		"":                     rootKeys,
+		"service":              serviceKeys,
+		"types.*":              typeKeys,
+		"field":                typeExprKeys,
+		"tasks.*":              taskKeys,
+		"tasks.*.retry":        retryKeys,
+		"pipelines.*":          pipelineKeys,
+		"security":             securityKeys,
+		"security.api_key":     apiKeyKeys,
+		"security.keys.*":      keyKeys,
+		"security.jwt":         jwtKeys,
+		"security.acls.*":      aclActions,
+		"security.rate_limits": rateLimitsKeys,
+		"security.audit":       auditKeys,
+	}
+}

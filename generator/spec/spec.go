@@ -1,0 +1,210 @@
+// Package spec parses taskwire spec files (format version 1) into a raw,
+// position-carrying tree. It checks the shape of the document (known keys,
+// YAML kinds, scalar types); meaning (wiring, names, security rules) is
+// checked by package model, which resolves a Spec into the IR.
+package spec
+
+import "github.com/taskwire/taskwire/generator/diag"
+
+// Str is a scalar string from the spec with its position. Set is false when
+// the key was absent.
+type Str struct {
+	Value string
+	Pos   diag.Pos
+	Set   bool
+}
+
+// Int is an integer scalar with its position.
+type Int struct {
+	Value int64
+	Pos   diag.Pos
+	Set   bool
+}
+
+// Num is a numeric scalar (integer or float) with its position.
+type Num struct {
+	Value float64
+	Pos   diag.Pos
+	Set   bool
+}
+
+// Bool is a boolean scalar with its position.
+type Bool struct {
+	Value bool
+	Pos   diag.Pos
+	Set   bool
+}
+
+// Spec is a whole spec file.
+type Spec struct {
+	File      string
+	Pos       diag.Pos // position of the document's root
+	Version   Int
+	Package   Str
+	Service   *Service
+	Types     []*TypeDef
+	Tasks     []*Task
+	Pipelines []*Pipeline
+	Security  *Security
+}
+
+// Service is the `service` section.
+type Service struct {
+	Pos         diag.Pos
+	Title       Str
+	Version     Str
+	Description Str
+}
+
+// TypeDef is a named object type under `types`.
+type TypeDef struct {
+	Name        Str
+	Pos         diag.Pos
+	Description Str
+	Fields      []*Field
+	FieldsPos   diag.Pos
+}
+
+// Field is a named, typed value: a field of a type or an input of a task.
+type Field struct {
+	Name Str
+	Type TypeExpr
+}
+
+// TypeExpr is a type written either as a scalar ("string?", "[]Result") or as
+// a mapping with constraints ({type: string, max_length: 10}).
+type TypeExpr struct {
+	Pos         diag.Pos
+	Type        Str
+	Description Str
+	Enum        []Str
+	EnumPos     diag.Pos
+	Min         Num
+	Max         Num
+	MinLength   Int
+	MaxLength   Int
+	Pattern     Str
+}
+
+// Task is one entry under `tasks`.
+type Task struct {
+	Name        Str
+	Pos         diag.Pos
+	Description Str
+	Inputs      []*Field
+	InputsPos   diag.Pos
+	Output      Str
+	Type        Str
+	Timeout     Str
+	Retry       *Retry
+	Map         Str
+	Concurrency Int
+}
+
+// Retry is a task's retry policy.
+type Retry struct {
+	Pos        diag.Pos
+	Attempts   Int
+	Backoff    Str
+	MaxBackoff Str
+}
+
+// Pipeline is one entry under `pipelines`.
+type Pipeline struct {
+	Name        Str
+	Pos         diag.Pos
+	Description Str
+	Tasks       []Str
+	TasksPos    diag.Pos
+	Outputs     []Str
+	OutputsSet  bool
+	OutputsPos  diag.Pos
+	Timeout     Str
+	RateLimit   Str
+}
+
+// Security is the `security` section.
+type Security struct {
+	Pos            diag.Pos
+	Enabled        Bool
+	Auth           []Str
+	AuthPos        diag.Pos
+	APIKey         *APIKey
+	Keys           []*Key
+	KeysPos        diag.Pos
+	JWT            *JWT
+	ACLs           []*ACL
+	ACLsPos        diag.Pos
+	RequireHTTPS   Bool
+	TrustedProxies []Str
+	RateLimits     *RateLimits
+	Audit          *Audit
+}
+
+// APIKey configures API-key authentication.
+type APIKey struct {
+	Pos    diag.Pos
+	Header Str
+}
+
+// Key is one API key under `security.keys`.
+type Key struct {
+	Name        Str
+	Pos         diag.Pos
+	Env         Str
+	SHA256      Str
+	Literal     Str // a key written into the spec, which is always an error
+	Role        Str
+	Pipelines   []Str
+	PipelinesOK bool // the pipelines key was present
+	Expires     Str
+	Description Str
+}
+
+// JWT configures bearer-token authentication.
+type JWT struct {
+	Pos            diag.Pos
+	SecretEnv      Str
+	PublicKeyFile  Str
+	Algorithm      Str
+	Issuer         Str
+	Audience       Str
+	RoleClaim      Str
+	PipelinesClaim Str
+	Leeway         Str
+}
+
+// ACL is one pattern entry under `security.acls`.
+type ACL struct {
+	Pattern Str
+	Pos     diag.Pos
+	Grants  []*Grant
+}
+
+// Grant gives an action on the ACL's pipelines to roles.
+type Grant struct {
+	Action Str
+	Roles  []Str
+}
+
+// RateLimits is the `security.rate_limits` section.
+type RateLimits struct {
+	Pos     diag.Pos
+	Enabled Bool
+	Default Str
+	Routes  []*RouteLimit
+}
+
+// RouteLimit is one entry of `security.rate_limits.routes`.
+type RouteLimit struct {
+	Route Str
+	Rate  Str
+}
+
+// Audit is the `security.audit` section.
+type Audit struct {
+	Pos     diag.Pos
+	Enabled Bool
+	File    Str
+	MaxSize Str
+}
