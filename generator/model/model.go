@@ -1,0 +1,295 @@
+// Package model resolves a parsed spec into the model: the checked,
+// fully-derived description of a service that every back end (Go code,
+// OpenAPI, graphs) consumes. Back ends never read YAML and never re-derive what
+// the resolver decided: wiring, pipeline inputs, topological order, Go names,
+// effective rate limits and routes are all here.
+package model
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/taskwire/taskwire/generator/diag"
+)
+
+// FormatVersion is the spec format version this model is resolved from.
+const FormatVersion = 1
+
+// Model is a whole resolved service.
+type Model struct {
+	File      string
+	Package   string
+	Service   Service
+	Types     []*Type // named types, in spec order
+	Tasks     []*Task // in spec order
+	Pipelines []*Pipeline
+	Security  *Security
+	Routes    []*Route // every HTTP route, in a fixed order
+
+	typesByName     map[string]*Type
+	tasksByName     map[string]*Task
+	pipelinesByName map[string]*Pipeline
+}
+
+// Type returns the named type called name, or nil.
+func (m *Model) Type(name string) *Type { return m.typesByName[name] }
+
+// Task returns the task called name, or nil.
+func (m *Model) Task(name string) *Task { return m.tasksByName[name] }
+
+// Pipeline returns the pipeline called name, or nil.
+func (m *Model) Pipeline(name string) *Pipeline { return m.pipelinesByName[name] }
+
+// Service describes the API as a whole.
+type Service struct {
+	Title       string
+	Version     string
+	Description string
+}
+
+// Type is a named object type.
+type Type struct {
+	Name        string
+	GoName      string
+	Description string
+	Fields      []*Field
+	Pos         diag.Pos
+}
+
+// Field is a named, typed value: a field of a type, a task input, or a
+// pipeline input or output.
+type Field struct {
+	Name        string // as written in the spec; also the JSON name
+	GoName      string // exported Go name (struct field)
+	GoParam     string // unexported Go name (parameter), never a Go keyword
+	Description string
+	Type        *TypeRef
+	Pos         diag.Pos
+}
+
+// Kind is the kind of a type expression.
+type Kind int
+
+// The kinds of types a spec can use.
+const (
+	String Kind = iota
+	Int
+	Int64
+	Float64
+	Bool
+	Time
+	Bytes
+	Any
+	List  // []Elem
+	Map   // map[string]Elem
+	Named // a named object type
+)
+
+// TypeRef is a resolved type expression with its constraints.
+type TypeRef struct {
+	Kind     Kind
+	Elem     *TypeRef // List and Map
+	Named    *Type    // Named
+	Optional bool
+	// EnumGoName is the Go type generated for an enum (for example
+	// ResultStatus), set when Constraints.Enum is not empty.
+	EnumGoName  string
+	Constraints Constraints
+}
+
+// Constraints restrict the values of a type. Only those that fit the kind are set.
+type Constraints struct {
+	Enum      []EnumValue
+	Min, Max  *float64
+	MinLength *int
+	MaxLength *int
+	Pattern   string // RE2 syntax, anchored by the validator at both ends
+}
+
+// Empty reports whether no constraint is set.
+func (c Constraints) Empty() bool {
+	return len(c.Enum) == 0 && c.Min == nil && c.Max == nil && c.MinLength == nil && c.MaxLength == nil && c.Pattern == ""
+}
+
+// EnumValue is one allowed value of an enum with the Go constant generated for it.
+type EnumValue struct {
+	Value  string
+	GoName string
+}
+
+// Task is a unit of work the user implements.
+type Task struct {
+	Name        string
+	GoName      string // method name on the generated Tasks interface
+	Description string
+	Inputs      []*Field
+	Output      string   // the dataflow name this task produces
+	OutputType  *TypeRef // the type of that output; a list of ElemType for map tasks
+	ElemType    *TypeRef // for map tasks: the type one call returns; otherwise OutputType
+	Map         string   // for map tasks: the list input fanned out over; "" otherwise
+	Concurrency int      // for map tasks: elements run at once
+	Timeout     time.Duration
+	Retry       Retry
+	Pos         diag.Pos
+}
+
+// Input returns the task's input called name, or nil.
+func (t *Task) Input(name string) *Field {
+	for _, f := range t.Inputs {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// Retry is a task's retry policy. Attempts counts the first try.
+type Retry struct {
+	Attempts   int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+// Pipeline is a DAG of tasks wired by output names.
+type Pipeline struct {
+	Name         string
+	GoName       string
+	InputGoName  string // the generated input struct
+	OutputGoName string // the generated output struct
+	HandleGoName string // the generated typed run handle
+	Description  string
+	Tasks        []*Task // in topological order (ties broken by spec order)
+	Edges        []Edge  // in topological order of their targets
+	Inputs       []*Field
+	Outputs      []*Field
+	Timeout      time.Duration
+	RateLimit    *Rate // the effective limit of this pipeline's execute route; nil when unlimited
+	Pos          diag.Pos
+}
+
+// Edge wires one task's output to another task's input.
+type Edge struct {
+	From  *Task
+	To    *Task
+	Name  string // the output name, which is also the input name
+	IsMap bool   // To fans out over this input
+}
+
+// Producer returns the task of p that produces output name, or nil.
+func (p *Pipeline) Producer(name string) *Task {
+	for _, t := range p.Tasks {
+		if t.Output == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Rate is a parsed rate limit: N requests per Period.
+type Rate struct {
+	N      int
+	Period time.Duration
+	Text   string // as written, for example "10/minute"
+}
+
+// AuthMethod is a way a client proves who it is.
+type AuthMethod string
+
+// The authentication methods.
+const (
+	AuthAPIKey AuthMethod = "api_key"
+	AuthJWT    AuthMethod = "jwt"
+)
+
+// Security is the resolved security policy.
+type Security struct {
+	Enabled        bool
+	Auth           []AuthMethod
+	APIKeyHeader   string
+	Keys           []*Key
+	JWT            *JWT
+	ACLs           []*ACL
+	Roles          []string // every role granted by a key or named in an ACL, sorted
+	RequireHTTPS   bool
+	TrustedProxies []netip.Prefix
+	RateLimits     RateLimits
+	Audit          Audit
+}
+
+// Has reports whether method is enabled.
+func (s *Security) Has(method AuthMethod) bool {
+	for _, m := range s.Auth {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+// Key is an API key. The key itself never appears in the model: only the
+// environment variable that holds it or its SHA-256.
+type Key struct {
+	ID          string
+	Env         string
+	SHA256      string // lowercase hex
+	Role        string
+	Pipelines   []string // patterns
+	Expires     time.Time
+	Description string
+}
+
+// JWT is the bearer-token configuration.
+type JWT struct {
+	Algorithm      string
+	SecretEnv      string // HMAC algorithms
+	PublicKeyFile  string // RSA, ECDSA and EdDSA algorithms
+	Issuer         string
+	Audience       string
+	RoleClaim      string
+	PipelinesClaim string
+	Leeway         time.Duration
+}
+
+// Action is what a principal does to a pipeline.
+type Action string
+
+// The actions ACLs grant.
+const (
+	ActionRead    Action = "read"
+	ActionExecute Action = "execute"
+	ActionWrite   Action = "write"
+)
+
+// ACL grants actions on the pipelines matching Pattern to roles.
+type ACL struct {
+	Pattern string
+	Grants  map[Action][]string
+}
+
+// RateLimits are the resolved rate-limit settings. Per-route effective limits
+// are on each Route.
+type RateLimits struct {
+	Enabled bool
+	Default *Rate
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	Enabled bool
+	File    string
+	MaxSize int64 // bytes before rotation
+}
+
+// Route is one HTTP route of the generated server.
+type Route struct {
+	Method      string
+	Path        string // net/http pattern syntax, for example /runs/{run_id}
+	OperationID string
+	RouteKey    string   // the name rate_limits.routes uses for the route family (execute for every execute route)
+	Action      Action   // the pipeline action the route needs; "" for routes not about one pipeline
+	Pipeline    string   // for execute routes: the pipeline
+	Public      bool     // served without authentication
+	RateLimit   *Rate    // effective limit; nil when unlimited
+	Summary     string   // one line for docs
+	Tag         string   // OpenAPI tag
+}

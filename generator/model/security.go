@@ -1,0 +1,384 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/taskwire/taskwire/generator/diag"
+	"github.com/taskwire/taskwire/generator/spec"
+	"github.com/taskwire/taskwire/runtime/pattern"
+)
+
+// Security defaults and bounds.
+const (
+	DefaultAPIKeyHeader   = "X-API-Key"
+	DefaultRoleClaim      = "role"
+	DefaultPipelinesClaim = "pipelines"
+	MaxLeeway             = 5 * time.Minute
+	DefaultAuditFile      = "audit.jsonl"
+	DefaultAuditMaxSize   = 100 << 20
+)
+
+// JWTAlgorithms are the signing algorithms a spec may pin.
+var JWTAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"}
+
+var (
+	rateRE       = regexp.MustCompile(`^([0-9]+)/(second|minute|hour|day)$`)
+	ratePeriods  = map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
+	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	sizeRE       = regexp.MustCompile(`^([0-9]+)(B|KB|MB|GB|KiB|MiB|GiB)$`)
+	sizeUnits    = map[string]int64{"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+)
+
+// ParseRate parses a rate string N/second|minute|hour|day with N >= 1.
+func ParseRate(s string) (*Rate, error) {
+	m := rateRE.FindStringSubmatch(s)
+	if m == nil {
+		return nil, fmt.Errorf("%q is not a rate; write N/second, N/minute, N/hour or N/day, for example 60/minute", s)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n < 1 || n > 1_000_000_000 {
+		return nil, fmt.Errorf("rate %q must allow between 1 and 1000000000 requests per %s", s, m[2])
+	}
+	return &Rate{N: n, Period: ratePeriods[m[2]], Text: s}, nil
+}
+
+func (r *resolver) rate(s spec.Str, what string) *Rate {
+	if !s.Set {
+		return nil
+	}
+	rt, err := ParseRate(s.Value)
+	if err != nil {
+		r.diags.Errorf(s.Pos, "%s: %v", what, err)
+		return nil
+	}
+	return rt
+}
+
+func (r *resolver) security() {
+	ss := r.spec.Security
+	sec := &Security{APIKeyHeader: DefaultAPIKeyHeader}
+	r.m.Security = sec
+	if ss == nil {
+		r.diags.Warnf(r.spec.Pos, "no `security` section: the generated server will serve every route without authentication; add one, or write `security: {enabled: false}` to make that choice explicit")
+		return
+	}
+	sec.Enabled = !ss.Enabled.Set || ss.Enabled.Value
+	sec.RequireHTTPS = ss.RequireHTTPS.Value
+
+	if ss.APIKey != nil && ss.APIKey.Header.Set {
+		h := ss.APIKey.Header
+		switch {
+		case !headerNameRE.MatchString(h.Value):
+			r.diags.Errorf(h.Pos, "api_key.header %q is not a valid HTTP header name", h.Value)
+		case strings.EqualFold(h.Value, "Authorization") || strings.EqualFold(h.Value, "Cookie"):
+			r.diags.Errorf(h.Pos, "api_key.header cannot be %q; choose a dedicated header such as X-API-Key", h.Value)
+		default:
+			sec.APIKeyHeader = h.Value
+		}
+	}
+
+	r.keys(sec, ss)
+	r.jwt(sec, ss)
+	r.auth(sec, ss)
+	r.acls(sec, ss)
+	r.roles(sec)
+	r.trustedProxies(sec, ss)
+	r.rateLimits(sec, ss)
+	r.audit(sec, ss)
+}
+
+func (r *resolver) keys(sec *Security, ss *spec.Security) {
+	for _, ks := range ss.Keys {
+		if !r.checkSnake(ks.Name, "key") {
+			continue
+		}
+		k := &Key{ID: ks.Name.Value, Role: ks.Role.Value, Description: ks.Description.Value}
+		what := fmt.Sprintf("key %q", k.ID)
+		if ks.Literal.Set {
+			r.diags.Errorf(ks.Literal.Pos, "%s: a key must never be written in the spec; put it in an environment variable (`env: TASKWIRE_KEY_%s`) or write its hash (`sha256: ...`, see `taskwire keygen`)", what, strings.ToUpper(k.ID))
+			continue
+		}
+		switch {
+		case ks.Env.Set && ks.SHA256.Set:
+			r.diags.Errorf(ks.SHA256.Pos, "%s has both `env` and `sha256`; give exactly one", what)
+		case ks.Env.Set:
+			if envRE.MatchString(ks.Env.Value) {
+				k.Env = ks.Env.Value
+			} else {
+				r.diags.Errorf(ks.Env.Pos, "%s env %q is not an environment variable name (capital letters, digits and _)", what, ks.Env.Value)
+			}
+		case ks.SHA256.Set:
+			if sha256RE.MatchString(ks.SHA256.Value) {
+				k.SHA256 = strings.ToLower(ks.SHA256.Value)
+			} else {
+				r.diags.Errorf(ks.SHA256.Pos, "%s sha256 must be 64 hexadecimal digits (the SHA-256 of the key, as `taskwire keygen` prints it)", what)
+			}
+		default:
+			r.diags.Errorf(ks.Pos, "%s needs exactly one of `env` (the variable holding the key) or `sha256` (the key's hash)", what)
+		}
+		if !ks.Role.Set || ks.Role.Value == "" {
+			r.diags.Errorf(ks.Pos, "%s has no `role`", what)
+		} else if !snakeRE.MatchString(ks.Role.Value) {
+			r.diags.Errorf(ks.Role.Pos, "%s role %q is not a snake_case name", what, ks.Role.Value)
+		}
+		if !ks.PipelinesOK {
+			r.diags.Warnf(ks.Pos, "%s lists no `pipelines`, so it reaches no pipeline; add `pipelines: [\"*\"]` for all of them", what)
+		}
+		k.Pipelines = r.patterns(ks.Pipelines, what+" pipelines")
+		if ks.Expires.Set {
+			k.Expires = r.expires(ks.Expires, what)
+		}
+		sec.Keys = append(sec.Keys, k)
+	}
+}
+
+// patterns checks pipeline patterns and warns about those matching no pipeline.
+func (r *resolver) patterns(ps []spec.Str, what string) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		if err := pattern.Valid(p.Value); err != nil {
+			r.diags.Errorf(p.Pos, "%s: pattern %q: %v", what, p.Value, strings.TrimPrefix(err.Error(), pattern.ErrInvalid.Error()+": "))
+			continue
+		}
+		r.warnUnmatched(p, what)
+		out = append(out, p.Value)
+	}
+	return out
+}
+
+func (r *resolver) warnUnmatched(p spec.Str, what string) {
+	for _, pl := range r.m.Pipelines {
+		if pattern.Match(p.Value, pl.Name) {
+			return
+		}
+	}
+	r.diags.Warnf(p.Pos, "%s: pattern %q matches no pipeline of this spec", what, p.Value)
+}
+
+func (r *resolver) expires(s spec.Str, what string) time.Time {
+	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
+		if t, err := time.Parse(layout, s.Value); err == nil {
+			return t.UTC()
+		}
+	}
+	r.diags.Errorf(s.Pos, "%s expires %q is not a date (2027-01-31) or an RFC 3339 time (2027-01-31T12:00:00Z)", what, s.Value)
+	return time.Time{}
+}
+
+func (r *resolver) jwt(sec *Security, ss *spec.Security) {
+	js := ss.JWT
+	if js == nil {
+		return
+	}
+	j := &JWT{RoleClaim: DefaultRoleClaim, PipelinesClaim: DefaultPipelinesClaim, Issuer: js.Issuer.Value, Audience: js.Audience.Value}
+	if js.RoleClaim.Set {
+		j.RoleClaim = js.RoleClaim.Value
+	}
+	if js.PipelinesClaim.Set {
+		j.PipelinesClaim = js.PipelinesClaim.Value
+	}
+	alg := "HS256"
+	if js.Algorithm.Set {
+		alg = js.Algorithm.Value
+	}
+	valid := false
+	for _, a := range JWTAlgorithms {
+		valid = valid || a == alg
+	}
+	switch {
+	case strings.EqualFold(alg, "none"):
+		r.diags.Errorf(js.Algorithm.Pos, "jwt algorithm %q would accept unsigned tokens; choose one of %s", alg, strings.Join(JWTAlgorithms, ", "))
+	case !valid:
+		r.diags.Errorf(js.Algorithm.Pos, "jwt algorithm %q is not supported; choose one of %s%s", alg, strings.Join(JWTAlgorithms, ", "), diag.DidYouMean(alg, JWTAlgorithms))
+	default:
+		j.Algorithm = alg
+	}
+	hmac := strings.HasPrefix(alg, "HS")
+	switch {
+	case hmac && js.PublicKeyFile.Set:
+		r.diags.Errorf(js.PublicKeyFile.Pos, "jwt algorithm %s uses a shared secret (`secret_env`), not `public_key_file`", alg)
+	case hmac && !js.SecretEnv.Set:
+		r.diags.Errorf(js.Pos, "jwt algorithm %s needs `secret_env`: the environment variable holding the HMAC secret (32 bytes or more)", alg)
+	case hmac:
+		if envRE.MatchString(js.SecretEnv.Value) {
+			j.SecretEnv = js.SecretEnv.Value
+		} else {
+			r.diags.Errorf(js.SecretEnv.Pos, "jwt secret_env %q is not an environment variable name (capital letters, digits and _)", js.SecretEnv.Value)
+		}
+	case js.SecretEnv.Set:
+		r.diags.Errorf(js.SecretEnv.Pos, "jwt algorithm %s verifies with a public key (`public_key_file`), not `secret_env`", alg)
+	case !js.PublicKeyFile.Set || js.PublicKeyFile.Value == "":
+		r.diags.Errorf(js.Pos, "jwt algorithm %s needs `public_key_file`: a PEM file with the public key", alg)
+	default:
+		j.PublicKeyFile = js.PublicKeyFile.Value
+	}
+	if js.Leeway.Set {
+		d, err := time.ParseDuration(js.Leeway.Value)
+		switch {
+		case err != nil:
+			r.diags.Errorf(js.Leeway.Pos, "jwt leeway %q is not a duration; write a Go duration such as 30s", js.Leeway.Value)
+		case d < 0 || d > MaxLeeway:
+			r.diags.Errorf(js.Leeway.Pos, "jwt leeway must be between 0s and %s, not %s", MaxLeeway, js.Leeway.Value)
+		default:
+			j.Leeway = d
+		}
+	}
+	for _, c := range []spec.Str{js.RoleClaim, js.PipelinesClaim} {
+		if c.Set && c.Value == "" {
+			r.diags.Errorf(c.Pos, "jwt claim names cannot be empty")
+		}
+	}
+	sec.JWT = j
+}
+
+func (r *resolver) auth(sec *Security, ss *spec.Security) {
+	if len(ss.Auth) == 0 {
+		if ss.AuthPos.Line > 0 {
+			r.diags.Errorf(ss.AuthPos, "security.auth is empty; list api_key, jwt or both")
+		}
+		if len(ss.Keys) > 0 || ss.JWT == nil {
+			sec.Auth = append(sec.Auth, AuthAPIKey)
+		}
+		if ss.JWT != nil {
+			sec.Auth = append(sec.Auth, AuthJWT)
+		}
+	}
+	for _, a := range ss.Auth {
+		m := AuthMethod(a.Value)
+		switch {
+		case m != AuthAPIKey && m != AuthJWT:
+			r.diags.Errorf(a.Pos, "unknown auth method %q; use api_key or jwt%s", a.Value, diag.DidYouMean(a.Value, []string{"api_key", "jwt"}))
+		case sec.Has(m):
+			r.diags.Errorf(a.Pos, "auth method %q is listed twice", a.Value)
+		default:
+			sec.Auth = append(sec.Auth, m)
+		}
+	}
+	if !sec.Enabled {
+		return
+	}
+	pos := ss.AuthPos
+	if pos.Line == 0 {
+		pos = ss.Pos
+	}
+	if sec.Has(AuthAPIKey) && len(ss.Keys) == 0 {
+		r.diags.Errorf(pos, "security uses api_key authentication but `security.keys` defines no key, so no one could authenticate")
+	}
+	if sec.Has(AuthJWT) && ss.JWT == nil {
+		r.diags.Errorf(pos, "security uses jwt authentication but has no `security.jwt` section")
+	}
+	if !sec.Has(AuthJWT) && ss.JWT != nil {
+		r.diags.Warnf(ss.JWT.Pos, "security.jwt is configured but security.auth does not list jwt, so bearer tokens are refused")
+	}
+	if !sec.Has(AuthAPIKey) && len(ss.Keys) > 0 {
+		r.diags.Warnf(ss.KeysPos, "security.keys are defined but security.auth does not list api_key, so the keys are refused")
+	}
+}
+
+func (r *resolver) acls(sec *Security, ss *spec.Security) {
+	keyRoles := map[string]bool{}
+	for _, k := range sec.Keys {
+		keyRoles[k.Role] = true
+	}
+	for _, as := range ss.ACLs {
+		what := fmt.Sprintf("ACL %q", as.Pattern.Value)
+		if err := pattern.Valid(as.Pattern.Value); err != nil {
+			r.diags.Errorf(as.Pattern.Pos, "%s: %v", what, strings.TrimPrefix(err.Error(), pattern.ErrInvalid.Error()+": "))
+			continue
+		}
+		r.warnUnmatched(as.Pattern, what)
+		acl := &ACL{Pattern: as.Pattern.Value, Grants: map[Action][]string{}}
+		for _, g := range as.Grants {
+			action := Action(g.Action.Value)
+			for _, role := range g.Roles {
+				if !keyRoles[role.Value] && sec.JWT == nil {
+					r.diags.Errorf(role.Pos, "%s grants %s to role %q, which no key has (and no JWT config could grant it)%s", what, action, role.Value, diag.DidYouMean(role.Value, sortedKeys(keyRoles)))
+					continue
+				}
+				acl.Grants[action] = append(acl.Grants[action], role.Value)
+			}
+		}
+		sec.ACLs = append(sec.ACLs, acl)
+	}
+}
+
+func (r *resolver) roles(sec *Security) {
+	set := map[string]bool{}
+	for _, k := range sec.Keys {
+		if k.Role != "" {
+			set[k.Role] = true
+		}
+	}
+	for _, a := range sec.ACLs {
+		for _, roles := range a.Grants {
+			for _, role := range roles {
+				set[role] = true
+			}
+		}
+	}
+	sec.Roles = sortedKeys(set)
+	sort.Strings(sec.Roles)
+}
+
+func (r *resolver) trustedProxies(sec *Security, ss *spec.Security) {
+	for _, s := range ss.TrustedProxies {
+		if p, err := netip.ParsePrefix(s.Value); err == nil {
+			sec.TrustedProxies = append(sec.TrustedProxies, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(s.Value); err == nil {
+			sec.TrustedProxies = append(sec.TrustedProxies, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		r.diags.Errorf(s.Pos, "trusted proxy %q is not an IP address or CIDR (for example 10.0.0.0/8)", s.Value)
+	}
+}
+
+func (r *resolver) rateLimits(sec *Security, ss *spec.Security) {
+	rl := ss.RateLimits
+	sec.RateLimits.Enabled = true
+	if rl == nil {
+		return
+	}
+	if rl.Enabled.Set {
+		sec.RateLimits.Enabled = rl.Enabled.Value
+	}
+	sec.RateLimits.Default = r.rate(rl.Default, "security.rate_limits.default")
+}
+
+func (r *resolver) audit(sec *Security, ss *spec.Security) {
+	as := ss.Audit
+	if as == nil {
+		return
+	}
+	a := Audit{Enabled: !as.Enabled.Set || as.Enabled.Value, File: DefaultAuditFile, MaxSize: DefaultAuditMaxSize}
+	if as.File.Set {
+		if strings.TrimSpace(as.File.Value) == "" || strings.ContainsRune(as.File.Value, 0) {
+			r.diags.Errorf(as.File.Pos, "security.audit.file must be a file path")
+		} else {
+			a.File = as.File.Value
+		}
+	}
+	if as.MaxSize.Set {
+		m := sizeRE.FindStringSubmatch(as.MaxSize.Value)
+		n, err := int64(0), error(nil)
+		if m != nil {
+			n, err = strconv.ParseInt(m[1], 10, 64)
+		}
+		switch {
+		case m == nil || err != nil:
+			r.diags.Errorf(as.MaxSize.Pos, "security.audit.max_size %q is not a size; write a number with a unit such as 64MiB or 100MB", as.MaxSize.Value)
+		case n*sizeUnits[m[2]] < 1<<20 || n > (1<<40)/sizeUnits[m[2]]:
+			r.diags.Errorf(as.MaxSize.Pos, "security.audit.max_size must be between 1MiB and 1TiB, not %s", as.MaxSize.Value)
+		default:
+			a.MaxSize = n * sizeUnits[m[2]]
+		}
+	}
+	sec.Audit = a
+}
