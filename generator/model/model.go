@@ -285,11 +285,11 @@ type Route struct {
 	Method      string
 	Path        string // net/http pattern syntax, for example /runs/{run_id}
 	OperationID string
-	RouteKey    string   // the name rate_limits.routes uses for the route family (execute for every execute route)
-	Action      Action   // the pipeline action the route needs; "" for routes not about one pipeline
-	Pipeline    string   // for execute routes: the pipeline
-	Public      bool     // served without authentication
-	RateLimit   *Rate    // effective limit; nil when unlimited
-	Summary     string   // one line for docs
-	Tag         string   // OpenAPI tag
+	RouteKey    string // the name rate_limits.routes uses for the route family (execute for every execute route)
+	Action      Action // the pipeline action the route needs; "" for routes not about one pipeline
+	Pipeline    string // for execute routes: the pipeline
+	Public      bool   // served without authentication
+	RateLimit   *Rate  // effective limit; nil when unlimited
+	Summary     string // one line for docs
+	Tag         string // OpenAPI tag
 }

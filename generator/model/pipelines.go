@@ -10,6 +10,7 @@ import (
 
 func (r *resolver) pipelines() {
 	used := map[*Task]bool{}
+	unreadable := r.spec.TasksUnreadable // then "in no pipeline" would only repeat that error
 	byGoName := map[string]string{}
 	for _, ps := range r.spec.Pipelines {
 		if !r.checkSnake(ps.Name, "pipeline") {
@@ -28,14 +29,17 @@ func (r *resolver) pipelines() {
 		r.claimGoName(p.HandleGoName, owner+" (its run handle)", ps.Name.Pos)
 		p.Timeout = r.duration(ps.Timeout, owner+" timeout")
 		r.wire(p, ps)
-		for _, t := range p.Tasks {
-			used[t] = true
+		for _, name := range ps.Tasks {
+			if t := r.m.tasksByName[name.Value]; t != nil {
+				used[t] = true
+			}
 		}
+		unreadable = unreadable || ps.TasksUnreadable
 		r.m.Pipelines = append(r.m.Pipelines, p)
 		r.m.pipelinesByName[p.Name] = p
 	}
 	for _, t := range r.m.Tasks {
-		if !used[t] {
+		if !used[t] && !unreadable {
 			r.diags.Warnf(t.Pos, "task %q is in no pipeline, so nothing runs it", t.Name)
 		}
 	}
@@ -45,6 +49,9 @@ func (r *resolver) pipelines() {
 // derives the pipeline's inputs and outputs, and orders the tasks.
 func (r *resolver) wire(p *Pipeline, ps *spec.Pipeline) {
 	if len(ps.Tasks) == 0 {
+		if ps.TasksUnreadable {
+			return
+		}
 		r.diags.Errorf(ps.TasksPos, "pipeline %q has no tasks; list at least one under `tasks`", p.Name)
 		return
 	}
@@ -53,7 +60,7 @@ func (r *resolver) wire(p *Pipeline, ps *spec.Pipeline) {
 	for _, name := range ps.Tasks {
 		t := r.m.tasksByName[name.Value]
 		switch {
-		case t == nil && specHasTask(r.spec, name.Value):
+		case t == nil && (specHasTask(r.spec, name.Value) || r.spec.TasksUnreadable):
 			// The task is declared but invalid; that is reported at the task.
 		case t == nil:
 			r.diags.Errorf(name.Pos, "pipeline %q lists unknown task %q%s", p.Name, name.Value, diag.DidYouMean(name.Value, specTaskNames(r.spec)))
@@ -95,6 +102,21 @@ func (r *resolver) wire(p *Pipeline, ps *spec.Pipeline) {
 
 	p.Tasks, p.Edges = r.order(p, members, deps, ps.TasksPos)
 	r.outputs(p, ps, producers, produced)
+	r.checkFieldGoNames(p, p.Inputs, p.InputGoName)
+	r.checkFieldGoNames(p, p.Outputs, p.OutputGoName)
+}
+
+// checkFieldGoNames reports two inputs (or outputs) of a pipeline that would
+// become the same field of its generated struct.
+func (r *resolver) checkFieldGoNames(p *Pipeline, fields []*Field, structName string) {
+	seen := map[string]string{}
+	for _, f := range fields {
+		if prev, dup := seen[f.GoName]; dup {
+			r.diags.Errorf(f.Pos, "%q and %q of pipeline %q both become the field %s.%s; rename one", prev, f.Name, p.Name, structName, f.GoName)
+			continue
+		}
+		seen[f.GoName] = f.Name
+	}
 }
 
 func specHasTask(s *spec.Spec, name string) bool {

@@ -40,9 +40,12 @@ func Resolve(s *spec.Spec) (*Model, []diag.Diagnostic) {
 		},
 		goNames: map[string]claim{},
 	}
+	if s.Unreadable {
+		return r.m, nil // the parser has said why; nothing in the file can be trusted
+	}
 	r.header()
 	for _, name := range reservedGoNames {
-		r.goNames[name] = claim{owner: "a name taskwire's generated code defines"}
+		r.goNames[name] = claim{owner: "taskwire's generated code"}
 	}
 	r.types()
 	r.tasks()
@@ -72,7 +75,7 @@ func (r *resolver) claimGoName(name, owner string, pos diag.Pos) {
 		if prev.pos.Line > 0 {
 			where = fmt.Sprintf(" (line %d)", prev.pos.Line)
 		}
-		r.diags.Errorf(pos, "%s needs the Go name %q, which %s%s already has; rename one of them", owner, name, prev.owner, where)
+		r.diags.Errorf(pos, "%s needs the Go name %q, which is already taken by %s%s; rename one of them", owner, name, prev.owner, where)
 		return
 	}
 	r.goNames[name] = claim{owner: owner, pos: pos}

@@ -105,8 +105,12 @@ func (r *resolver) keys(sec *Security, ss *spec.Security) {
 			continue
 		}
 		switch {
-		case ks.Env.Set && ks.SHA256.Set:
+		case !ks.Env.Missing() && !ks.SHA256.Missing():
 			r.diags.Errorf(ks.SHA256.Pos, "%s has both `env` and `sha256`; give exactly one", what)
+		case !ks.Env.Set && !ks.SHA256.Set:
+			if ks.Env.Missing() && ks.SHA256.Missing() {
+				r.diags.Errorf(ks.Pos, "%s needs exactly one of `env` (the variable holding the key) or `sha256` (the key's hash)", what)
+			}
 		case ks.Env.Set:
 			if envRE.MatchString(ks.Env.Value) {
 				k.Env = ks.Env.Value
@@ -119,12 +123,10 @@ func (r *resolver) keys(sec *Security, ss *spec.Security) {
 			} else {
 				r.diags.Errorf(ks.SHA256.Pos, "%s sha256 must be 64 hexadecimal digits (the SHA-256 of the key, as `taskwire keygen` prints it)", what)
 			}
-		default:
-			r.diags.Errorf(ks.Pos, "%s needs exactly one of `env` (the variable holding the key) or `sha256` (the key's hash)", what)
 		}
-		if !ks.Role.Set || ks.Role.Value == "" {
+		if ks.Role.Missing() || (ks.Role.Set && ks.Role.Value == "") {
 			r.diags.Errorf(ks.Pos, "%s has no `role`", what)
-		} else if !snakeRE.MatchString(ks.Role.Value) {
+		} else if ks.Role.Set && !snakeRE.MatchString(ks.Role.Value) {
 			r.diags.Errorf(ks.Role.Pos, "%s role %q is not a snake_case name", what, ks.Role.Value)
 		}
 		if !ks.PipelinesOK {
@@ -201,21 +203,25 @@ func (r *resolver) jwt(sec *Security, ss *spec.Security) {
 	}
 	hmac := strings.HasPrefix(alg, "HS")
 	switch {
+	case j.Algorithm == "":
+		// Which key material fits is unknowable until the algorithm is fixed.
 	case hmac && js.PublicKeyFile.Set:
 		r.diags.Errorf(js.PublicKeyFile.Pos, "jwt algorithm %s uses a shared secret (`secret_env`), not `public_key_file`", alg)
-	case hmac && !js.SecretEnv.Set:
+	case hmac && js.SecretEnv.Missing():
 		r.diags.Errorf(js.Pos, "jwt algorithm %s needs `secret_env`: the environment variable holding the HMAC secret (32 bytes or more)", alg)
-	case hmac:
+	case hmac && js.SecretEnv.Set:
 		if envRE.MatchString(js.SecretEnv.Value) {
 			j.SecretEnv = js.SecretEnv.Value
 		} else {
 			r.diags.Errorf(js.SecretEnv.Pos, "jwt secret_env %q is not an environment variable name (capital letters, digits and _)", js.SecretEnv.Value)
 		}
-	case js.SecretEnv.Set:
+	case hmac:
+		// secret_env is present but invalid, already reported.
+	case !js.SecretEnv.Missing():
 		r.diags.Errorf(js.SecretEnv.Pos, "jwt algorithm %s verifies with a public key (`public_key_file`), not `secret_env`", alg)
-	case !js.PublicKeyFile.Set || js.PublicKeyFile.Value == "":
+	case js.PublicKeyFile.Missing() || (js.PublicKeyFile.Set && js.PublicKeyFile.Value == ""):
 		r.diags.Errorf(js.Pos, "jwt algorithm %s needs `public_key_file`: a PEM file with the public key", alg)
-	default:
+	case js.PublicKeyFile.Set:
 		j.PublicKeyFile = js.PublicKeyFile.Value
 	}
 	if js.Leeway.Set {
@@ -249,10 +255,12 @@ func (r *resolver) auth(sec *Security, ss *spec.Security) {
 			sec.Auth = append(sec.Auth, AuthJWT)
 		}
 	}
+	authValid := true
 	for _, a := range ss.Auth {
 		m := AuthMethod(a.Value)
 		switch {
 		case m != AuthAPIKey && m != AuthJWT:
+			authValid = false
 			r.diags.Errorf(a.Pos, "unknown auth method %q; use api_key or jwt%s", a.Value, diag.DidYouMean(a.Value, []string{"api_key", "jwt"}))
 		case sec.Has(m):
 			r.diags.Errorf(a.Pos, "auth method %q is listed twice", a.Value)
@@ -260,7 +268,7 @@ func (r *resolver) auth(sec *Security, ss *spec.Security) {
 			sec.Auth = append(sec.Auth, m)
 		}
 	}
-	if !sec.Enabled {
+	if !sec.Enabled || !authValid {
 		return
 	}
 	pos := ss.AuthPos

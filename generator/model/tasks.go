@@ -55,12 +55,12 @@ func (r *resolver) task(t *Task, ts *spec.Task) {
 	}
 
 	switch {
-	case !ts.Output.Set:
+	case ts.Output.Missing():
 		r.diags.Errorf(ts.Pos, "%s has no `output`: name the value it produces (other tasks take it as an input of that name)", what)
-	case r.checkSnake(ts.Output, "output"):
+	case ts.Output.Set && r.checkSnake(ts.Output, "output"):
 		t.Output = ts.Output.Value
 	}
-	if !ts.Type.Set {
+	if ts.Type.Missing() {
 		r.diags.Errorf(ts.Pos, "%s has no `type`: give the type of its output %q", what, ts.Output.Value)
 	} else if tr := r.parseType(ts.Type, what+" type"); tr != nil {
 		if tr.Optional {

@@ -275,7 +275,7 @@ func (r *resolver) constraints(t *TypeRef, te spec.TypeExpr, what, enumGoName st
 		if t.Kind != String {
 			r.diags.Errorf(te.Pattern.Pos, "%s: pattern fits only string types, not %s", what, kind)
 		} else if _, err := regexp.Compile(te.Pattern.Value); err != nil {
-			r.diags.Errorf(te.Pattern.Pos, "%s: pattern %q is not a valid regular expression (RE2 syntax): %v", what, te.Pattern.Value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+			r.diags.Errorf(te.Pattern.Pos, "%s: pattern is not a valid regular expression (RE2 syntax): %v", what, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		} else {
 			c.Pattern = te.Pattern.Value
 		}

@@ -27,8 +27,9 @@ func Parse(file string, data []byte) (*Spec, []diag.Diagnostic) {
 }
 
 type parser struct {
-	file  string
-	diags diag.List
+	file        string
+	diags       diag.List
+	syntaxError bool
 }
 
 func (p *parser) pos(n *yaml.Node) diag.Pos {
@@ -43,6 +44,7 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (p *parser) parse(data []byte) *Spec {
 	s := &Spec{File: p.file, Pos: diag.Pos{File: p.file, Line: 1, Col: 1}}
+	s.Unreadable = true // until a root mapping is found
 	if len(data) > MaxSize {
 		p.diags.Errorf(s.Pos, "spec is %d bytes; the limit is %d bytes", len(data), MaxSize)
 		return s
@@ -54,7 +56,7 @@ func (p *parser) parse(data []byte) *Spec {
 			p.diags.Errorf(s.Pos, "spec is empty; it needs at least `taskwire: 1` and `package`")
 			return s
 		}
-		p.yamlError(err)
+		p.yamlError(err, data)
 		return s
 	}
 	var next yaml.Node
@@ -62,7 +64,7 @@ func (p *parser) parse(data []byte) *Spec {
 	case err == nil:
 		p.errorf(&next, "a spec file holds one YAML document; remove this second document (and the `---` before it)")
 	case !errors.Is(err, io.EOF):
-		p.yamlError(err)
+		p.yamlError(err, data)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
 		p.diags.Errorf(s.Pos, "spec is empty; it needs at least `taskwire: 1` and `package`")
@@ -74,7 +76,12 @@ func (p *parser) parse(data []byte) *Spec {
 	return s
 }
 
-func (p *parser) yamlError(err error) {
+// zeroBasedYAMLErrors are the yaml.v3 messages whose "line N" counts from 0
+// (it reports the parser's context mark for them); the others count from 1.
+var zeroBasedYAMLErrors = []string{"did not find expected", "found a tab character"}
+
+func (p *parser) yamlError(err error, data []byte) {
+	p.syntaxError = true
 	msg := err.Error()
 	line := 1
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
@@ -82,10 +89,19 @@ func (p *parser) yamlError(err error) {
 			line = n
 		}
 		msg = m[2]
+		for _, prefix := range zeroBasedYAMLErrors {
+			if strings.HasPrefix(msg, prefix) {
+				line++
+				break
+			}
+		}
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	p.diags.Errorf(diag.Pos{File: p.file, Line: line, Col: 1}, "YAML syntax error: %s", msg)
+	if lines := bytes.Count(data, []byte("\n")) + 1; line > lines {
+		line = lines
+	}
+	p.diags.Errorf(diag.Pos{File: p.file, Line: max(line, 1), Col: 1}, "YAML syntax error: %s", msg)
 }
 
 // kindName names a node's kind for messages.
@@ -162,7 +178,11 @@ func (p *parser) mapping(n *yaml.Node, what string, known []string, fn func(key 
 		}
 		seen[k.Value] = k
 		if known != nil && !contains(known, k.Value) {
-			p.errorf(k, "unknown key %q in %s%s", k.Value, what, diag.DidYouMean(k.Value, known))
+			hint := diag.DidYouMean(k.Value, known)
+			if hint == "" {
+				hint = "; known keys: " + strings.Join(known, ", ")
+			}
+			p.errorf(k, "unknown key %q in %s%s", k.Value, what, hint)
 			continue
 		}
 		fn(k.Value, k, v)
@@ -187,28 +207,30 @@ func (p *parser) name(k *yaml.Node) Str {
 // str reads a scalar as a string. Any non-null scalar is accepted, so that
 // `version: 1.0` reads as "1.0".
 func (p *parser) str(n *yaml.Node, what string) Str {
+	bad := Str{Pos: p.pos(n)}
 	if !p.usable(n) {
-		return Str{}
+		return bad
 	}
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		p.errorf(n, "%s must be a string, not %s", what, kindName(n))
-		return Str{}
+		return bad
 	}
 	return Str{Value: n.Value, Pos: p.pos(n), Set: true}
 }
 
 func (p *parser) integer(n *yaml.Node, what string) Int {
+	bad := Int{Pos: p.pos(n)}
 	if !p.usable(n) {
-		return Int{}
+		return bad
 	}
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 		p.errorf(n, "%s must be an integer, not %s", what, kindName(n))
-		return Int{}
+		return bad
 	}
 	v, err := strconv.ParseInt(n.Value, 0, 64)
 	if err != nil {
 		p.errorf(n, "%s: %q is not a 64-bit integer", what, n.Value)
-		return Int{}
+		return bad
 	}
 	return Int{Value: v, Pos: p.pos(n), Set: true}
 }
@@ -277,6 +299,10 @@ func (p *parser) root(s *Spec, n *yaml.Node) {
 		p.errorf(n, "a spec must be a mapping with `taskwire: 1` and `package`, not %s", kindName(n))
 		return
 	}
+	if p.syntaxError {
+		return // the tree is not what the author wrote
+	}
+	s.Unreadable = false
 	p.mapping(n, "the spec", rootKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "taskwire":
@@ -284,27 +310,27 @@ func (p *parser) root(s *Spec, n *yaml.Node) {
 		case "package":
 			s.Package = p.str(v, "package")
 		case "service":
-			s.Service = p.service(v)
+			s.Service = p.service(k, v)
 		case "types":
 			p.mapping(v, "types", nil, func(_ string, k, v *yaml.Node) { s.Types = append(s.Types, p.typeDef(k, v)) })
 		case "tasks":
-			p.mapping(v, "tasks", nil, func(_ string, k, v *yaml.Node) { s.Tasks = append(s.Tasks, p.task(k, v)) })
+			s.TasksUnreadable = !p.mapping(v, "tasks", nil, func(_ string, k, v *yaml.Node) { s.Tasks = append(s.Tasks, p.task(k, v)) }) && v.Tag != "!!null"
 		case "pipelines":
 			p.mapping(v, "pipelines", nil, func(_ string, k, v *yaml.Node) { s.Pipelines = append(s.Pipelines, p.pipeline(k, v)) })
 		case "security":
-			s.Security = p.security(v)
+			s.Security = p.security(k, v)
 		}
 	})
-	if !s.Version.Set {
+	if s.Version.Missing() {
 		p.diags.Errorf(s.Pos, "missing `taskwire: 1` (the spec format version)")
 	}
-	if !s.Package.Set {
+	if s.Package.Missing() {
 		p.diags.Errorf(s.Pos, "missing `package` (the Go package name of the generated code)")
 	}
 }
 
-func (p *parser) service(n *yaml.Node) *Service {
-	svc := &Service{Pos: p.pos(n)}
+func (p *parser) service(k, n *yaml.Node) *Service {
+	svc := &Service{Pos: p.pos(k)}
 	p.mapping(n, "service", serviceKeys, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "title":
@@ -380,7 +406,7 @@ func (p *parser) typeExpr(n *yaml.Node, what string) TypeExpr {
 			t.Pattern = p.str(v, what+" pattern")
 		}
 	})
-	if !t.Type.Set {
+	if t.Type.Missing() {
 		p.errorf(n, "%s has no `type`", what)
 	}
 	return t
@@ -403,7 +429,7 @@ func (p *parser) task(k, n *yaml.Node) *Task {
 		case "timeout":
 			t.Timeout = p.str(v, what+" timeout")
 		case "retry":
-			t.Retry = p.retry(v, what+" retry")
+			t.Retry = p.retry(kk, v, what+" retry")
 		case "map":
 			t.Map = p.str(v, what+" map")
 		case "concurrency":
@@ -413,8 +439,8 @@ func (p *parser) task(k, n *yaml.Node) *Task {
 	return t
 }
 
-func (p *parser) retry(n *yaml.Node, what string) *Retry {
-	r := &Retry{Pos: p.pos(n)}
+func (p *parser) retry(k, n *yaml.Node, what string) *Retry {
+	r := &Retry{Pos: p.pos(k)}
 	p.mapping(n, what, retryKeys, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "attempts":
@@ -437,7 +463,9 @@ func (p *parser) pipeline(k, n *yaml.Node) *Pipeline {
 			pl.Description = p.str(v, what+" description")
 		case "tasks":
 			pl.TasksPos = p.pos(kk)
-			pl.Tasks, _ = p.strList(v, what+" tasks")
+			var ok bool
+			pl.Tasks, ok = p.strList(v, what+" tasks")
+			pl.TasksUnreadable = !ok
 		case "outputs":
 			pl.OutputsPos = p.pos(kk)
 			pl.Outputs, _ = p.strList(v, what+" outputs")
@@ -451,8 +479,8 @@ func (p *parser) pipeline(k, n *yaml.Node) *Pipeline {
 	return pl
 }
 
-func (p *parser) security(n *yaml.Node) *Security {
-	s := &Security{Pos: p.pos(n)}
+func (p *parser) security(k, n *yaml.Node) *Security {
+	s := &Security{Pos: p.pos(k)}
 	p.mapping(n, "security", securityKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "enabled":
@@ -461,7 +489,7 @@ func (p *parser) security(n *yaml.Node) *Security {
 			s.AuthPos = p.pos(k)
 			s.Auth, _ = p.strList(v, "security.auth")
 		case "api_key":
-			s.APIKey = &APIKey{Pos: p.pos(v)}
+			s.APIKey = &APIKey{Pos: p.pos(k)}
 			p.mapping(v, "security.api_key", apiKeyKeys, func(_ string, _, v *yaml.Node) {
 				s.APIKey.Header = p.str(v, "security.api_key.header")
 			})
@@ -469,7 +497,7 @@ func (p *parser) security(n *yaml.Node) *Security {
 			s.KeysPos = p.pos(k)
 			p.mapping(v, "security.keys", nil, func(_ string, k, v *yaml.Node) { s.Keys = append(s.Keys, p.key(k, v)) })
 		case "jwt":
-			s.JWT = p.jwt(v)
+			s.JWT = p.jwt(k, v)
 		case "acls":
 			s.ACLsPos = p.pos(k)
 			p.mapping(v, "security.acls", nil, func(_ string, k, v *yaml.Node) { s.ACLs = append(s.ACLs, p.acl(k, v)) })
@@ -478,9 +506,9 @@ func (p *parser) security(n *yaml.Node) *Security {
 		case "trusted_proxies":
 			s.TrustedProxies, _ = p.strList(v, "security.trusted_proxies")
 		case "rate_limits":
-			s.RateLimits = p.rateLimits(v)
+			s.RateLimits = p.rateLimits(k, v)
 		case "audit":
-			s.Audit = p.audit(v)
+			s.Audit = p.audit(k, v)
 		}
 	})
 	return s
@@ -517,8 +545,8 @@ func (p *parser) key(k, n *yaml.Node) *Key {
 	return key
 }
 
-func (p *parser) jwt(n *yaml.Node) *JWT {
-	j := &JWT{Pos: p.pos(n)}
+func (p *parser) jwt(k, n *yaml.Node) *JWT {
+	j := &JWT{Pos: p.pos(k)}
 	p.mapping(n, "security.jwt", jwtKeys, func(key string, _, v *yaml.Node) {
 		what := "security.jwt." + key
 		switch key {
@@ -553,8 +581,8 @@ func (p *parser) acl(k, n *yaml.Node) *ACL {
 	return a
 }
 
-func (p *parser) rateLimits(n *yaml.Node) *RateLimits {
-	r := &RateLimits{Pos: p.pos(n)}
+func (p *parser) rateLimits(k, n *yaml.Node) *RateLimits {
+	r := &RateLimits{Pos: p.pos(k)}
 	p.mapping(n, "security.rate_limits", rateLimitsKeys, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "enabled":
@@ -570,8 +598,8 @@ func (p *parser) rateLimits(n *yaml.Node) *RateLimits {
 	return r
 }
 
-func (p *parser) audit(n *yaml.Node) *Audit {
-	a := &Audit{Pos: p.pos(n)}
+func (p *parser) audit(k, n *yaml.Node) *Audit {
+	a := &Audit{Pos: p.pos(k)}
 	p.mapping(n, "security.audit", auditKeys, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "enabled":

@@ -14,12 +14,19 @@ type Str struct {
 	Set   bool
 }
 
+// Missing reports whether the key was absent (as opposed to present with an
+// invalid value, which the parser has already reported).
+func (s Str) Missing() bool { return !s.Set && s.Pos.Line == 0 }
+
 // Int is an integer scalar with its position.
 type Int struct {
 	Value int64
 	Pos   diag.Pos
 	Set   bool
 }
+
+// Missing reports whether the key was absent.
+func (i Int) Missing() bool { return !i.Set && i.Pos.Line == 0 }
 
 // Num is a numeric scalar (integer or float) with its position.
 type Num struct {
@@ -37,15 +44,21 @@ type Bool struct {
 
 // Spec is a whole spec file.
 type Spec struct {
-	File      string
-	Pos       diag.Pos // position of the document's root
-	Version   Int
-	Package   Str
-	Service   *Service
-	Types     []*TypeDef
-	Tasks     []*Task
-	Pipelines []*Pipeline
-	Security  *Security
+	File string
+	Pos  diag.Pos // position of the document's root
+	// Unreadable is set when the document has no usable root mapping (a YAML
+	// syntax error, an empty file, a list): nothing else in it can be checked.
+	Unreadable bool
+	// TasksUnreadable is set when `tasks` is not a mapping, so that pipelines
+	// naming tasks do not repeat that error.
+	TasksUnreadable bool
+	Version         Int
+	Package         Str
+	Service         *Service
+	Types           []*TypeDef
+	Tasks           []*Task
+	Pipelines       []*Pipeline
+	Security        *Security
 }
 
 // Service is the `service` section.
@@ -116,11 +129,13 @@ type Pipeline struct {
 	Description Str
 	Tasks       []Str
 	TasksPos    diag.Pos
-	Outputs     []Str
-	OutputsSet  bool
-	OutputsPos  diag.Pos
-	Timeout     Str
-	RateLimit   Str
+	// TasksUnreadable is set when `tasks` is not a list (already reported).
+	TasksUnreadable bool
+	Outputs         []Str
+	OutputsSet      bool
+	OutputsPos      diag.Pos
+	Timeout         Str
+	RateLimit       Str
 }
 
 // Security is the `security` section.
