@@ -103,7 +103,7 @@ type Constraints struct {
 	Min, Max  *float64
 	MinLength *int
 	MaxLength *int
-	Pattern   string // RE2 syntax, anchored by the validator at both ends
+	Pattern   string // RE2 syntax, matched unanchored as in JSON Schema (write ^...$ to match the whole value)
 }
 
 // Empty reports whether no constraint is set.

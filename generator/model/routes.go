@@ -56,7 +56,9 @@ func (r *resolver) routes() {
 	byName := map[string]*Rate{}
 	var names []string
 	for _, rt := range all {
-		names = append(names, rt.OperationID)
+		if !rt.Public { // public routes are never limited
+			names = append(names, rt.OperationID)
+		}
 	}
 	names = append(names, RouteKeyExecute)
 	if ss != nil && ss.RateLimits != nil {
@@ -81,8 +83,8 @@ func (r *resolver) routes() {
 		}
 	} else {
 		for _, ps := range r.spec.Pipelines {
-			if ps.RateLimit.Set {
-				r.rate(ps.RateLimit, fmt.Sprintf("pipeline %q rate_limit", ps.Name.Value))
+			if ps.RateLimit.Set && r.rate(ps.RateLimit, fmt.Sprintf("pipeline %q rate_limit", ps.Name.Value)) != nil {
+				r.diags.Warnf(ps.RateLimit.Pos, "pipeline %q sets rate_limit, but without a `security` section no limit applies", ps.Name.Value)
 			}
 		}
 	}

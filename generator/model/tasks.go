@@ -135,9 +135,13 @@ func (r *resolver) retry(rs *spec.Retry, what string) Retry {
 	if d := r.duration(rs.MaxBackoff, what+" retry max_backoff"); d > 0 {
 		rp.MaxBackoff = d
 	}
-	if rs.Backoff.Set && rs.MaxBackoff.Set && rp.MaxBackoff < rp.Backoff {
+	switch {
+	case rp.MaxBackoff >= rp.Backoff:
+	case rs.Backoff.Set && rs.MaxBackoff.Set:
 		r.diags.Errorf(rs.MaxBackoff.Pos, "%s retry max_backoff %s is below backoff %s", what, rp.MaxBackoff, rp.Backoff)
-	} else if rp.MaxBackoff < rp.Backoff {
+	case rs.MaxBackoff.Set: // a cap below the default first delay lowers that delay too
+		rp.Backoff = rp.MaxBackoff
+	default: // a first delay above the default cap raises the cap
 		rp.MaxBackoff = rp.Backoff
 	}
 	return rp
