@@ -1,0 +1,224 @@
+package openapi
+
+import (
+	"github.com/getkin/kin-openapi/openapi3"
+
+	rtgraph "github.com/taskwire/taskwire/runtime/graph"
+)
+
+// taskStatuses are the statuses a task of a run can have (docs/http-api.md).
+var taskStatuses = []any{"pending", "running", "retrying", "succeeded", "failed", "cancelled", "skipped"}
+
+// exampleTime is the time every example uses.
+const exampleTime = "2026-01-02T15:04:05Z"
+
+// exampleRunID is the run id every example uses.
+const exampleRunID = "r_01JDQ4Z6X8N5K2M3P4Q5R6S7T8"
+
+// sharedSchemas defines the schemas of the API that do not depend on the
+// spec's types: runs, pipelines' descriptions, graphs, health and problems.
+func (g *gen) sharedSchemas() {
+	g.define(g.taskState, object("The state of one task of a run.", []string{"status", "attempts", "error"}, openapi3.Schemas{
+		"status":   sref(withEnum(str("The task's status."), taskStatuses...)),
+		"attempts": sref(withMin(integer("How many times the task has been tried so far."), 0)),
+		"error":    sref(nullable(str("The task's last error; null when it has none."))),
+	}))
+
+	anyOutputs := &openapi3.Schema{
+		Type:                 &openapi3.Types{openapi3.TypeObject},
+		Description:          "The pipeline's outputs by name when the run succeeded; `{}` until then. The execute operation of each pipeline describes their types.",
+		AdditionalProperties: openapi3.AdditionalProperties{Schema: sref(&openapi3.Schema{})},
+	}
+	g.define(g.run, g.runSchema("A run of a pipeline.", nil, sref(anyOutputs)))
+
+	g.define(g.runAccepted, object("A run that was started (or, with the same Idempotency-Key, the run an earlier request started).", []string{"run_id", "status"}, openapi3.Schemas{
+		"run_id": sref(withExample(str("The run's id; read the run at /runs/{run_id}."), exampleRunID)),
+		"status": sref(withEnum(str("The run's status."), g.runStatuses...)),
+	}))
+
+	runs := openapi3.NewArraySchema()
+	runs.Items = g.ref(g.run)
+	runs.Description = "The runs, newest first."
+	g.define(g.runList, object("A page of runs.", []string{"runs"}, openapi3.Schemas{
+		"runs":        sref(runs),
+		"next_cursor": sref(str("Pass as `cursor` to read the next page; absent on the last page.")),
+	}))
+
+	ids := openapi3.NewArraySchema()
+	ids.Items = sref(str(""))
+	ids.Description = "Pipeline ids, in spec order."
+	g.define(g.pipelineList, object("The pipelines the caller may read.", []string{"pipelines"}, openapi3.Schemas{"pipelines": sref(ids)}))
+
+	g.define(g.pipeline, pipelineSchema())
+	g.define(g.graph, graphSchema())
+	g.define(g.health, object("The server is up.", []string{"status"}, openapi3.Schemas{
+		"status": sref(withEnum(str(""), "ok")),
+	}))
+	g.define(g.problem, problemSchema())
+}
+
+// runSchema is the schema of a run whose outputs are described by outputs;
+// pipelineIDs, when given, are the only pipeline ids it may have.
+func (g *gen) runSchema(description string, pipelineIDs []any, outputs *openapi3.SchemaRef) *openapi3.Schema {
+	tasks := &openapi3.Schema{
+		Type:                 &openapi3.Types{openapi3.TypeObject},
+		Description:          "The state of every task of the pipeline, by task name.",
+		AdditionalProperties: openapi3.AdditionalProperties{Schema: g.ref(g.taskState)},
+	}
+	return object(description, []string{"run_id", "pipeline_id", "status", "created_at", "started_at", "finished_at", "tasks", "outputs", "error"}, openapi3.Schemas{
+		"run_id":      sref(withExample(str("The run's id."), exampleRunID)),
+		"pipeline_id": sref(withEnum(str("The pipeline the run runs."), pipelineIDs...)),
+		"status":      sref(withEnum(str("The run's status."), g.runStatuses...)),
+		"created_at":  sref(dateTime("When the run was created.")),
+		"started_at":  sref(nullable(dateTime("When the run started; null until then."))),
+		"finished_at": sref(nullable(dateTime("When the run finished; null until then."))),
+		"tasks":       sref(tasks),
+		"outputs":     outputs,
+		"error":       sref(nullable(str("Why the run failed: the failed task and its error; null unless it failed."))),
+	})
+}
+
+func pipelineSchema() *openapi3.Schema {
+	strList := func(desc string) *openapi3.SchemaRef {
+		s := openapi3.NewArraySchema()
+		s.Items = sref(str(""))
+		s.Description = desc
+		return sref(s)
+	}
+	list := func(desc string, item *openapi3.Schema) *openapi3.SchemaRef {
+		s := openapi3.NewArraySchema()
+		s.Items = sref(item)
+		s.Description = desc
+		return sref(s)
+	}
+	typ := str("The value's type in spec syntax, for example `string` or `[]Result`.")
+	input := object("", []string{"name", "type", "required"}, openapi3.Schemas{
+		"name":     sref(str("The field of the execute body.")),
+		"type":     sref(typ),
+		"required": sref(boolean("Whether the execute body must have it.")),
+	})
+	output := object("", []string{"name", "type"}, openapi3.Schemas{
+		"name": sref(str("The output's name.")),
+		"type": sref(typ),
+	})
+	task := object("", []string{"name", "inputs", "output", "type"}, openapi3.Schemas{
+		"name":   sref(str("The task's name.")),
+		"inputs": strList("The task's inputs, by name."),
+		"output": sref(str("The name of the value the task produces.")),
+		"type":   sref(typ),
+		"map":    sref(str("For a map task: the list input it runs once per element of.")),
+	})
+	return object("A pipeline: its inputs, outputs and tasks.", []string{"id", "inputs", "outputs", "tasks"}, openapi3.Schemas{
+		"id":          sref(str("The pipeline's id.")),
+		"description": sref(str("What the pipeline does.")),
+		"inputs":      list("The pipeline's inputs: the fields of its execute body.", input),
+		"outputs":     list("The values a succeeded run returns.", output),
+		"tasks":       list("The pipeline's tasks, in topological order.", task),
+		"timeout":     sref(withExample(str("The run's time limit as a Go duration; absent when not set."), "5m0s")),
+		"rate_limit":  sref(withExample(str("The rate limit of the pipeline's execute route; absent when not set."), "10/minute")),
+	})
+}
+
+// graphSchema describes runtime/graph.Graph, what format=json renders.
+func graphSchema() *openapi3.Schema {
+	node := object("A pipeline input, a task or a pipeline output.", []string{"id", "kind", "name"}, openapi3.Schemas{
+		"id":       sref(str("Unique within the graph.")),
+		"kind":     sref(withEnum(str(""), rtgraph.KindInput, rtgraph.KindTask, rtgraph.KindOutput)),
+		"name":     sref(str("The input's, task's or output's name.")),
+		"type":     sref(str("The value's type in spec syntax (inputs, outputs, and tasks' outputs).")),
+		"map_over": sref(str("For a map task: the list input it runs once per element of.")),
+	})
+	edge := object("Carries the value name from one node to another.", []string{"from", "to", "name"}, openapi3.Schemas{
+		"from": sref(str("The id of the node the value comes from.")),
+		"to":   sref(str("The id of the node the value goes to.")),
+		"name": sref(str("The value's name.")),
+		"map":  sref(boolean("The target runs once per element of the value.")),
+	})
+	nodes, edges := openapi3.NewArraySchema(), openapi3.NewArraySchema()
+	nodes.Items, edges.Items = sref(node), sref(edge)
+	return object("A pipeline's dataflow graph.", []string{"pipeline", "nodes", "edges"}, openapi3.Schemas{
+		"pipeline": sref(str("The pipeline's id.")),
+		"nodes":    sref(nodes),
+		"edges":    sref(edges),
+	})
+}
+
+// problemSchema describes an RFC 9457 problem detail.
+func problemSchema() *openapi3.Schema {
+	fieldErr := object("One offending field.", []string{"path", "message"}, openapi3.Schemas{
+		"path":    sref(withExample(str("The field's path: object keys joined with `.`, list indexes as `[i]`; empty for the body itself."), "sections[2].heading")),
+		"message": sref(withExample(str("What is wrong with it."), "must be one of [ok failed]")),
+	})
+	errs := openapi3.NewArraySchema()
+	errs.Items = sref(fieldErr)
+	errs.Description = "For an invalid request body: every offending field."
+	typ := str("A URI reference that identifies the problem type.")
+	typ.Format = "uri-reference"
+	typ.Default = "about:blank"
+	status := withMin(integer("The HTTP status code."), 100)
+	status.Max = ptr(599.0)
+	return object("An error (RFC 9457 problem details).", []string{"type", "title", "status", "detail"}, openapi3.Schemas{
+		"type":       sref(typ),
+		"title":      sref(str("A short summary of the problem type: the status text.")),
+		"status":     sref(status),
+		"detail":     sref(str("What went wrong with this request.")),
+		"request_id": sref(str("The request's id, also sent as X-Request-Id; audit log lines carry it too.")),
+		"errors":     sref(errs),
+	})
+}
+
+// Small schema builders.
+
+func sref(s *openapi3.Schema) *openapi3.SchemaRef { return openapi3.NewSchemaRef("", s) }
+
+func str(description string) *openapi3.Schema {
+	s := openapi3.NewStringSchema()
+	s.Description = description
+	return s
+}
+
+func integer(description string) *openapi3.Schema {
+	s := openapi3.NewInt64Schema()
+	s.Description = description
+	return s
+}
+
+func boolean(description string) *openapi3.Schema {
+	s := openapi3.NewBoolSchema()
+	s.Description = description
+	return s
+}
+
+func dateTime(description string) *openapi3.Schema {
+	s := openapi3.NewDateTimeSchema()
+	s.Description = description
+	return s
+}
+
+func object(description string, required []string, props openapi3.Schemas) *openapi3.Schema {
+	s := openapi3.NewObjectSchema()
+	s.Description = description
+	s.Required = required
+	s.Properties = props
+	return s
+}
+
+func nullable(s *openapi3.Schema) *openapi3.Schema {
+	s.Nullable = true
+	return s
+}
+
+func withEnum(s *openapi3.Schema, values ...any) *openapi3.Schema {
+	s.Enum = values
+	return s
+}
+
+func withMin(s *openapi3.Schema, min float64) *openapi3.Schema {
+	s.Min = &min
+	return s
+}
+
+func withExample(s *openapi3.Schema, example any) *openapi3.Schema {
+	s.Example = example
+	return s
+}
