@@ -35,7 +35,9 @@ check-generated:
 generate:
 	$(GO) run ./cmd/taskwire schema -o specs/taskwire.schema.json
 
+## lint: vet, gofmt and Redocly's recommended rules on the secure demo's OpenAPI document (needs npx).
 lint: vet fmt-check
+	npx --yes @redocly/cli@2.77.0 lint --extends=recommended generator/openapi/testdata/secure_demo.openapi.json
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

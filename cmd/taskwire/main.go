@@ -5,6 +5,7 @@
 //
 //	taskwire validate [--format text|json|github] [--strict] FILE...
 //	taskwire graph    [--pipeline ID] [--format mermaid|dot|json] FILE
+//	taskwire openapi  [--format json|yaml] [-o FILE] FILE
 //	taskwire schema   [-o FILE] [--check FILE]
 //	taskwire keygen   [--prefix sk_]
 //	taskwire version
@@ -44,6 +45,7 @@ func init() {
 	commands = map[string]command{
 		"validate": {usage: "validate [--format text|json|github] [--strict] FILE...", short: "check specs and print every problem found", run: runValidate},
 		"graph":    {usage: "graph [--pipeline ID] [--format mermaid|dot|json] FILE", short: "print a pipeline's task graph", run: runGraph},
+		"openapi":  {usage: "openapi [--format json|yaml] [-o FILE] FILE", short: "print the OpenAPI 3 document of a spec's API", run: runOpenAPI},
 		"schema":   {usage: "schema [-o FILE] [--check FILE]", short: "print the JSON Schema of the spec format", run: runSchema},
 		"keygen":   {usage: "keygen [--prefix sk_]", short: "make a strong random API key and its sha256", run: runKeygen},
 		"version":  {usage: "version", short: "print taskwire's version", run: runVersion},

@@ -157,6 +157,7 @@ type Pipeline struct {
 	InputGoName  string // the generated input struct
 	OutputGoName string // the generated output struct
 	HandleGoName string // the generated typed run handle
+	StartGoName  string // the generated function that starts a run
 	Description  string
 	Tasks        []*Task // in topological order (ties broken by spec order)
 	Edges        []Edge  // in topological order of their targets

@@ -117,6 +117,6 @@ func enumConstName(v string) string {
 // reservedGoNames are the top-level names the generated package defines for
 // itself; named types and pipeline-derived names must not take them.
 var reservedGoNames = []string{
-	"Tasks", "Server", "NewServer", "Options", "Option", "Pipelines", "Runtime", "Spec",
-	"OpenAPI", "Register", "Handler", "NewHandler", "Engine", "NewEngine",
+	"Tasks", "Register", "NewServer", "Service", "Server", "Options", "Option", "Pipelines",
+	"Runtime", "Spec", "OpenAPI", "Handler", "NewHandler", "Engine", "NewEngine",
 }
