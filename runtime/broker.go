@@ -1,0 +1,64 @@
+package runtime
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// TaskMessage asks a worker to execute one task (one element, for a map
+// task) of a run. It carries only identifiers: inputs are read from the
+// Store, so the message is small, JSON-serialisable and meaningful to a
+// worker in another process.
+type TaskMessage struct {
+	RunID      string `json:"run_id"`
+	PipelineID string `json:"pipeline_id"`
+	Task       string `json:"task"`
+	// Index is the element of a map task, or -1.
+	Index int `json:"index"`
+}
+
+// ID returns the message's deterministic identity, "runID/task/index", for
+// broker-side deduplication of repeated enqueues (for example the
+// Nats-Msg-Id header). Retries redeliver the same message, so the attempt
+// is not part of it.
+func (m TaskMessage) ID() string {
+	return m.RunID + "/" + m.Task + "/" + strconv.Itoa(m.Index)
+}
+
+// Broker carries task messages from whoever makes a task ready to the
+// workers that execute it: a work queue with explicit acknowledgement.
+// MemoryBroker is the embedded default; a JetStream broker maps Enqueue to a
+// publish with a Nats-Msg-Id of TaskMessage.ID, Receive to a pull-consumer
+// fetch, and the Delivery methods to Ack, NakWithDelay, Term and InProgress.
+type Broker interface {
+	// Enqueue adds msg to the queue. It must not block on consumers.
+	Enqueue(ctx context.Context, msg TaskMessage) error
+	// Receive blocks until a message is available, ctx is done (returning
+	// ctx.Err()), or the broker is closed (returning ErrBrokerClosed).
+	Receive(ctx context.Context) (Delivery, error)
+	// Close stops deliveries and pending redeliveries and releases
+	// resources. Blocked Receive calls return ErrBrokerClosed.
+	Close() error
+}
+
+// Delivery is one delivery of a TaskMessage. Exactly one of Ack, Nak and Term
+// must be called once the worker is done with it.
+type Delivery interface {
+	// Message returns the delivered message.
+	Message() TaskMessage
+	// Attempt returns the 1-based delivery count of the message: 1 on the
+	// first delivery, n after n-1 Naks (or redeliveries after a crash).
+	Attempt() int
+	// Ack removes the message: it was handled.
+	Ack() error
+	// Nak asks for redelivery after delay; the runtime uses it for retries
+	// with backoff.
+	Nak(delay time.Duration) error
+	// Term removes the message for good and records it as dead, with the
+	// reason: it failed permanently or could not be handled.
+	Term(reason string) error
+	// InProgress tells the broker the message is still being worked on,
+	// postponing redelivery to another worker.
+	InProgress() error
+}

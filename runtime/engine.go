@@ -1,0 +1,339 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Engine starts and tracks pipeline runs. It starts each task as soon as
+// all its inputs exist and runs independent tasks in parallel, bounded by
+// WithWorkers. Create one with New and release it with Shutdown. An Engine
+// is safe for concurrent use.
+type Engine struct {
+	reg    *Registry
+	cfg    config
+	worker *Worker // nil with WithWorkers(0)
+	// effects carries out the engine's own transitions (publish, enqueue):
+	// the embedded worker, or an idle one without workers.
+	effects *Worker
+
+	ownBroker *MemoryBroker
+	ownBus    *MemoryBus
+	ownStore  *MemoryStore
+
+	stopWorkers context.CancelFunc
+	workersDone chan struct{}
+	ctl         Subscription
+	ctlDone     chan struct{}
+
+	mu           sync.Mutex
+	closing      bool
+	starting     int                    // Start calls past the closing check
+	active       map[string]*time.Timer // runs started here and not ended; timer for the pipeline timeout, or nil
+	drained      chan struct{}          // closed once closing with no active run
+	drainClosed  bool
+	timersClosed bool
+	timerCalls   sync.WaitGroup
+	shutdownDone chan struct{}
+}
+
+// StartOptions tunes Start.
+type StartOptions struct {
+	// IdempotencyKey, when set, makes Start return the existing run of the
+	// same pipeline started with the same key instead of starting another.
+	IdempotencyKey string
+}
+
+// New returns an Engine running the pipelines of reg, and starts its
+// workers. Without options it keeps everything in memory: a MemoryStore, a
+// MemoryBroker, a MemoryBus and DefaultWorkers workers. Call Shutdown to
+// stop it; it starts goroutines that only Shutdown ends.
+func New(reg *Registry, opts ...Option) *Engine {
+	if reg == nil {
+		reg = NewRegistry()
+	}
+	e := &Engine{
+		reg:          reg,
+		cfg:          newConfig(opts),
+		active:       make(map[string]*time.Timer),
+		drained:      make(chan struct{}),
+		shutdownDone: make(chan struct{}),
+		workersDone:  make(chan struct{}),
+		ctlDone:      make(chan struct{}),
+	}
+	if e.cfg.store == nil {
+		e.ownStore = NewMemoryStore()
+		e.cfg.store = e.ownStore
+	}
+	if e.cfg.broker == nil {
+		e.ownBroker = NewMemoryBroker()
+		e.cfg.broker = e.ownBroker
+	}
+	if e.cfg.bus == nil {
+		e.ownBus = NewMemoryBus()
+		e.cfg.bus = e.ownBus
+	}
+	// The engine watches ended runs for every worker in its process, so the
+	// embedded worker needs no watcher of its own.
+	ctl, err := e.cfg.bus.Subscribe(context.Background(), EventFilter{Types: []EventType{EventRunSucceeded, EventRunFailed, EventRunCancelled}}, SubscribeOptions{Buffer: 1024})
+	if err != nil {
+		e.cfg.log.Error("taskwire: subscribe to run events; runs ended by remote workers are noticed only at their timeout", "err", err)
+		close(e.ctlDone)
+	} else {
+		e.ctl = ctl
+		go e.watch()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stopWorkers = cancel
+	if e.cfg.workers > 0 {
+		e.worker = newWorker(reg, e.cfg, false)
+		e.worker.onEnd = e.untrack
+		go func() {
+			defer close(e.workersDone)
+			_ = e.worker.Run(ctx)
+		}()
+		e.effects = e.worker
+	} else {
+		e.effects = newWorker(reg, e.cfg, false)
+		e.effects.onEnd = e.untrack
+		close(e.workersDone)
+	}
+	return e
+}
+
+// Registry returns the registry the engine runs pipelines from.
+func (e *Engine) Registry() *Registry { return e.reg }
+
+// watch reacts to runs ended anywhere: it forgets them and cancels this
+// process's executions of them.
+func (e *Engine) watch() {
+	defer close(e.ctlDone)
+	for ev := range e.ctl.Events() {
+		if ev.Dropped > 0 {
+			e.sweep()
+		}
+		if e.worker != nil && ev.Type != EventRunSucceeded {
+			e.worker.cancelRun(ev.RunID, endCause(ev))
+		}
+		e.untrack(ev.RunID)
+	}
+}
+
+// sweep forgets every tracked run that has ended, after events were lost.
+func (e *Engine) sweep() {
+	e.mu.Lock()
+	ids := make([]string, 0, len(e.active))
+	for id := range e.active {
+		ids = append(ids, id)
+	}
+	e.mu.Unlock()
+	for _, id := range ids {
+		r, err := e.cfg.store.Get(context.Background(), id)
+		if errors.Is(err, ErrRunNotFound) || (err == nil && r.Status.Terminal()) {
+			if e.worker != nil && err == nil {
+				e.worker.cancelRun(id, r.Err())
+			}
+			e.untrack(id)
+		}
+	}
+}
+
+// Start starts a run of the pipeline with the given inputs, one per
+// declared pipeline input (a Value, a json.RawMessage or any Go value), and
+// returns it, normally pending. It fails with ErrUnknownPipeline,
+// ErrInvalidInput or ErrShuttingDown (all wrapped). With an idempotency key
+// already used for this pipeline it returns the existing run.
+func (e *Engine) Start(ctx context.Context, pipelineID string, inputs map[string]any, opts StartOptions) (*Run, error) {
+	pl, ok := e.reg.plan(pipelineID)
+	if !ok {
+		return nil, fmt.Errorf("start: %w: %q", ErrUnknownPipeline, pipelineID)
+	}
+	vals, err := pl.bindInputs(inputs)
+	if err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("start: %w", ErrShuttingDown)
+	}
+	e.starting++
+	e.mu.Unlock()
+	defer e.doneStarting()
+
+	o := &outcome{}
+	rec := pl.newRecord(e.cfg.newID(), opts.IdempotencyKey, vals, e.cfg.now(), o)
+	deadline := rec.Deadline
+	run, created, err := e.cfg.store.Create(ctx, rec)
+	if err != nil {
+		return nil, fmt.Errorf("start pipeline %q: %w", pipelineID, err)
+	}
+	if !created {
+		return run, nil
+	}
+	if !run.Status.Terminal() {
+		e.track(run.ID, deadline)
+	}
+	e.effects.after(run.ID, o)
+	return run, nil
+}
+
+// Run starts a run and waits for it to finish; see Start and Wait.
+func (e *Engine) Run(ctx context.Context, pipelineID string, inputs map[string]any, opts StartOptions) (*Run, error) {
+	r, err := e.Start(ctx, pipelineID, inputs, opts)
+	if err != nil {
+		return nil, err
+	}
+	return e.Wait(ctx, r.ID)
+}
+
+// Get returns the current state of a run, or an error wrapping
+// ErrRunNotFound.
+func (e *Engine) Get(ctx context.Context, runID string) (*Run, error) {
+	return e.cfg.store.Get(ctx, runID)
+}
+
+// List returns runs newest first, filtered and paged by opts; see
+// Store.List.
+func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
+	return e.cfg.store.List(ctx, opts)
+}
+
+// Wait blocks until the run has finished and returns it; the run's own
+// failure is reported by its Status, Error and Err, not by Wait's error.
+// Wait fails if ctx is done first, if the run does not exist
+// (ErrRunNotFound), or if the engine shuts down before the run ends
+// (ErrShuttingDown).
+func (e *Engine) Wait(ctx context.Context, runID string) (*Run, error) {
+	sub, err := e.Subscribe(ctx, EventFilter{RunID: runID, Types: []EventType{EventSnapshot, EventRunSucceeded, EventRunFailed, EventRunCancelled}}, 4)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Close()
+	for {
+		select {
+		case ev, ok := <-sub.Events():
+			if ok && ev.Type == EventSnapshot && ev.Run != nil && ev.Run.Status.Terminal() {
+				return ev.Run, nil
+			}
+			if ok && !ev.Type.RunEnded() {
+				continue
+			}
+			r, err := e.cfg.store.Get(context.WithoutCancel(ctx), runID)
+			if err != nil {
+				return nil, err
+			}
+			if r.Status.Terminal() {
+				return r, nil
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("wait for run %s: %w", runID, ErrShuttingDown)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Cancel cancels a run that has not finished: it ends cancelled, and the
+// contexts of its running tasks are cancelled, in this process at once and
+// in worker processes when they see the run_cancelled event. It returns the
+// cancelled run, or an error wrapping ErrRunNotFound or ErrRunFinished.
+func (e *Engine) Cancel(ctx context.Context, runID string) (*Run, error) {
+	if err := e.end(ctx, runID, func(pl *plan, rec *RunRecord, now time.Time, o *outcome) error {
+		return pl.cancel(rec, "run cancelled", now, o)
+	}); err != nil {
+		return nil, err
+	}
+	return e.cfg.store.Get(ctx, runID)
+}
+
+// end applies a run-ending transition made by the engine itself.
+func (e *Engine) end(ctx context.Context, runID string, fn func(*plan, *RunRecord, time.Time, *outcome) error) error {
+	var o outcome
+	err := e.cfg.store.Update(ctx, runID, func(rec *RunRecord) error {
+		o.reset()
+		pl, ok := e.reg.plan(rec.PipelineID)
+		if !ok {
+			return fmt.Errorf("run %s: %w: %q", runID, ErrUnknownPipeline, rec.PipelineID)
+		}
+		return fn(pl, rec, e.cfg.now(), &o)
+	})
+	if err != nil {
+		return err
+	}
+	publish(context.WithoutCancel(ctx), e.cfg.bus, e.cfg.log, o.events)
+	if o.ended != "" {
+		if e.worker != nil {
+			e.worker.cancelRun(runID, fmt.Errorf("%w: %s", errForStatus(o.ended), o.ended))
+		}
+		e.untrack(runID)
+	}
+	return nil
+}
+
+// Subscribe returns a stream of events selected by f, buffering up to
+// buffer events (DefaultEventBuffer if zero). Publishing never waits for a
+// subscriber: one whose buffer is full loses events, counted by
+// Subscription.Dropped and by Event.Dropped on the next event it receives.
+// With f.RunID set, the first event is a snapshot of the run (type
+// snapshot, with Run set), the stream ends after the run's terminal event,
+// and an unknown run fails with ErrRunNotFound; an unknown f.PipelineID
+// fails with ErrUnknownPipeline. The stream also ends when ctx is done, on
+// Close, and on Shutdown.
+func (e *Engine) Subscribe(ctx context.Context, f EventFilter, buffer int) (Subscription, error) {
+	opts := SubscribeOptions{Buffer: buffer}
+	if f.RunID != "" {
+		opts.Initial = func() ([]Event, error) {
+			r, err := e.cfg.store.Get(ctx, f.RunID)
+			if err != nil {
+				return nil, err
+			}
+			return []Event{{Type: EventSnapshot, RunID: r.ID, PipelineID: r.PipelineID, Index: -1, Time: e.cfg.now(), Run: r}}, nil
+		}
+	} else if f.PipelineID != "" {
+		if _, ok := e.reg.plan(f.PipelineID); !ok {
+			return nil, fmt.Errorf("subscribe: %w: %q", ErrUnknownPipeline, f.PipelineID)
+		}
+	}
+	return e.cfg.bus.Subscribe(ctx, f, opts)
+}
+
+// Resume carries forward the unfinished runs in the store, for an engine
+// restarted over a durable store: it re-arms pipeline timeouts, fails runs
+// already past them, and re-enqueues executions that were queued but may
+// never have been delivered (brokers that deduplicate by TaskMessage.ID
+// drop the copies; workers skip duplicates of executions already running).
+func (e *Engine) Resume(ctx context.Context) error {
+	ids, err := e.cfg.store.Unfinished(ctx)
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	var errs []error
+	for _, id := range ids {
+		var o outcome
+		var deadline time.Time
+		err := e.cfg.store.Update(ctx, id, func(rec *RunRecord) error {
+			o.reset()
+			pl, ok := e.reg.plan(rec.PipelineID)
+			if !ok {
+				return fmt.Errorf("%w: %q", ErrUnknownPipeline, rec.PipelineID)
+			}
+			deadline = rec.Deadline
+			return pl.resume(rec, e.cfg.now(), &o)
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("resume run %s: %w", id, err))
+			continue
+		}
+		if o.ended == "" {
+			e.track(id, deadline)
+		}
+		e.effects.after(id, &o)
+	}
+	return errors.Join(errs...)
+}

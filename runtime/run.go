@@ -1,0 +1,174 @@
+package runtime
+
+import (
+	"fmt"
+	"time"
+)
+
+// RunStatus is the status of a run.
+type RunStatus string
+
+// Run statuses. A run starts pending, becomes running when its first task
+// starts, and ends in exactly one of the three terminal statuses.
+const (
+	RunPending   RunStatus = "pending"
+	RunRunning   RunStatus = "running"
+	RunSucceeded RunStatus = "succeeded"
+	RunFailed    RunStatus = "failed"
+	RunCancelled RunStatus = "cancelled"
+)
+
+// Terminal reports whether s is succeeded, failed or cancelled.
+func (s RunStatus) Terminal() bool {
+	return s == RunSucceeded || s == RunFailed || s == RunCancelled
+}
+
+// Valid reports whether s is one of the five run statuses.
+func (s RunStatus) Valid() bool {
+	return s == RunPending || s == RunRunning || s.Terminal()
+}
+
+// TaskStatus is the status of one task of a run.
+type TaskStatus string
+
+// Task statuses. A task waiting for its inputs, or for a retry, keeps its
+// current status; tasks still unfinished when a run fails or is cancelled
+// become cancelled.
+const (
+	TaskPending   TaskStatus = "pending"
+	TaskRunning   TaskStatus = "running"
+	TaskSucceeded TaskStatus = "succeeded"
+	TaskFailed    TaskStatus = "failed"
+	TaskCancelled TaskStatus = "cancelled"
+)
+
+// Terminal reports whether s is succeeded, failed or cancelled.
+func (s TaskStatus) Terminal() bool {
+	return s == TaskSucceeded || s == TaskFailed || s == TaskCancelled
+}
+
+// Run is the public view of a run, as returned by the Engine and served by
+// the HTTP API. It is a snapshot: later changes do not affect it.
+type Run struct {
+	ID         string               `json:"run_id"`
+	PipelineID string               `json:"pipeline_id"`
+	Status     RunStatus            `json:"status"`
+	CreatedAt  time.Time            `json:"created_at"`
+	StartedAt  time.Time            `json:"started_at,omitzero"`
+	FinishedAt time.Time            `json:"finished_at,omitzero"`
+	Tasks      map[string]TaskState `json:"tasks"`
+	// Outputs holds the pipeline's Outputs once the run has succeeded.
+	Outputs map[string]Value `json:"outputs,omitempty"`
+	// Error names the failed task and its error, or says why the run was
+	// cancelled or timed out; empty for a succeeded run.
+	Error    string `json:"error,omitempty"`
+	timedOut bool
+}
+
+// TaskState is the state of one task within a run.
+type TaskState struct {
+	Status TaskStatus `json:"status"`
+	// Attempts counts the attempts started (for a map task: the most any
+	// element needed).
+	Attempts int `json:"attempts"`
+	// Error is the most recent attempt failure, kept after a later success.
+	Error      string    `json:"error,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Err returns nil for a succeeded run, a *RunError for a failed or cancelled
+// one, and nil for a run that has not finished.
+func (r *Run) Err() error {
+	if r.Status != RunFailed && r.Status != RunCancelled {
+		return nil
+	}
+	return &RunError{RunID: r.ID, Status: r.Status, Message: r.Error, TimedOut: r.timedOut}
+}
+
+// Output returns the named output of a succeeded run decoded as a T.
+func Output[T any](r *Run, name string) (T, error) {
+	var zero T
+	if r.Status != RunSucceeded {
+		if err := r.Err(); err != nil {
+			return zero, err
+		}
+		return zero, fmt.Errorf("%w: run %s is %s", ErrRunNotFinished, r.ID, r.Status)
+	}
+	v, ok := r.Outputs[name]
+	if !ok {
+		return zero, fmt.Errorf("%w: run %s has no output %q", ErrMissingInput, r.ID, name)
+	}
+	return Decode[T](v)
+}
+
+// RunRecord is the complete, serialisable state of a run as kept by a Store.
+// The engine and workers change it only through Store.Update.
+type RunRecord struct {
+	ID             string    `json:"id"`
+	PipelineID     string    `json:"pipeline_id"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	Status         RunStatus `json:"status"`
+	Error          string    `json:"error,omitempty"`
+	TimedOut       bool      `json:"timed_out,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	StartedAt      time.Time `json:"started_at,omitzero"`
+	FinishedAt     time.Time `json:"finished_at,omitzero"`
+	// Deadline is when the pipeline timeout expires; zero means none.
+	Deadline time.Time `json:"deadline,omitzero"`
+	// Outputs names the values a succeeded run returns.
+	Outputs []string `json:"outputs"`
+	// Values holds the pipeline inputs and every task output produced.
+	Values map[string]Value `json:"values"`
+	// Tasks holds one record per pipeline task, in definition order.
+	Tasks []TaskRecord `json:"tasks"`
+}
+
+// TaskRecord is the serialisable state of one task of a run.
+type TaskRecord struct {
+	Name       string     `json:"name"`
+	Status     TaskStatus `json:"status"`
+	Attempts   int        `json:"attempts"`
+	Error      string     `json:"error,omitempty"`
+	StartedAt  time.Time  `json:"started_at,omitzero"`
+	FinishedAt time.Time  `json:"finished_at,omitzero"`
+	// Queued reports that the task's inputs were complete and its first
+	// execution messages were enqueued.
+	Queued bool `json:"queued,omitempty"`
+	// Items is the number of elements of a map task.
+	Items int `json:"items,omitempty"`
+	// Next is the next element of a map task to enqueue.
+	Next int `json:"next,omitempty"`
+	// Done counts the finished elements of a map task.
+	Done int `json:"done,omitempty"`
+	// ElemDone marks finished elements of a map task.
+	ElemDone []bool `json:"elem_done,omitempty"`
+	// Results holds the element outputs of a map task, in input order.
+	Results []Value `json:"results,omitempty"`
+}
+
+// View returns the public view of rec: outputs are included only once the
+// run has succeeded, restricted to rec.Outputs.
+func (rec *RunRecord) View() *Run {
+	r := &Run{
+		ID:         rec.ID,
+		PipelineID: rec.PipelineID,
+		Status:     rec.Status,
+		CreatedAt:  rec.CreatedAt,
+		StartedAt:  rec.StartedAt,
+		FinishedAt: rec.FinishedAt,
+		Error:      rec.Error,
+		Tasks:      make(map[string]TaskState, len(rec.Tasks)),
+		timedOut:   rec.TimedOut,
+	}
+	for _, t := range rec.Tasks {
+		r.Tasks[t.Name] = TaskState{Status: t.Status, Attempts: t.Attempts, Error: t.Error, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}
+	}
+	if rec.Status == RunSucceeded {
+		r.Outputs = make(map[string]Value, len(rec.Outputs))
+		for _, name := range rec.Outputs {
+			r.Outputs[name] = rec.Values[name]
+		}
+	}
+	return r
+}

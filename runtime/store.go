@@ -1,0 +1,96 @@
+package runtime
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Store keeps runs: their status, task states and values. It is the only
+// place run state lives, so that any process (API or worker) can carry a run
+// forward and an API restart loses nothing. Implementations must be safe for
+// concurrent use; MemoryStore is the embedded default.
+type Store interface {
+	// Create stores rec as a new run and returns its view with created true.
+	// When rec.IdempotencyKey is set and a run of the same pipeline with
+	// that key exists, it stores nothing and returns that run's view with
+	// created false. The store owns rec after the call.
+	Create(ctx context.Context, rec *RunRecord) (run *Run, created bool, err error)
+	// Get returns the view of a run, or an error wrapping ErrRunNotFound.
+	Get(ctx context.Context, runID string) (*Run, error)
+	// Update applies fn to the run's record atomically: no other update of
+	// the run interleaves, and the result is stored unless fn returns an
+	// error. A store using compare-and-swap may call fn several times with
+	// fresh records, so fn must derive everything from the record it gets
+	// and reset anything it captures; fn must not modify the record when it
+	// returns an error. If fn returns ErrNoChange, Update stores nothing and
+	// returns nil; other fn errors are returned as is. A missing run yields
+	// an error wrapping ErrRunNotFound.
+	Update(ctx context.Context, runID string, fn func(rec *RunRecord) error) error
+	// List returns runs newest first, filtered by opts, one page at a time.
+	// Walking pages with NextCursor visits every run that existed when the
+	// walk began and was not evicted meanwhile exactly once.
+	List(ctx context.Context, opts ListOptions) (RunPage, error)
+	// Unfinished returns the IDs of the runs that are not terminal, so that
+	// a restarted engine can resume them.
+	Unfinished(ctx context.Context) ([]string, error)
+}
+
+// DefaultListLimit is the page size of List when ListOptions.Limit is zero;
+// MaxListLimit caps it.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// ListOptions filters and pages List.
+type ListOptions struct {
+	// PipelineID keeps only runs of that pipeline when set.
+	PipelineID string
+	// Status keeps only runs with that status when set.
+	Status RunStatus
+	// Limit is the page size: zero means DefaultListLimit, larger than
+	// MaxListLimit means MaxListLimit.
+	Limit int
+	// Cursor continues a previous walk; empty starts at the newest run.
+	Cursor string
+}
+
+func (o ListOptions) limit() int {
+	switch {
+	case o.Limit <= 0:
+		return DefaultListLimit
+	case o.Limit > MaxListLimit:
+		return MaxListLimit
+	}
+	return o.Limit
+}
+
+// RunPage is one page of List.
+type RunPage struct {
+	Runs []*Run `json:"runs"`
+	// NextCursor continues the walk; empty on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+const cursorPrefix = "c1."
+
+// encodeCursor makes an opaque cursor from a creation sequence number.
+func encodeCursor(seq uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatUint(seq, 10)))
+}
+
+// decodeCursor reverses encodeCursor.
+func decodeCursor(c string) (uint64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
+		return 0, fmt.Errorf("%w: %q", ErrInvalidCursor, c)
+	}
+	seq, err := strconv.ParseUint(string(b[len(cursorPrefix):]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %q", ErrInvalidCursor, c)
+	}
+	return seq, nil
+}

@@ -1,0 +1,308 @@
+package runtime
+
+import (
+	"fmt"
+	"time"
+)
+
+// This file holds the run state machine: pure functions that change a
+// RunRecord inside Store.Update and note, in an outcome, what to do once the
+// change is stored (messages to enqueue, events to publish). Because every
+// change goes through one atomic update of the record, fan-in needs no
+// coordinator: whoever completes a task learns in the same update which
+// tasks became ready, and exactly one completer queues each of them.
+
+// outcome collects the effects of one transition.
+type outcome struct {
+	msgs   []TaskMessage
+	events []Event
+	// skip reports that the delivered message needs no execution.
+	skip bool
+	// ended is the run's terminal status if the transition ended it.
+	ended RunStatus
+	// inputs and deadline are the execution inputs decided by begin.
+	inputs   []Value
+	deadline time.Time
+}
+
+func (o *outcome) reset() {
+	o.msgs, o.events = o.msgs[:0], o.events[:0]
+	o.skip, o.ended, o.inputs, o.deadline = false, "", nil, time.Time{}
+}
+
+func (o *outcome) event(rec *RunRecord, typ EventType, task string, index, attempt int, errText string, now time.Time) {
+	o.events = append(o.events, Event{Type: typ, RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index, Attempt: attempt, Error: errText, Time: now})
+}
+
+func (o *outcome) enqueue(rec *RunRecord, task string, index int) {
+	o.msgs = append(o.msgs, TaskMessage{RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index})
+}
+
+// newRecord returns the record of a new run and queues its root tasks.
+func (pl *plan) newRecord(id, key string, vals map[string]Value, now time.Time, o *outcome) *RunRecord {
+	rec := &RunRecord{
+		ID:             id,
+		PipelineID:     pl.p.ID,
+		IdempotencyKey: key,
+		Status:         RunPending,
+		CreatedAt:      now,
+		Outputs:        pl.outputs,
+		Values:         vals,
+		Tasks:          make([]TaskRecord, len(pl.tasks)),
+	}
+	if pl.p.Timeout > 0 {
+		rec.Deadline = now.Add(pl.p.Timeout)
+	}
+	for i := range pl.tasks {
+		rec.Tasks[i] = TaskRecord{Name: pl.tasks[i].def.Name, Status: TaskPending}
+	}
+	for i := range pl.tasks {
+		if len(pl.tasks[i].deps) == 0 {
+			pl.makeReady(rec, i, now, o)
+		}
+	}
+	return rec
+}
+
+// makeReady queues task i, whose inputs are all present. A map task queues
+// its first elements; over an empty list it succeeds at once.
+func (pl *plan) makeReady(rec *RunRecord, i int, now time.Time, o *outcome) {
+	if rec.Status.Terminal() {
+		return
+	}
+	tr, pt := &rec.Tasks[i], &pl.tasks[i]
+	tr.Queued = true
+	if pt.mapSlot < 0 {
+		o.enqueue(rec, tr.Name, -1)
+		return
+	}
+	n, err := rec.Values[pt.def.Map].listLen()
+	if err != nil {
+		pl.failTask(rec, i, -1, fmt.Sprintf("map input %q: %v", pt.def.Map, err), now, o)
+		return
+	}
+	if n == 0 {
+		pl.succeedTask(rec, i, ValueOf([]Value{}), now, o)
+		return
+	}
+	tr.Items, tr.Next = n, min(n, pt.mapConc)
+	tr.ElemDone, tr.Results = make([]bool, n), make([]Value, n)
+	for k := range tr.Next {
+		o.enqueue(rec, tr.Name, k)
+	}
+}
+
+// begin starts an execution of task i (element index of a map task). It
+// sets o.skip when the message is stale or a duplicate.
+func (pl *plan) begin(rec *RunRecord, i, index, attempt int, now time.Time, o *outcome) error {
+	tr, pt := &rec.Tasks[i], &pl.tasks[i]
+	switch {
+	case rec.Status.Terminal(), tr.Status.Terminal(), !tr.Queued:
+		o.skip = true
+		return ErrNoChange
+	case pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]):
+		o.skip = true
+		return ErrNoChange
+	case pt.mapSlot < 0 && (index != -1 || (tr.Status == TaskRunning && attempt <= tr.Attempts)):
+		o.skip = true // a duplicate of a delivery already running
+		return ErrNoChange
+	}
+	if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
+		o.skip = true
+		return pl.timeout(rec, now, o)
+	}
+	o.inputs = make([]Value, len(pt.def.Inputs))
+	for k, name := range pt.def.Inputs {
+		o.inputs[k] = rec.Values[name]
+	}
+	if pt.mapSlot >= 0 {
+		elem, err := o.inputs[pt.mapSlot].listIndex(index)
+		if err != nil {
+			o.skip = true
+			pl.failTask(rec, i, index, fmt.Sprintf("map input %q: %v", pt.def.Map, err), now, o)
+			return nil
+		}
+		o.inputs[pt.mapSlot] = elem
+	}
+	if rec.Status == RunPending {
+		rec.Status, rec.StartedAt = RunRunning, now
+		o.event(rec, EventRunStarted, "", -1, 0, "", now)
+	}
+	if tr.Status == TaskPending {
+		tr.Status, tr.StartedAt = TaskRunning, now
+	}
+	tr.Attempts = max(tr.Attempts, attempt)
+	o.deadline = rec.Deadline
+	o.event(rec, EventTaskStarted, tr.Name, index, attempt, "", now)
+	return nil
+}
+
+// complete records the output of task i (element index of a map task).
+func (pl *plan) complete(rec *RunRecord, i, index int, out Value, now time.Time, o *outcome) error {
+	tr, pt := &rec.Tasks[i], &pl.tasks[i]
+	if rec.Status.Terminal() || tr.Status.Terminal() {
+		return ErrNoChange
+	}
+	if pt.mapSlot >= 0 {
+		if index < 0 || index >= tr.Items || tr.ElemDone[index] {
+			return ErrNoChange
+		}
+		tr.ElemDone[index], tr.Results[index] = true, out
+		tr.Done++
+		if tr.Next < tr.Items {
+			o.enqueue(rec, tr.Name, tr.Next)
+			tr.Next++
+		}
+		if tr.Done < tr.Items {
+			return nil
+		}
+		out = ValueOf(tr.Results)
+		tr.Results, tr.ElemDone = nil, nil
+	}
+	pl.succeedTask(rec, i, out, now, o)
+	return nil
+}
+
+// succeedTask marks task i succeeded with output out, queues the consumers
+// whose inputs are now complete, and ends the run when every task is done.
+func (pl *plan) succeedTask(rec *RunRecord, i int, out Value, now time.Time, o *outcome) {
+	tr, pt := &rec.Tasks[i], &pl.tasks[i]
+	tr.Status, tr.FinishedAt = TaskSucceeded, now
+	if tr.StartedAt.IsZero() {
+		tr.StartedAt = now
+	}
+	rec.Values[pt.def.Output] = out
+	o.event(rec, EventTaskSucceeded, tr.Name, -1, tr.Attempts, "", now)
+	for _, c := range pt.consumers {
+		if !rec.Tasks[c].Queued && pl.depsDone(rec, c) {
+			pl.makeReady(rec, c, now, o)
+		}
+	}
+	if rec.Status.Terminal() {
+		return
+	}
+	for k := range rec.Tasks {
+		if rec.Tasks[k].Status != TaskSucceeded {
+			return
+		}
+	}
+	if rec.StartedAt.IsZero() {
+		rec.StartedAt = now
+	}
+	pl.endRun(rec, RunSucceeded, "", now, o)
+}
+
+func (pl *plan) depsDone(rec *RunRecord, i int) bool {
+	for _, d := range pl.tasks[i].deps {
+		if rec.Tasks[d].Status != TaskSucceeded {
+			return false
+		}
+	}
+	return true
+}
+
+// retry notes a failed attempt that will be retried after delay.
+func (pl *plan) retry(rec *RunRecord, i, index, attempt int, errText string, delay time.Duration, now time.Time, o *outcome) error {
+	tr := &rec.Tasks[i]
+	if rec.Status.Terminal() || tr.Status.Terminal() {
+		o.skip = true
+		return ErrNoChange
+	}
+	tr.Error = errText
+	o.event(rec, EventTaskRetrying, tr.Name, index, attempt, errText, now)
+	o.events[len(o.events)-1].RetryIn = delay
+	return nil
+}
+
+// fail records the final failure of task i, which fails the run.
+func (pl *plan) fail(rec *RunRecord, i, index, attempt int, errText string, now time.Time, o *outcome) error {
+	tr := &rec.Tasks[i]
+	if rec.Status.Terminal() || tr.Status.Terminal() {
+		return ErrNoChange
+	}
+	tr.Attempts = max(tr.Attempts, attempt)
+	pl.failTask(rec, i, index, errText, now, o)
+	return nil
+}
+
+func (pl *plan) failTask(rec *RunRecord, i, index int, errText string, now time.Time, o *outcome) {
+	tr := &rec.Tasks[i]
+	tr.Status, tr.Error, tr.FinishedAt = TaskFailed, errText, now
+	o.event(rec, EventTaskFailed, tr.Name, index, tr.Attempts, errText, now)
+	what := fmt.Sprintf("task %q", tr.Name)
+	if index >= 0 {
+		what += fmt.Sprintf(" element %d", index)
+	}
+	switch {
+	case tr.Attempts > 1:
+		what += fmt.Sprintf(" failed after %d attempts: ", tr.Attempts)
+	default:
+		what += " failed: "
+	}
+	pl.endRun(rec, RunFailed, what+errText, now, o)
+}
+
+// cancel ends the run as cancelled; it fails with ErrRunFinished when the
+// run has already ended.
+func (pl *plan) cancel(rec *RunRecord, reason string, now time.Time, o *outcome) error {
+	if rec.Status.Terminal() {
+		return fmt.Errorf("cancel run %s: %w (%s)", rec.ID, ErrRunFinished, rec.Status)
+	}
+	pl.endRun(rec, RunCancelled, reason, now, o)
+	return nil
+}
+
+// timeout fails the run because its pipeline timeout expired.
+func (pl *plan) timeout(rec *RunRecord, now time.Time, o *outcome) error {
+	if rec.Status.Terminal() {
+		return ErrNoChange
+	}
+	rec.TimedOut = true
+	pl.endRun(rec, RunFailed, fmt.Sprintf("pipeline %q timed out after %s", rec.PipelineID, pl.p.Timeout), now, o)
+	return nil
+}
+
+// endRun moves the run to a terminal status; unfinished tasks are cancelled.
+func (pl *plan) endRun(rec *RunRecord, status RunStatus, errText string, now time.Time, o *outcome) {
+	rec.Status, rec.Error, rec.FinishedAt = status, errText, now
+	for k := range rec.Tasks {
+		if tr := &rec.Tasks[k]; !tr.Status.Terminal() {
+			tr.Status, tr.FinishedAt = TaskCancelled, now
+		}
+	}
+	typ := EventRunSucceeded
+	switch status {
+	case RunFailed:
+		typ = EventRunFailed
+	case RunCancelled:
+		typ = EventRunCancelled
+	}
+	o.event(rec, typ, "", -1, 0, errText, now)
+	o.ended = status
+}
+
+// resume re-queues the executions of an unfinished run that may have been
+// lost (queued but never started), and times the run out if it is overdue.
+func (pl *plan) resume(rec *RunRecord, now time.Time, o *outcome) error {
+	if rec.Status.Terminal() || len(rec.Tasks) != len(pl.tasks) {
+		return ErrNoChange
+	}
+	if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
+		return pl.timeout(rec, now, o)
+	}
+	for i := range rec.Tasks {
+		tr := &rec.Tasks[i]
+		switch {
+		case !tr.Queued || tr.Status.Terminal():
+		case pl.tasks[i].mapSlot >= 0:
+			for k := 0; k < tr.Next && k < len(tr.ElemDone); k++ {
+				if !tr.ElemDone[k] {
+					o.enqueue(rec, tr.Name, k)
+				}
+			}
+		case tr.Status == TaskPending:
+			o.enqueue(rec, tr.Name, -1)
+		}
+	}
+	return ErrNoChange
+}

@@ -1,0 +1,95 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// failingBroker refuses to enqueue one task.
+type failingBroker struct {
+	*MemoryBroker
+	task string
+}
+
+func (b failingBroker) Enqueue(ctx context.Context, m TaskMessage) error {
+	if m.Task == b.task {
+		return errors.New("queue unavailable")
+	}
+	return b.MemoryBroker.Enqueue(ctx, m)
+}
+
+// A task that cannot be enqueued fails the run with a clear error instead
+// of leaving it waiting forever.
+func TestEnqueueFailureFailsRun(t *testing.T) {
+	broker := failingBroker{NewMemoryBroker(), "second"}
+	defer broker.Close()
+	reg := NewRegistry()
+	mustRegisterTask(t, reg, "first", constFn(1))
+	mustRegisterTask(t, reg, "second", constFn(2))
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{
+		{Name: "first", Output: "a"},
+		{Name: "second", Inputs: []string{"a"}, Output: "b"},
+	}})
+	e := newEngine(t, reg, WithBroker(broker), WithLogger(discardLogger()))
+	r, err := e.Run(testCtx(t), "p", nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != RunFailed || !strings.Contains(r.Error, `task "second" could not be enqueued: queue unavailable`) {
+		t.Fatalf("status %s error %q", r.Status, r.Error)
+	}
+}
+
+// After losing events, a worker checks the store and cancels its
+// executions of runs that have ended.
+func TestWorkerSweepCancelsEndedRuns(t *testing.T) {
+	store := NewMemoryStore()
+	storeRun(t, store, "ended", "p", RunCancelled)
+	storeRun(t, store, "going", "p", RunRunning)
+	w, err := NewWorker(NewRegistry(), WithStore(store), WithBroker(NewMemoryBroker()), WithEventBus(NewMemoryBus()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	ended, going := w.acquire(ctx, "ended"), w.acquire(ctx, "going")
+	w.sweep(ctx)
+	if !errors.Is(context.Cause(ended.ctx), ErrRunCancelled) {
+		t.Fatalf("ended run cause %v", context.Cause(ended.ctx))
+	}
+	if going.ctx.Err() != nil {
+		t.Fatal("running run cancelled")
+	}
+	w.release("ended", ended)
+	w.release("going", going)
+	if _, err := NewWorker(NewRegistry()); err == nil {
+		t.Fatal("NewWorker without store, broker and bus accepted")
+	}
+}
+
+// A message for a run whose record does not match the registered pipeline
+// (for example after a redeploy) is terminated, not retried forever.
+func TestMismatchedRecordIsTerminated(t *testing.T) {
+	store, broker := NewMemoryStore(), NewMemoryBroker()
+	defer broker.Close()
+	storeRun(t, store, "old", "p", RunRunning) // one task named "t"
+	reg := NewRegistry()
+	mustRegisterTask(t, reg, "x", constFn(1))
+	mustRegisterTask(t, reg, "y", constFn(2))
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "x", Output: "a"}, {Name: "y", Output: "b"}}})
+	w, err := NewWorker(reg, WithStore(store), WithBroker(broker), WithEventBus(NewMemoryBus()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	_ = broker.Enqueue(ctx, TaskMessage{RunID: "old", PipelineID: "p", Task: "y", Index: -1})
+	d, err := broker.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.handle(ctx, d, newJob(w))
+	if dl := broker.DeadLetters(); len(dl) != 1 || !strings.Contains(dl[0].Reason, "another definition") {
+		t.Fatalf("dead letters %+v", dl)
+	}
+}
