@@ -1,0 +1,70 @@
+package audit
+
+import (
+	"fmt"
+	"os"
+)
+
+// Problem is the first break Verify finds in a chain.
+type Problem struct {
+	File   string
+	Line   int
+	Seq    uint64 // the record's sequence number, when readable
+	Reason string
+}
+
+// Error formats the problem as FILE:LINE: REASON.
+func (p *Problem) Error() string { return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Reason) }
+
+// Summary is what Verify read.
+type Summary struct {
+	Records uint64
+	Head    string // hash of the last record
+}
+
+// Verify checks the chain across files given in chain order (rotated files
+// first, as Files lists them). It returns the first record that was edited
+// (its hash does not match), inserted or deleted (its sequence number or
+// previous hash does not follow the record before), or a *Problem.
+func Verify(files ...string) (Summary, error) {
+	var sum Summary
+	head := ""
+	var seq uint64
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return sum, err
+		}
+		sc := newScanner(f)
+		line := 0
+		for sc.Scan() {
+			line++
+			rec, hash, err := decode(sc.Bytes())
+			bad := func(reason string, args ...any) (Summary, error) {
+				f.Close()
+				return sum, &Problem{File: name, Line: line, Seq: rec.Seq, Reason: fmt.Sprintf(reason, args...)}
+			}
+			switch {
+			case err != nil:
+				return bad("record %d: %v", seq+1, err)
+			case head == "" && rec.Prev != GenesisHash && rec.Seq == 1:
+				return bad("record 1 does not start a chain")
+			case head != "" && rec.Seq != seq+1 && rec.Seq > seq:
+				return bad("record %d follows record %d: %d record(s) deleted before it", rec.Seq, seq, rec.Seq-seq-1)
+			case head != "" && rec.Seq != seq+1:
+				return bad("record numbered %d follows record %d: inserted or reordered", rec.Seq, seq)
+			case head != "" && rec.Prev != head:
+				return bad("record %d does not chain to record %d (inserted, or the record before was replaced)", rec.Seq, seq)
+			}
+			head, seq = hash, rec.Seq
+			sum.Records++
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return sum, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	sum.Head = head
+	return sum, nil
+}
