@@ -1,0 +1,86 @@
+package golang
+
+import (
+	"github.com/dave/jennifer/jen"
+
+	"github.com/taskwire/taskwire/generator/model"
+)
+
+// tasksFile generates the Tasks interface and Register.
+func (g *gen) tasksFile() *jen.File {
+	f := g.newFile()
+	f.Comment("Tasks is implemented by the user: one method per task of the spec. The")
+	f.Comment("runtime calls a method with the task's inputs once they exist, retries it")
+	f.Comment("as the task's retry policy says, and cancels ctx on timeout, cancellation")
+	f.Comment("and shutdown. Return runtime.Permanent(err) for a failure that a retry")
+	f.Comment("would not fix.")
+	f.Type().Id("Tasks").InterfaceFunc(func(b *jen.Group) {
+		for i, t := range g.m.Tasks {
+			if i > 0 {
+				b.Line()
+			}
+			for _, c := range taskDoc(t) {
+				b.Add(c)
+			}
+			b.Id(t.GoName).ParamsFunc(func(ps *jen.Group) {
+				ps.Id("ctx").Qual("context", "Context")
+				for _, in := range t.Inputs {
+					ps.Id(in.GoParam).Add(goType(in.Type))
+				}
+			}).Params(goType(t.ElemType), jen.Error())
+		}
+	})
+
+	f.Comment("Register binds impl to every task of the spec in reg, then registers every")
+	f.Comment("pipeline. It reports every problem at once.")
+	f.Func().Id("Register").Params(
+		jen.Id("reg").Op("*").Qual(runtimePath, "Registry"),
+		jen.Id("impl").Id("Tasks"),
+	).Error().Block(
+		jen.Return(jen.Qual("errors", "Join").CustomFunc(jen.Options{Open: "(", Close: ")", Separator: ",", Multi: true}, func(b *jen.Group) {
+			for _, t := range g.m.Tasks {
+				b.Id("reg").Dot("RegisterTask").Call(jen.Lit(t.Name), adapter(t))
+			}
+			for _, p := range g.m.Pipelines {
+				b.Id("reg").Dot("RegisterPipeline").Call(jen.Id(pipelineVar(p)))
+			}
+		})),
+	)
+	return f
+}
+
+// taskDoc is the doc comment of a task's method.
+func taskDoc(t *model.Task) []jen.Code {
+	first := t.GoName + " implements task " + t.Name + "."
+	if t.Map != "" {
+		first += " It is called once per element of " + t.Map + "; the runtime runs the calls in parallel and collects their results, in order, into " + t.Output + "."
+	}
+	return doc(first, t.Description)
+}
+
+// adapterReserved are the names an adapter's locals must not take.
+var adapterReserved = map[string]bool{
+	"ctx": true, "in": true, "err": true, "impl": true, "reg": true,
+	"runtime": true, "context": true, "errors": true, "time": true,
+}
+
+// adapter returns the runtime.TaskFunc literal that decodes t's inputs and
+// calls its method.
+func adapter(t *model.Task) *jen.Statement {
+	return jen.Func().Params(
+		jen.Id("ctx").Qual("context", "Context"),
+		jen.Id("in").Qual(runtimePath, "Inputs"),
+	).Params(jen.Any(), jen.Error()).BlockFunc(func(b *jen.Group) {
+		args := []jen.Code{jen.Id("ctx")}
+		for _, in := range t.Inputs {
+			name := in.GoParam
+			if adapterReserved[name] {
+				name += "_"
+			}
+			b.List(jen.Id(name), jen.Err()).Op(":=").Qual(runtimePath, "Input").Types(goType(in.Type)).Call(jen.Id("in"), jen.Lit(in.Name))
+			b.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err()))
+			args = append(args, jen.Id(name))
+		}
+		b.Return(jen.Id("impl").Dot(t.GoName).Call(args...))
+	})
+}

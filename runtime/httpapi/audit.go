@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/taskwire/taskwire/runtime/audit"
+)
+
+// maxAuditPath bounds the request path recorded in the audit log.
+const maxAuditPath = 512
+
+// WithAuditLogger makes the server write its audit records to l instead of
+// opening the spec's audit file. The server does not close l.
+func WithAuditLogger(l *audit.Logger) Option { return func(c *config) { c.audit = l } }
+
+// Event is a custom audit event recorded by a user route, like Taskiq-Flow's
+// AuditLogger.log_access: the principal, request id and client address come
+// from the request.
+type Event struct {
+	Type       string // what happened, for example "execute_pipeline"
+	PipelineID string
+	RunID      string
+	Success    bool
+	Details    map[string]any // never put credentials here
+}
+
+// AuditEvent records ev for the request r (which must be served by this
+// server) and returns once it is on disk. With the audit log disabled it
+// does nothing. An error means the event could not be recorded; the route
+// should then fail.
+func (s *Server) AuditEvent(r *http.Request, ev Event) error {
+	if s.audit == nil {
+		return nil
+	}
+	if ev.Type == "" {
+		return errors.New("httpapi: an audit event needs a type")
+	}
+	rec := s.auditRecord(r, infoFrom(r), 0)
+	rec.Type, rec.Action, rec.PipelineID, rec.RunID, rec.Details = ev.Type, ev.Type, ev.PipelineID, ev.RunID, ev.Details
+	rec.Status, rec.Detail = 0, ""
+	rec.Outcome = "ok"
+	if !ev.Success {
+		rec.Outcome = "failed"
+	}
+	return s.audit.Log(rec)
+}
+
+func (s *Server) auditRecord(r *http.Request, info *requestInfo, status int) audit.Record {
+	rec := audit.Record{Type: "request", Method: r.Method, Path: r.URL.Path, Status: status, Time: s.now().UTC()}
+	if len(rec.Path) > maxAuditPath {
+		rec.Path = rec.Path[:maxAuditPath]
+	}
+	if info != nil {
+		rec.RequestID, rec.ClientIP, rec.AuthMethod = info.RequestID, info.ClientIP, info.AuthMethod
+		rec.PipelineID, rec.RunID, rec.Detail = info.PipelineID, info.RunID, info.Detail
+		if info.Principal != nil {
+			rec.Principal = info.Principal.ID
+		}
+		if info.Route != nil {
+			rec.Route = info.Route.OperationID
+			rec.Action = string(info.Route.Action)
+		}
+		rec.Outcome = info.Outcome
+	}
+	if rec.Outcome == "" || (rec.Outcome == "ok" && status >= 400) {
+		rec.Outcome = outcomeFor(status)
+	}
+	return rec
+}
+
+// auditWriter holds a response back until its audit record is on disk, so
+// that no request is answered unrecorded; if the record cannot be written
+// the client gets 503 instead. A streaming response (one that flushes) is
+// recorded when it first flushes, then passes through.
+type auditWriter struct {
+	w         http.ResponseWriter
+	s         *Server
+	r         *http.Request
+	info      *requestInfo
+	status    int
+	buf       bytes.Buffer
+	streaming bool
+	failed    bool
+}
+
+func (a *auditWriter) Header() http.Header { return a.w.Header() }
+
+func (a *auditWriter) WriteHeader(status int) {
+	if a.status == 0 {
+		a.status = status
+	}
+}
+
+func (a *auditWriter) Write(b []byte) (int, error) {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	switch {
+	case a.failed:
+		return 0, errAuditUnavailable
+	case a.streaming:
+		return a.w.Write(b)
+	}
+	return a.buf.Write(b)
+}
+
+var errAuditUnavailable = errors.New("audit log unavailable")
+
+// FlushError records the request and switches to streaming.
+func (a *auditWriter) FlushError() error {
+	if a.failed {
+		return errAuditUnavailable
+	}
+	if !a.streaming {
+		if !a.commit() {
+			return errAuditUnavailable
+		}
+		a.streaming = true
+	}
+	return http.NewResponseController(a.w).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (a *auditWriter) Unwrap() http.ResponseWriter { return a.w }
+
+// commit writes the audit record and then the held response; on an audit
+// failure it answers 503 instead.
+func (a *auditWriter) commit() bool {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	if err := a.s.audit.Log(a.s.auditRecord(a.r, a.info, a.status)); err != nil {
+		a.failed = true
+		a.s.log.Error("taskwire: audit log unavailable; refusing the request", "request_id", a.info.RequestID, "err", err)
+		h := a.w.Header()
+		for k := range h {
+			delete(h, k)
+		}
+		setSecurityHeaders(h)
+		h.Set("X-Request-Id", a.info.RequestID)
+		h.Set("Retry-After", "30")
+		h.Set("Content-Type", "application/problem+json")
+		body := []byte(`{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the audit log cannot be written","request_id":` + strconv.Quote(a.info.RequestID) + "}\n")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		a.w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = a.w.Write(body)
+		return false
+	}
+	a.w.WriteHeader(a.status)
+	return true
+}
+
+// finish records a request that did not stream and releases its response.
+func (a *auditWriter) finish() {
+	if a.streaming || a.failed {
+		return
+	}
+	if a.commit() {
+		_, _ = a.w.Write(a.buf.Bytes())
+	}
+}
+
+// audited runs serve with its response held until the request's audit
+// record is on disk (directly when the audit log is off).
+func (s *Server) audited(w http.ResponseWriter, r *http.Request, info *requestInfo, serve func(http.ResponseWriter)) {
+	if s.audit == nil {
+		serve(w)
+		return
+	}
+	a := &auditWriter{w: w, s: s, r: r, info: info}
+	serve(a)
+	a.finish()
+}

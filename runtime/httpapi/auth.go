@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// MinKeyLength is the shortest API key a server accepts from the
+// environment: 32 characters (`taskwire keygen` makes 46).
+const MinKeyLength = 32
+
+// maxCredentialLength bounds an API key header value; longer values are
+// refused without hashing.
+const maxCredentialLength = 512
+
+// Authentication failures. Their text is the detail of the 401 response, so
+// it never contains the credential.
+var (
+	errNoCredentials       = errors.New(detailNotAuthenticated)
+	errBadKey              = errors.New("invalid API key")
+	errExpiredKey          = errors.New("API key expired")
+	errSeveralKeys         = errors.New("send exactly one API key header")
+	errConflictingIdentity = errors.New("the API key and the bearer token name different principals")
+)
+
+type keyEntry struct {
+	hash      [sha256.Size]byte
+	principal Principal
+	expires   time.Time
+}
+
+// authenticator checks API keys and bearer tokens. It keeps only the keys'
+// SHA-256 hashes.
+type authenticator struct {
+	header string
+	apiKey bool
+	keys   []keyEntry
+	jwt    *jwtVerifier
+	now    func() time.Time
+}
+
+func newAuthenticator(sec Security, getenv func(string) string, now func() time.Time) (*authenticator, error) {
+	a := &authenticator{header: sec.APIKeyHeader, apiKey: sec.APIKey, now: now}
+	if a.header == "" {
+		a.header = "X-API-Key"
+	}
+	if !sec.APIKey && !sec.JWT {
+		return nil, errors.New("security is enabled but neither API keys nor JWT are accepted")
+	}
+	var errs []error
+	if sec.APIKey {
+		if len(sec.Keys) == 0 {
+			errs = append(errs, errors.New("API keys are enabled but no key is defined"))
+		}
+		for _, k := range sec.Keys {
+			e, err := loadKey(k, getenv)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			a.keys = append(a.keys, e)
+		}
+	}
+	if sec.JWT {
+		v, err := newJWTVerifier(sec.JWTConfig, getenv, now)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		a.jwt = v
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return a, nil
+}
+
+func loadKey(k Key, getenv func(string) string) (keyEntry, error) {
+	e := keyEntry{
+		principal: Principal{ID: k.ID, Method: "api_key", Roles: []string{k.Role}, Pipelines: append([]string(nil), k.Pipelines...)},
+		expires:   k.Expires,
+	}
+	switch {
+	case k.Env != "" && k.SHA256 != "":
+		return e, fmt.Errorf("key %q has both env and sha256", k.ID)
+	case k.Env != "":
+		v := getenv(k.Env)
+		switch {
+		case v == "":
+			return e, fmt.Errorf("key %q: environment variable %s is unset or empty; set it to a key of at least %d characters (`taskwire keygen` makes one)", k.ID, k.Env, MinKeyLength)
+		case len(v) < MinKeyLength:
+			return e, fmt.Errorf("key %q: the key in %s is %d characters; a key needs at least %d (`taskwire keygen` makes one)", k.ID, k.Env, len(v), MinKeyLength)
+		case len(v) > maxCredentialLength:
+			return e, fmt.Errorf("key %q: the key in %s is longer than %d characters", k.ID, k.Env, maxCredentialLength)
+		case strings.TrimSpace(v) != v:
+			return e, fmt.Errorf("key %q: the key in %s starts or ends with white space", k.ID, k.Env)
+		}
+		e.hash = sha256.Sum256([]byte(v))
+	case k.SHA256 != "":
+		n, err := decodeHex(e.hash[:], k.SHA256)
+		if err != nil || n != sha256.Size {
+			return e, fmt.Errorf("key %q: sha256 must be 64 hexadecimal digits", k.ID)
+		}
+	default:
+		return e, fmt.Errorf("key %q needs env or sha256", k.ID)
+	}
+	return e, nil
+}
+
+func decodeHex(dst []byte, s string) (int, error) {
+	if len(s) != 2*len(dst) {
+		return 0, errors.New("bad length")
+	}
+	for i := range dst {
+		hi, ok1 := unhex(s[2*i])
+		lo, ok2 := unhex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return 0, errors.New("not hexadecimal")
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return len(dst), nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// challenges are the WWW-Authenticate values of a 401.
+func (a *authenticator) challenges() []string {
+	var out []string
+	if a.apiKey {
+		out = append(out, fmt.Sprintf(`ApiKey header=%q`, a.header))
+	}
+	if a.jwt != nil {
+		out = append(out, `Bearer realm="taskwire"`)
+	}
+	return out
+}
+
+// authenticate returns the principal named by the request's credentials.
+// Keys are accepted only in the configured header, tokens only in
+// Authorization; when both are sent they must name the same principal.
+func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
+	var keyP, tokenP *Principal
+	if a.apiKey {
+		values := r.Header.Values(a.header)
+		switch {
+		case len(values) > 1:
+			return nil, errSeveralKeys
+		case len(values) == 1:
+			p, err := a.checkKey(values[0])
+			if err != nil {
+				return nil, err
+			}
+			keyP = p
+		}
+	}
+	if a.jwt != nil {
+		p, err := a.jwt.fromRequest(r)
+		if err != nil {
+			return nil, err
+		}
+		tokenP = p
+	}
+	switch {
+	case keyP != nil && tokenP != nil:
+		if keyP.ID != tokenP.ID {
+			return nil, errConflictingIdentity
+		}
+		return keyP, nil
+	case keyP != nil:
+		return keyP, nil
+	case tokenP != nil:
+		return tokenP, nil
+	}
+	return nil, errNoCredentials
+}
+
+// checkKey finds the key whose hash matches. Every stored hash is compared
+// in constant time, so timing reveals neither which key matched nor how much
+// of a hash did.
+func (a *authenticator) checkKey(v string) (*Principal, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || len(v) > maxCredentialLength {
+		return nil, errBadKey
+	}
+	sum := sha256.Sum256([]byte(v))
+	found := -1
+	for i := range a.keys {
+		if subtle.ConstantTimeCompare(sum[:], a.keys[i].hash[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return nil, errBadKey
+	}
+	k := &a.keys[found]
+	if !k.expires.IsZero() && !a.now().Before(k.expires) {
+		return nil, errExpiredKey
+	}
+	p := k.principal
+	return &p, nil
+}

@@ -1,0 +1,197 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+)
+
+// chain wraps a route's handler in the middleware every route shares, in
+// this order: request id and audit record, panic recovery, security
+// headers, HTTPS enforcement, the client address's failed-authentication
+// budget, authentication, rate limiting (per principal, or per client
+// address on public routes), authorisation, body limit, handler.
+func (s *Server) chain(rt *Route, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &requestInfo{RequestID: newRequestID(), Route: rt, ClientIP: s.clientIP(r).String()}
+		r = withInfo(r, info)
+		s.audited(w, r, info, func(w http.ResponseWriter) { s.serveRoute(w, r, rt, h, info) })
+	})
+}
+
+// serveRoute runs the chain after the audit record's set-up.
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route, h http.Handler, info *requestInfo) {
+	w.Header().Set("X-Request-Id", info.RequestID)
+	setSecurityHeaders(w.Header())
+	if s.tls(r) {
+		w.Header().Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
+	defer s.recoverPanic(w, r)
+
+	if s.svc.Security.Enabled && s.svc.Security.RequireHTTPS && !s.tls(r) {
+		writeProblem(w, r, http.StatusForbidden, "HTTPS is required")
+		return
+	}
+	if !rt.Public {
+		if s.svc.Security.Enabled && s.throttledAuth(w, r) {
+			return
+		}
+		p, ok := s.authenticate(w, r)
+		if !ok {
+			return
+		}
+		info.Principal = p
+		info.AuthMethod = p.Method
+	}
+	if !s.limit(w, r, rt, info.Principal) {
+		return
+	}
+	if rt.Pipeline != "" {
+		info.PipelineID = rt.Pipeline
+		if !s.policy.allowed(info.Principal, rt.Action, rt.Pipeline) {
+			s.forbid(w, r, rt.Action, rt.Pipeline)
+			return
+		}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+	}
+	h.ServeHTTP(w, r)
+}
+
+// forbid answers 403 for a principal that lacks action on pipeline.
+func (s *Server) forbid(w http.ResponseWriter, r *http.Request, action Action, pipeline string) {
+	writeProblem(w, r, http.StatusForbidden, fmt.Sprintf("not allowed to %s pipeline %s", action, pipeline))
+}
+
+// authenticate returns the request's principal, or answers 401 and returns false.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principal, bool) {
+	if !s.svc.Security.Enabled {
+		return anonymous, true
+	}
+	p, err := s.auth.authenticate(r)
+	if err == nil {
+		return p, true
+	}
+	if err != errNoCredentials {
+		s.authFailed(r) // a wrong credential: count it against the address
+	}
+	for _, c := range s.auth.challenges() {
+		w.Header().Add("WWW-Authenticate", c)
+	}
+	detail := err.Error()
+	if info := infoFrom(r); info != nil {
+		info.Detail = detail
+	}
+	writeProblem(w, r, http.StatusUnauthorized, detail)
+	return nil, false
+}
+
+// recoverPanic turns a panicking handler into a 500 and keeps serving.
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	info := infoFrom(r)
+	id := ""
+	if info != nil {
+		id = info.RequestID
+		info.Outcome = "panic"
+	}
+	s.log.Error("taskwire: handler panicked", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	writeProblem(w, r, http.StatusInternalServerError, "internal error; the request id identifies it in the server's log")
+}
+
+// setSecurityHeaders sets the headers every response carries.
+func setSecurityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// peerAddr returns the address of the connection's peer.
+func peerAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err == nil {
+		return ap.Addr().Unmap()
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP is the peer address, unless the peer is a trusted proxy: then the
+// rightmost X-Forwarded-For entry that is not itself a trusted proxy.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	peer := peerAddr(r)
+	if !s.trusted(peer) {
+		return peer
+	}
+	values := r.Header.Values("X-Forwarded-For")
+	for i := len(values) - 1; i >= 0; i-- {
+		parts := strings.Split(values[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return peer // a malformed chain is not believed past this point
+			}
+			a = a.Unmap()
+			if !s.trusted(a) {
+				return a
+			}
+		}
+	}
+	return peer
+}
+
+// tls reports whether the client's connection is HTTPS: TLS on this
+// connection, or X-Forwarded-Proto: https from a trusted proxy.
+func (s *Server) tls(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !s.trusted(peerAddr(r)) {
+		return false
+	}
+	protos := r.Header.Values("X-Forwarded-Proto")
+	if len(protos) != 1 {
+		return false
+	}
+	parts := strings.Split(protos[0], ",")
+	return strings.EqualFold(strings.TrimSpace(parts[len(parts)-1]), "https")
+}
+
+var requestIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// newRequestID returns a random request id (80 bits).
+func newRequestID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return requestIDEncoding.EncodeToString(b[:])
+}

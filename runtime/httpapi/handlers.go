@@ -1,0 +1,447 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/graph"
+	"github.com/taskwire/taskwire/runtime/schema"
+)
+
+// MaxWait is the longest ?wait= an execute request may ask for.
+const MaxWait = 60 * time.Second
+
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 255
+
+func (s *Server) principal(r *http.Request) *Principal {
+	if p := PrincipalFrom(r); p != nil {
+		return p
+	}
+	return anonymous
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	if info := infoFrom(r); info != nil {
+		info.Status = http.StatusOK
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(s.svc.OpenAPI)))
+	_, _ = w.Write(s.svc.OpenAPI)
+}
+
+func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request) {
+	p := s.principal(r)
+	ids := []string{}
+	for _, pl := range s.svc.Pipelines {
+		if s.policy.allowed(p, ActionRead, pl.ID) {
+			ids = append(ids, pl.ID)
+		}
+	}
+	writeJSON(w, r, http.StatusOK, map[string][]string{"pipelines": ids})
+}
+
+// readablePipeline resolves {pipeline_id}: 404 when unknown, 403 when the
+// caller may not read it.
+func (s *Server) readablePipeline(w http.ResponseWriter, r *http.Request) (*Pipeline, bool) {
+	id := r.PathValue("pipeline_id")
+	if info := infoFrom(r); info != nil {
+		info.PipelineID = id
+	}
+	pl := s.pipelines[id]
+	if pl == nil {
+		writeProblem(w, r, http.StatusNotFound, "no such pipeline")
+		return nil, false
+	}
+	if !s.policy.allowed(s.principal(r), ActionRead, id) {
+		s.forbid(w, r, ActionRead, id)
+		return nil, false
+	}
+	return pl, true
+}
+
+type pipelineView struct {
+	ID          string  `json:"id"`
+	Description string  `json:"description,omitempty"`
+	Inputs      []Field `json:"inputs"`
+	Outputs     []Field `json:"outputs"`
+	Tasks       []Task  `json:"tasks"`
+	Timeout     string  `json:"timeout,omitempty"`
+	RateLimit   string  `json:"rate_limit,omitempty"`
+}
+
+func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) {
+	pl, ok := s.readablePipeline(w, r)
+	if !ok {
+		return
+	}
+	v := pipelineView{ID: pl.ID, Description: pl.Description, Inputs: pl.Inputs, Outputs: pl.Outputs, Tasks: pl.Tasks, RateLimit: pl.RateLimit}
+	if v.Inputs == nil {
+		v.Inputs = []Field{}
+	}
+	if pl.Timeout > 0 {
+		v.Timeout = pl.Timeout.String()
+	}
+	writeJSON(w, r, http.StatusOK, v)
+}
+
+var graphTypes = map[string]string{"json": "application/json", "mermaid": "text/vnd.mermaid; charset=utf-8", "dot": "text/vnd.graphviz; charset=utf-8"}
+
+func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "json"
+	}
+	ctype, known := graphTypes[format]
+	if !known {
+		writeProblem(w, r, http.StatusBadRequest, "format must be json, mermaid or dot")
+		return
+	}
+	pl, ok := s.readablePipeline(w, r)
+	if !ok {
+		return
+	}
+	if pl.Graph == nil {
+		writeProblem(w, r, http.StatusNotFound, "this pipeline has no graph")
+		return
+	}
+	body, err := graph.Render(pl.Graph, format)
+	if err != nil {
+		writeProblem(w, r, http.StatusInternalServerError, "rendering the graph failed")
+		return
+	}
+	if info := infoFrom(r); info != nil {
+		info.Status = http.StatusOK
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
+}
+
+// execute starts a run from a validated body.
+func (s *Server) execute(w http.ResponseWriter, r *http.Request, pl *Pipeline) {
+	info := infoFrom(r)
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "application/problem+json") {
+			writeProblem(w, r, http.StatusUnsupportedMediaType, "send the inputs as application/json")
+			return
+		}
+	}
+	wait, ok := s.waitParam(w, r)
+	if !ok {
+		return
+	}
+	key, ok := idempotencyKey(w, r)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeProblem(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit))
+			return
+		}
+		writeProblem(w, r, http.StatusBadRequest, "reading the body failed")
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	if err := schema.Validate(body, pl.Input); err != nil {
+		var verr *schema.Error
+		if !errors.As(err, &verr) {
+			s.log.Error("taskwire: invalid input schema", "pipeline", pl.ID, "err", err)
+			writeProblem(w, r, http.StatusInternalServerError, "the pipeline's input schema is invalid")
+			return
+		}
+		errs := make([]FieldError, len(verr.Errors))
+		for i, fe := range verr.Errors {
+			errs[i] = FieldError{Path: fe.Path, Message: fe.Message}
+		}
+		writeProblem(w, r, verr.Status, "the request body does not match the pipeline's input types", errs...)
+		return
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil { // validated above: cannot fail
+		writeProblem(w, r, http.StatusBadRequest, "the body must be a JSON object")
+		return
+	}
+	inputs := make(map[string]any, len(pl.Inputs))
+	for _, f := range pl.Inputs {
+		raw, present := fields[f.Name]
+		if !present {
+			raw = json.RawMessage("null")
+		}
+		inputs[f.Name] = runtime.RawJSON(raw)
+	}
+	opts := runtime.StartOptions{}
+	if key != "" {
+		// Scoped to the principal, so that nobody can read another's run by
+		// guessing its idempotency key.
+		opts.IdempotencyKey = s.principal(r).ID + "\x00" + key
+	}
+	run, err := s.engine.Start(r.Context(), pl.ID, inputs, opts)
+	if err != nil {
+		s.engineError(w, r, err)
+		return
+	}
+	if info != nil {
+		info.RunID = run.ID
+	}
+	w.Header().Set("Location", "/runs/"+run.ID)
+	if wait > 0 && !run.Status.Terminal() {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		finished, err := s.engine.Wait(ctx, run.ID)
+		cancel()
+		switch {
+		case err == nil:
+			run = finished
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+			if cur, err := s.engine.Get(r.Context(), run.ID); err == nil {
+				run = cur
+			}
+		default:
+			s.engineError(w, r, err)
+			return
+		}
+	}
+	if wait > 0 && run.Status.Terminal() {
+		writeJSON(w, r, http.StatusOK, viewRun(run))
+		return
+	}
+	writeJSON(w, r, http.StatusAccepted, map[string]string{"run_id": run.ID, "status": string(run.Status)})
+}
+
+func (s *Server) waitParam(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
+	q := r.URL.Query()
+	if !q.Has("wait") {
+		return 0, true
+	}
+	d, err := time.ParseDuration(q.Get("wait"))
+	if err != nil || d <= 0 || d > MaxWait || len(q["wait"]) > 1 {
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("wait must be one duration between 1ms and %s, such as 5s", MaxWait))
+		return 0, false
+	}
+	return d, true
+}
+
+func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	values := r.Header.Values("Idempotency-Key")
+	if len(values) == 0 {
+		return "", true
+	}
+	k := values[0]
+	valid := len(values) == 1 && len(k) >= 1 && len(k) <= maxIdempotencyKey
+	for i := 0; valid && i < len(k); i++ {
+		valid = k[i] > ' ' && k[i] < 0x7f
+	}
+	if !valid {
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key must be one header of 1 to %d visible ASCII characters", maxIdempotencyKey))
+		return "", false
+	}
+	return k, true
+}
+
+// engineError maps engine errors to responses.
+func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, runtime.ErrRunNotFound):
+		writeProblem(w, r, http.StatusNotFound, "no such run")
+	case errors.Is(err, runtime.ErrUnknownPipeline):
+		writeProblem(w, r, http.StatusNotFound, "no such pipeline")
+	case errors.Is(err, runtime.ErrInvalidInput):
+		writeProblem(w, r, http.StatusBadRequest, err.Error())
+	case errors.Is(err, runtime.ErrRunFinished):
+		writeProblem(w, r, http.StatusConflict, "the run has already finished")
+	case errors.Is(err, runtime.ErrShuttingDown):
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, r, http.StatusServiceUnavailable, "the server is shutting down")
+	case errors.Is(err, runtime.ErrStoreFull):
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, r, http.StatusServiceUnavailable, "too many runs are in progress")
+	case errors.Is(err, runtime.ErrInvalidCursor):
+		writeProblem(w, r, http.StatusBadRequest, "cursor is not one this server issued")
+	case errors.Is(err, context.Canceled):
+		writeProblem(w, r, http.StatusServiceUnavailable, "the request was cancelled")
+	default:
+		s.log.Error("taskwire: engine error", "request_id", requestID(r), "err", err)
+		writeProblem(w, r, http.StatusInternalServerError, "internal error; the request id identifies it in the server's log")
+	}
+}
+
+func requestID(r *http.Request) string {
+	if info := infoFrom(r); info != nil {
+		return info.RequestID
+	}
+	return ""
+}
+
+// readableRun resolves {run_id}; a run the caller may not read is 404,
+// exactly like a missing one.
+func (s *Server) readableRun(w http.ResponseWriter, r *http.Request) (*runtime.Run, bool) {
+	id := r.PathValue("run_id")
+	info := infoFrom(r)
+	if info != nil {
+		info.RunID = id
+	}
+	run, err := s.engine.Get(r.Context(), id)
+	if err == nil && !s.policy.allowed(s.principal(r), ActionRead, run.PipelineID) {
+		err = runtime.ErrRunNotFound
+	}
+	if err != nil {
+		s.engineError(w, r, err)
+		return nil, false
+	}
+	if info != nil {
+		info.PipelineID = run.PipelineID
+	}
+	return run, true
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
+	if run, ok := s.readableRun(w, r); ok {
+		writeJSON(w, r, http.StatusOK, viewRun(run))
+	}
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.readableRun(w, r)
+	if !ok {
+		return
+	}
+	if !s.policy.allowed(s.principal(r), ActionWrite, run.PipelineID) {
+		s.forbid(w, r, ActionWrite, run.PipelineID)
+		return
+	}
+	cancelled, err := s.engine.Cancel(r.Context(), run.ID)
+	if err != nil {
+		s.engineError(w, r, err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, viewRun(cancelled))
+}
+
+// maxListPages bounds how many store pages one list request reads to fill a
+// page for a caller who may read only some pipelines.
+const maxListPages = 8
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := runtime.ListOptions{PipelineID: q.Get("pipeline_id"), Status: runtime.RunStatus(q.Get("status")), Cursor: q.Get("cursor")}
+	if opts.Status != "" && !opts.Status.Valid() {
+		writeProblem(w, r, http.StatusBadRequest, "status must be one of pending, running, succeeded, failed, cancelled")
+		return
+	}
+	opts.Limit = runtime.DefaultListLimit
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > runtime.MaxListLimit {
+			writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("limit must be between 1 and %d", runtime.MaxListLimit))
+			return
+		}
+		opts.Limit = n
+	}
+	p := s.principal(r)
+	if opts.PipelineID != "" {
+		if info := infoFrom(r); info != nil {
+			info.PipelineID = opts.PipelineID
+		}
+		if s.pipelines[opts.PipelineID] == nil {
+			writeProblem(w, r, http.StatusNotFound, "no such pipeline")
+			return
+		}
+		if !s.policy.allowed(p, ActionRead, opts.PipelineID) {
+			s.forbid(w, r, ActionRead, opts.PipelineID)
+			return
+		}
+	}
+	out := runList{Runs: []runView{}}
+	for range maxListPages {
+		page, err := s.engine.List(r.Context(), opts)
+		if err != nil {
+			s.engineError(w, r, err)
+			return
+		}
+		for _, run := range page.Runs {
+			if s.policy.allowed(p, ActionRead, run.PipelineID) {
+				out.Runs = append(out.Runs, viewRun(run))
+			}
+		}
+		out.NextCursor = page.NextCursor
+		if len(out.Runs) > 0 || page.NextCursor == "" {
+			break
+		}
+		opts.Cursor = page.NextCursor
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+type runList struct {
+	Runs       []runView `json:"runs"`
+	NextCursor string    `json:"next_cursor,omitempty"`
+}
+
+// runView is a run as the HTTP API shows it (docs/http-api.md): unset times
+// and errors are null, outputs an object.
+type runView struct {
+	RunID      string                   `json:"run_id"`
+	PipelineID string                   `json:"pipeline_id"`
+	Status     runtime.RunStatus        `json:"status"`
+	CreatedAt  time.Time                `json:"created_at"`
+	StartedAt  *time.Time               `json:"started_at"`
+	FinishedAt *time.Time               `json:"finished_at"`
+	Tasks      map[string]taskView      `json:"tasks"`
+	Outputs    map[string]runtime.Value `json:"outputs"`
+	Error      *string                  `json:"error"`
+}
+
+type taskView struct {
+	Status   runtime.TaskStatus `json:"status"`
+	Attempts int                `json:"attempts"`
+	Error    *string            `json:"error"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func viewRun(run *runtime.Run) runView {
+	v := runView{
+		RunID: run.ID, PipelineID: run.PipelineID, Status: run.Status,
+		CreatedAt: run.CreatedAt.UTC(), StartedAt: optTime(run.StartedAt), FinishedAt: optTime(run.FinishedAt),
+		Tasks: make(map[string]taskView, len(run.Tasks)), Outputs: run.Outputs, Error: optString(run.Error),
+	}
+	if v.Outputs == nil {
+		v.Outputs = map[string]runtime.Value{}
+	}
+	for name, t := range run.Tasks {
+		v.Tasks[name] = taskView{Status: t.Status, Attempts: t.Attempts, Error: optString(t.Error)}
+	}
+	return v
+}

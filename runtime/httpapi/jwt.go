@@ -1,0 +1,205 @@
+package httpapi
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/taskwire/taskwire/runtime/pattern"
+)
+
+// Bounds of bearer tokens.
+const (
+	MaxTokenBytes   = 8 << 10
+	MinSecretBytes  = 32
+	MaxLeeway       = 5 * time.Minute
+	maxClaimEntries = 256
+)
+
+// jwtVerifier checks bearer tokens with one pinned algorithm.
+type jwtVerifier struct {
+	cfg    JWT
+	key    any
+	parser *jwt.Parser
+}
+
+func newJWTVerifier(cfg *JWT, getenv func(string) string, now func() time.Time) (*jwtVerifier, error) {
+	if cfg == nil {
+		return nil, errors.New("JWT is enabled but not configured")
+	}
+	v := &jwtVerifier{cfg: *cfg}
+	if v.cfg.RoleClaim == "" {
+		v.cfg.RoleClaim = "role"
+	}
+	if v.cfg.PipelinesClaim == "" {
+		v.cfg.PipelinesClaim = "pipelines"
+	}
+	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
+		return nil, fmt.Errorf("jwt leeway must be between 0 and %s", MaxLeeway)
+	}
+	alg := cfg.Algorithm
+	switch {
+	case strings.HasPrefix(alg, "HS"):
+		if cfg.SecretEnv == "" {
+			return nil, fmt.Errorf("jwt algorithm %s needs secret_env", alg)
+		}
+		secret := getenv(cfg.SecretEnv)
+		if len(secret) < MinSecretBytes {
+			return nil, fmt.Errorf("jwt secret in %s is %d bytes; HMAC secrets need at least %d (set it to a long random value)", cfg.SecretEnv, len(secret), MinSecretBytes)
+		}
+		v.key = []byte(secret)
+	case strings.HasPrefix(alg, "RS"), strings.HasPrefix(alg, "PS"), strings.HasPrefix(alg, "ES"), alg == "EdDSA":
+		pem, err := os.ReadFile(cfg.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("jwt public key: %w", err)
+		}
+		var key crypto.PublicKey
+		switch {
+		case alg == "EdDSA":
+			key, err = jwt.ParseEdPublicKeyFromPEM(pem)
+		case strings.HasPrefix(alg, "ES"):
+			key, err = jwt.ParseECPublicKeyFromPEM(pem)
+		default:
+			key, err = jwt.ParseRSAPublicKeyFromPEM(pem)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jwt public key %s does not fit algorithm %s: %w", cfg.PublicKeyFile, alg, err)
+		}
+		v.key = key
+	default:
+		return nil, fmt.Errorf("jwt algorithm %q is not supported", alg)
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{alg}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(now),
+		jwt.WithIssuedAt(),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+// errBadToken wraps every token failure; its text is safe to send.
+var errBadToken = errors.New("invalid bearer token")
+
+// fromRequest returns the token's principal, or nil when the request has no
+// bearer token.
+func (v *jwtVerifier) fromRequest(r *http.Request) (*Principal, error) {
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		return nil, nil
+	}
+	if len(values) > 1 {
+		return nil, fmt.Errorf("%w: send one Authorization header", errBadToken)
+	}
+	token, ok := bearerToken(values[0])
+	if !ok {
+		return nil, fmt.Errorf("%w: use the Bearer scheme", errBadToken)
+	}
+	return v.verify(token)
+}
+
+// bearerToken extracts the token of an Authorization: Bearer header.
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// verify checks a token's signature (with the pinned algorithm only), its
+// exp (required), nbf, iat, issuer and audience, and reads its subject,
+// roles and pipeline patterns.
+func (v *jwtVerifier) verify(token string) (*Principal, error) {
+	if len(token) > MaxTokenBytes {
+		return nil, fmt.Errorf("%w: longer than %d bytes", errBadToken, MaxTokenBytes)
+	}
+	claims := jwt.MapClaims{}
+	_, err := v.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return v.key, nil })
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", errBadToken, tokenProblem(err))
+	}
+	sub, _ := claims["sub"].(string)
+	if sub == "" || len(sub) > 256 {
+		return nil, fmt.Errorf("%w: no subject (sub)", errBadToken)
+	}
+	roles, err := stringsClaim(claims[v.cfg.RoleClaim])
+	if err != nil {
+		return nil, fmt.Errorf("%w: claim %s: %v", errBadToken, v.cfg.RoleClaim, err)
+	}
+	pipelines, err := stringsClaim(claims[v.cfg.PipelinesClaim])
+	if err != nil {
+		return nil, fmt.Errorf("%w: claim %s: %v", errBadToken, v.cfg.PipelinesClaim, err)
+	}
+	for _, p := range pipelines {
+		if pattern.Valid(p) != nil {
+			return nil, fmt.Errorf("%w: claim %s holds an invalid pipeline pattern", errBadToken, v.cfg.PipelinesClaim)
+		}
+	}
+	return &Principal{ID: sub, Method: "jwt", Roles: roles, Pipelines: pipelines}, nil
+}
+
+// stringsClaim reads a claim that is a string or a list of strings; an
+// absent claim is an empty list.
+func stringsClaim(c any) ([]string, error) {
+	switch t := c.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []string{t}, nil
+	case []any:
+		if len(t) > maxClaimEntries {
+			return nil, fmt.Errorf("more than %d entries", maxClaimEntries)
+		}
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			s, ok := e.(string)
+			if !ok {
+				return nil, errors.New("must be a string or a list of strings")
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, errors.New("must be a string or a list of strings")
+}
+
+// tokenProblem names what is wrong with a token in words safe to send back.
+func tokenProblem(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "bad signature or algorithm"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "a required claim is missing (exp)"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "not valid yet (nbf)"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "issued in the future (iat)"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "wrong issuer"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong audience"
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		return "invalid claims"
+	}
+	return "rejected"
+}

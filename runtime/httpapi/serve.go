@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Timeouts of the http.Server that HTTPServer makes. Event streams are
+// exempt from WriteTimeout: they set a deadline per write.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = MaxWait + 15*time.Second // an execute may wait MaxWait
+	IdleTimeout       = 120 * time.Second
+	MaxHeaderBytes    = 64 << 10
+	// ShutdownGrace is how long Serve lets requests and runs finish after
+	// its context ends.
+	ShutdownGrace = 20 * time.Second
+)
+
+// HTTPServer returns an http.Server serving h with the timeouts and header
+// limit above.
+func HTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+	}
+}
+
+// TLSConfig returns a server TLS configuration: TLS 1.2 or newer, with
+// TLS 1.2 limited to forward-secret AEAD cipher suites.
+func TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
+}
+
+// Serve serves the API on l until ctx is done (for example on SIGTERM with
+// signal.NotifyContext), then shuts down gracefully: it stops accepting
+// connections, lets requests and runs finish for up to ShutdownGrace, and
+// stops the engine. With certFile and keyFile set it serves TLS (TLSConfig).
+func (s *Server) Serve(ctx context.Context, l net.Listener, certFile, keyFile string) error {
+	srv := HTTPServer(l.Addr().String(), s)
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	errc := make(chan error, 1)
+	go func() {
+		if certFile != "" || keyFile != "" {
+			srv.TLSConfig = TLSConfig()
+			errc <- srv.ServeTLS(l, certFile, keyFile)
+			return
+		}
+		errc <- srv.Serve(l)
+	}()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownGrace)
+	defer cancel()
+	shutdownErr := srv.Shutdown(grace)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, shutdownErr, s.Shutdown(grace))
+}

@@ -1,0 +1,324 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/audit"
+)
+
+// DefaultMaxBodyBytes is the largest request body accepted unless
+// WithMaxBodyBytes says otherwise.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Option configures a Server.
+type Option func(*config)
+
+type config struct {
+	engineOpts []runtime.Option
+	getenv     func(string) string
+	log        *slog.Logger
+	maxBody    int64
+	now        func() time.Time
+	maxBuckets int
+	authFail   Rate
+	audit      *audit.Logger
+}
+
+// WithEngineOptions passes options to the runtime engine the server creates
+// (a store, a broker, workers...).
+func WithEngineOptions(opts ...runtime.Option) Option {
+	return func(c *config) { c.engineOpts = append(c.engineOpts, opts...) }
+}
+
+// WithGetenv sets how the server reads API keys and JWT secrets from the
+// environment (os.Getenv by default), for tests and secret managers.
+func WithGetenv(getenv func(string) string) Option {
+	return func(c *config) { c.getenv = getenv }
+}
+
+// WithLogger sets the logger for server errors (slog.Default by default).
+// Credentials are never logged.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithMaxBodyBytes sets the largest request body accepted (DefaultMaxBodyBytes by default).
+func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
+
+// WithClock sets the clock for key expiry, token validation, rate limits and
+// audit records (time.Now by default), so tests need not sleep.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithMaxBuckets caps the rate limiter's buckets (DefaultMaxBuckets by default).
+func WithMaxBuckets(n int) Option { return func(c *config) { c.maxBuckets = n } }
+
+// WithAuthFailureLimit sets how many failed authentications one client
+// address may make per period before it gets 429 (DefaultAuthFailureRate by default).
+func WithAuthFailureLimit(r Rate) Option { return func(c *config) { c.authFail = r } }
+
+// Server serves a generated service's HTTP API. It is an http.Handler; use
+// HTTPServer for an http.Server with safe timeouts. Create it with New.
+type Server struct {
+	svc          Service
+	engine       *runtime.Engine
+	mux          *http.ServeMux
+	routes       []*Route
+	pipelines    map[string]*Pipeline
+	policy       policy
+	auth         *authenticator
+	proxies      []netip.Prefix
+	log          *slog.Logger
+	maxBody      int64
+	now          func() time.Time
+	streams      streamCounter
+	limits       *limiter
+	audit        *audit.Logger
+	ownAudit     bool // opened by New, closed by Shutdown
+	authFailures Rate
+	docsState
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New checks svc, starts a runtime engine for the pipelines of reg, and
+// returns the server. It fails (and starts nothing) when the service
+// description is inconsistent or the security policy cannot be enforced: an
+// API key whose variable is unset, empty or too short, a JWT secret shorter
+// than 32 bytes, an unreadable public key, a malformed trusted proxy.
+func New(reg *runtime.Registry, svc Service, opts ...Option) (*Server, error) {
+	c := config{getenv: os.Getenv, log: slog.Default(), maxBody: DefaultMaxBodyBytes, now: time.Now, maxBuckets: DefaultMaxBuckets, authFail: DefaultAuthFailureRate}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.maxBody <= 0 {
+		return nil, fmt.Errorf("httpapi: body limit must be positive, not %d", c.maxBody)
+	}
+	if c.maxBuckets < 1 || c.authFail.N < 1 || c.authFail.Per <= 0 {
+		return nil, errors.New("httpapi: rate limiter settings must be positive")
+	}
+	for _, rt := range svc.Routes {
+		if rl := rt.RateLimit; rl != nil && (rl.N < 1 || rl.Per <= 0) {
+			return nil, fmt.Errorf("httpapi: route %q has an invalid rate limit", rt.OperationID)
+		}
+	}
+	s := &Server{
+		svc:          svc,
+		mux:          http.NewServeMux(),
+		pipelines:    make(map[string]*Pipeline, len(svc.Pipelines)),
+		policy:       policy{enabled: svc.Security.Enabled, acls: svc.Security.ACLs},
+		log:          c.log,
+		maxBody:      c.maxBody,
+		now:          c.now,
+		limits:       newLimiter(c.maxBuckets),
+		authFailures: c.authFail,
+	}
+	for i := range svc.Pipelines {
+		p := &svc.Pipelines[i]
+		if _, ok := reg.Pipeline(p.ID); !ok {
+			return nil, fmt.Errorf("httpapi: pipeline %q is described but not registered", p.ID)
+		}
+		if p.Input == nil {
+			return nil, fmt.Errorf("httpapi: pipeline %q has no input schema", p.ID)
+		}
+		if err := p.Input.Compile(); err != nil {
+			return nil, fmt.Errorf("httpapi: pipeline %q: %w", p.ID, err)
+		}
+		s.pipelines[p.ID] = p
+	}
+	if svc.Security.Enabled {
+		auth, err := newAuthenticator(svc.Security, c.getenv, c.now)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+		s.auth = auth
+	}
+	for _, cidr := range svc.Security.TrustedProxies {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: trusted proxy %q: %w", cidr, err)
+		}
+		s.proxies = append(s.proxies, p.Masked())
+	}
+	if err := s.bindRoutes(); err != nil {
+		return nil, err
+	}
+	if svc.Security.Enabled && svc.Security.Audit.Enabled {
+		s.audit = c.audit
+		if s.audit == nil {
+			l, err := audit.Open(svc.Security.Audit.File, audit.Options{MaxSize: svc.Security.Audit.MaxSize, Now: c.now})
+			if err != nil {
+				return nil, fmt.Errorf("httpapi: %w", err)
+			}
+			s.audit, s.ownAudit = l, true
+		}
+	}
+	s.engine = runtime.New(reg, c.engineOpts...)
+	return s, nil
+}
+
+// Engine returns the engine running the service's pipelines, for starting
+// runs from Go without HTTP.
+func (s *Server) Engine() *runtime.Engine { return s.engine }
+
+// Routes returns the route table the server serves (user routes included).
+func (s *Server) Routes() []Route {
+	out := make([]Route, len(s.routes))
+	for i, r := range s.routes {
+		out[i] = *r
+	}
+	return out
+}
+
+// handlerFor returns the built-in handler of a route of the table.
+func (s *Server) handlerFor(rt *Route) (http.HandlerFunc, error) {
+	if rt.RouteKey == "execute" || strings.HasPrefix(rt.OperationID, "execute_") {
+		p := s.pipelines[rt.Pipeline]
+		if p == nil {
+			return nil, fmt.Errorf("httpapi: execute route %s names unknown pipeline %q", rt.Path, rt.Pipeline)
+		}
+		return func(w http.ResponseWriter, r *http.Request) { s.execute(w, r, p) }, nil
+	}
+	switch rt.OperationID {
+	case "list_pipelines":
+		return s.listPipelines, nil
+	case "get_pipeline":
+		return s.getPipeline, nil
+	case "get_pipeline_graph":
+		return s.getGraph, nil
+	case "list_runs":
+		return s.listRuns, nil
+	case "get_run":
+		return s.getRun, nil
+	case "cancel_run":
+		return s.cancelRun, nil
+	case "run_events":
+		return s.runEvents, nil
+	case "openapi":
+		return s.openAPI, nil
+	case "docs":
+		return s.docs, nil
+	case "health":
+		return s.health, nil
+	}
+	return nil, fmt.Errorf("httpapi: no handler for operation %q (%s %s)", rt.OperationID, rt.Method, rt.Path)
+}
+
+func (s *Server) bindRoutes() error {
+	for i := range s.svc.Routes {
+		rt := s.svc.Routes[i]
+		h, err := s.handlerFor(&rt)
+		if err != nil {
+			return err
+		}
+		if err := s.handle(&rt, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handle registers a route behind the middleware chain.
+func (s *Server) handle(rt *Route, h http.Handler) (err error) {
+	if rt.Method == "" || !strings.HasPrefix(rt.Path, "/") {
+		return fmt.Errorf("httpapi: route %q needs a method and a path starting with /", rt.OperationID)
+	}
+	for _, have := range s.routes {
+		if have.OperationID == rt.OperationID {
+			return fmt.Errorf("httpapi: operation id %q is used twice", rt.OperationID)
+		}
+	}
+	defer func() { // ServeMux panics on conflicting patterns
+		if p := recover(); p != nil {
+			err = fmt.Errorf("httpapi: route %s %s: %v", rt.Method, rt.Path, p)
+		}
+	}()
+	s.mux.Handle(rt.Method+" "+rt.Path, s.chain(rt, h))
+	s.routes = append(s.routes, rt)
+	return nil
+}
+
+// Handle adds a user-defined route to the server. It gets the same chain as
+// the built-in routes: request id, panic recovery, HTTPS enforcement,
+// authentication (unless route.Public), rate limiting by route.RateLimit,
+// authorisation (when route.Action and route.Pipeline are set, the principal
+// needs that action on that pipeline), security headers and audit. The
+// handler reads the caller with PrincipalFrom. Call Handle before serving.
+func (s *Server) Handle(route Route, h http.Handler) error {
+	if route.RouteKey == "" {
+		route.RouteKey = route.OperationID
+	}
+	if route.OperationID == "" {
+		return errors.New("httpapi: a user route needs an operation id")
+	}
+	if route.Pipeline != "" && s.pipelines[route.Pipeline] == nil {
+		return fmt.Errorf("httpapi: route %q names unknown pipeline %q", route.OperationID, route.Pipeline)
+	}
+	if (route.Pipeline == "") != (route.Action == "") {
+		return fmt.Errorf("httpapi: route %q must set both Action and Pipeline, or neither", route.OperationID)
+	}
+	return s.handle(&route, h)
+}
+
+// ServeHTTP serves the API. Unknown paths answer 404 and known paths with
+// the wrong method 405 with Allow, both as problem+json.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// unrouted answers a request no route matches, reusing ServeMux's own
+// decision between 404 and 405 (and its Allow header).
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	rec := &headerRecorder{header: http.Header{}}
+	h, _ := s.mux.Handler(r)
+	h.ServeHTTP(rec, r)
+	status := rec.status
+	if status != http.StatusMethodNotAllowed {
+		status = http.StatusNotFound
+	}
+	info := &requestInfo{RequestID: newRequestID(), ClientIP: s.clientIP(r).String()}
+	r = withInfo(r, info)
+	s.audited(w, r, info, func(w http.ResponseWriter) {
+		setSecurityHeaders(w.Header())
+		w.Header().Set("X-Request-Id", info.RequestID)
+		if allow := rec.header.Get("Allow"); allow != "" && status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", allow)
+			writeProblem(w, r, status, fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, allow))
+			return
+		}
+		writeProblem(w, r, http.StatusNotFound, "no such route")
+	})
+}
+
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header         { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
+
+// Shutdown stops the engine gracefully (see runtime.Engine.Shutdown). Stop
+// the http.Server first so that no new request starts runs.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.shutdownErr = s.engine.Shutdown(ctx)
+		if s.ownAudit {
+			s.shutdownErr = errors.Join(s.shutdownErr, s.audit.Close())
+		}
+	})
+	return s.shutdownErr
+}
