@@ -8,6 +8,8 @@
 //	taskwire openapi  [--format json|yaml] [-o FILE] FILE
 //	taskwire schema   [-o FILE] [--check FILE]
 //	taskwire keygen   [--prefix sk_]
+//	taskwire token    --sub ID [--role R] [--pipelines P] [--ttl 1h]
+//	taskwire audit    verify FILE...
 //	taskwire version
 //
 // Exit codes: 0 success; 1 the spec is invalid or generated files are stale;
@@ -44,6 +46,9 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"validate": {usage: "validate [--format text|json|github] [--strict] FILE...", short: "check specs and print every problem found", run: runValidate},
+		"generate": {usage: "generate [--out DIR] [--check] FILE", short: "write the typed Go wiring, server and OpenAPI document of a spec", run: runGenerate},
+		"audit":    {usage: "audit verify FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},
+		"token":    {usage: "token --sub ID [--role R] [--pipelines P] [--ttl 1h]", short: "mint an HS256 development token from TASKWIRE_JWT_SECRET", run: runToken},
 		"graph":    {usage: "graph [--pipeline ID] [--format mermaid|dot|json] FILE", short: "print a pipeline's task graph", run: runGraph},
 		"openapi":  {usage: "openapi [--format json|yaml] [-o FILE] FILE", short: "print the OpenAPI 3 document of a spec's API", run: runOpenAPI},
 		"schema":   {usage: "schema [-o FILE] [--check FILE]", short: "print the JSON Schema of the spec format", run: runSchema},
