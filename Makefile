@@ -6,6 +6,11 @@ FUZZTIME ?= 60s
 
 .PHONY: all build test unit vet fmt-check validate-specs check-generated generate lint bench fuzz demo clean
 
+## demo: the secure demo server from specs/secure_demo.yaml on :8000 (ADDR=...), in memory.
+ADDR ?= :8000
+demo:
+	$(GO) run ./examples/secureapi -addr $(ADDR)
+
 all: build
 
 build:
@@ -27,13 +32,15 @@ fmt-check:
 validate-specs:
 	$(GO) run ./cmd/taskwire validate --strict $(SPECS)
 
-## check-generated: fails when a committed generated file (specs/taskwire.schema.json, ...) is stale.
+## check-generated: fails when a committed generated file (the JSON Schema, the examples' code) is stale.
 check-generated:
 	$(GO) run ./cmd/taskwire schema --check specs/taskwire.schema.json
+	$(GO) run ./cmd/taskwire generate --check --out examples/secureapi/securedemo specs/secure_demo.yaml
 
 ## generate: rewrites every committed generated file.
 generate:
 	$(GO) run ./cmd/taskwire schema -o specs/taskwire.schema.json
+	$(GO) generate ./examples/...
 
 ## lint: vet, gofmt and Redocly's recommended rules on the secure demo's OpenAPI document (needs npx).
 lint: vet fmt-check

@@ -80,3 +80,15 @@ func outcomeFor(status int) string {
 	}
 	return "ok"
 }
+
+// WriteProblem writes an RFC 9457 problem+json error response, for user
+// routes added with Server.Handle; it carries the request id and feeds the
+// audit record like the built-in routes' errors.
+func WriteProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	writeProblem(w, r, status, detail)
+}
+
+// WriteJSON writes v as a JSON response, for user routes.
+func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	writeJSON(w, r, status, v)
+}
