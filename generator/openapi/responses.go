@@ -48,11 +48,11 @@ func (g *gen) newHeader(name string) *openapi3.Header {
 		desc = "Seconds to wait before the request may succeed."
 		s = withExample(withMin(integer(""), 0), 6)
 	case hdrRateLimitPolicy:
-		desc = "The route's quota: requests per window of w seconds, per caller (draft-ietf-httpapi-ratelimit-headers)."
-		s = withExample(str(""), "10;w=60")
+		desc = "The route's quota as a structured field (draft-ietf-httpapi-ratelimit-headers): the policy is named by the operation id, q requests per window of w seconds, per caller."
+		s = withExample(str(""), `"execute_secure_demo_pipeline";q=10;w=60`)
 	case hdrRateLimit:
-		desc = "What is left of the quota: the limit, the requests remaining and the seconds until it is refilled (draft-ietf-httpapi-ratelimit-headers)."
-		s = withExample(str(""), "limit=10, remaining=9, reset=6")
+		desc = "What is left of the quota (draft-ietf-httpapi-ratelimit-headers): r requests remaining, t seconds until the quota is whole again (on a 429, until the next request may pass)."
+		s = withExample(str(""), `"execute_secure_demo_pipeline";r=9;t=6`)
 	case hdrLocation:
 		desc = "The run's URL: /runs/{run_id}."
 		s = withExample(str(""), "/runs/"+exampleRunID)

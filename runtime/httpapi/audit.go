@@ -119,6 +119,10 @@ func (a *auditWriter) FlushError() error {
 			return errAuditUnavailable
 		}
 		a.streaming = true
+		if _, err := a.w.Write(a.buf.Bytes()); err != nil { // what was written before the first flush
+			return err
+		}
+		a.buf.Reset()
 	}
 	return http.NewResponseController(a.w).Flush()
 }
