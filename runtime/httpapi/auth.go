@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/taskwire/taskwire/runtime/pattern"
 )
 
 // MinKeyLength is the shortest API key a server accepts from the
@@ -83,6 +85,11 @@ func loadKey(k Key, getenv func(string) string) (keyEntry, error) {
 	e := keyEntry{
 		principal: Principal{ID: k.ID, Method: "api_key", Roles: []string{k.Role}, Pipelines: append([]string(nil), k.Pipelines...)},
 		expires:   k.Expires,
+	}
+	for _, p := range k.Pipelines {
+		if err := pattern.Valid(p); err != nil {
+			return e, fmt.Errorf("key %q: %w", k.ID, err)
+		}
 	}
 	switch {
 	case k.Env != "" && k.SHA256 != "":
@@ -193,7 +200,9 @@ func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
 // in constant time, so timing reveals neither which key matched nor how much
 // of a hash did.
 func (a *authenticator) checkKey(v string) (*Principal, error) {
-	v = strings.TrimSpace(v)
+	// Only HTTP's optional white space (RFC 9110 OWS: space and tab) is
+	// trimmed; strings.TrimSpace would also accept Unicode spaces around a key.
+	v = strings.Trim(v, " \t")
 	if v == "" || len(v) > maxCredentialLength {
 		return nil, errBadKey
 	}

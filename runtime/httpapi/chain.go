@@ -17,19 +17,28 @@ import (
 // budget, authentication, rate limiting (per principal, or per client
 // address on public routes), authorisation, body limit, handler.
 func (s *Server) chain(rt *Route, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return chained(func(w http.ResponseWriter, r *http.Request) {
 		info := &requestInfo{RequestID: newRequestID(), Route: rt, ClientIP: s.clientIP(r).String()}
 		r = withInfo(r, info)
 		s.audited(w, r, info, func(w http.ResponseWriter) { s.serveRoute(w, r, rt, h, info) })
 	})
 }
 
+// chained is a route's handler behind the chain; ServeHTTP tells it from
+// the handlers ServeMux makes itself (redirects, 404, 405).
+type chained func(http.ResponseWriter, *http.Request)
+
+func (c chained) ServeHTTP(w http.ResponseWriter, r *http.Request) { c(w, r) }
+
+// hstsValue is the Strict-Transport-Security header of HTTPS responses.
+const hstsValue = "max-age=63072000; includeSubDomains"
+
 // serveRoute runs the chain after the audit record's set-up.
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route, h http.Handler, info *requestInfo) {
 	w.Header().Set("X-Request-Id", info.RequestID)
 	setSecurityHeaders(w.Header())
 	if s.tls(r) {
-		w.Header().Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		w.Header().Set("Strict-Transport-Security", hstsValue)
 	}
 	defer s.recoverPanic(w, r)
 

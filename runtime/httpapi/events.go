@@ -120,6 +120,8 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-ctx.Done():
 			return
+		case <-s.closing:
+			return
 		}
 	}
 }

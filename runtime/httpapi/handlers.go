@@ -23,12 +23,21 @@ const MaxWait = 60 * time.Second
 // maxIdempotencyKey bounds the Idempotency-Key header.
 const maxIdempotencyKey = 255
 
+// principal is the caller of r. Only a server without security treats a
+// caller as anonymous (who reaches every pipeline); with security on, a
+// request without a principal (a route marked public) reaches none.
 func (s *Server) principal(r *http.Request) *Principal {
 	if p := PrincipalFrom(r); p != nil {
 		return p
 	}
-	return anonymous
+	if !s.svc.Security.Enabled {
+		return anonymous
+	}
+	return nobody
 }
+
+// nobody is the caller of a public route when security is on.
+var nobody = &Principal{}
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
@@ -193,7 +202,10 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, pl *Pipeline) {
 	if key != "" {
 		// Scoped to the principal, so that nobody can read another's run by
 		// guessing its idempotency key.
-		opts.IdempotencyKey = s.principal(r).ID + "\x00" + key
+		// The auth method is part of the scope: a JWT subject may be
+		// spelled like an API key id.
+		p := s.principal(r)
+		opts.IdempotencyKey = p.Method + "\x00" + p.ID + "\x00" + key
 	}
 	run, err := s.engine.Start(r.Context(), pl.ID, inputs, opts)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,11 @@ const (
 	MaxLeeway       = 5 * time.Minute
 	maxClaimEntries = 256
 )
+
+// supportedAlgorithms are the algorithms a JWT configuration may pin. A
+// prefix check alone would accept names such as "HS1" that no signing
+// method implements (every token then fails, with a misleading error).
+var supportedAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 // jwtVerifier checks bearer tokens with one pinned algorithm.
 type jwtVerifier struct {
@@ -44,6 +50,9 @@ func newJWTVerifier(cfg *JWT, getenv func(string) string, now func() time.Time) 
 		return nil, fmt.Errorf("jwt leeway must be between 0 and %s", MaxLeeway)
 	}
 	alg := cfg.Algorithm
+	if !slices.Contains(supportedAlgorithms, alg) {
+		return nil, fmt.Errorf("jwt algorithm %q is not supported; use one of %s", alg, strings.Join(supportedAlgorithms, ", "))
+	}
 	switch {
 	case strings.HasPrefix(alg, "HS"):
 		if cfg.SecretEnv == "" {
@@ -187,7 +196,14 @@ func tokenProblem(err error) string {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
 		return "bad signature or algorithm"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "a required claim is missing (exp)"
+		// The library names the claim ("iss claim is required"); the
+		// configuration makes exp, and iss and aud when set, required.
+		for _, c := range []string{"exp", "iss", "aud"} {
+			if strings.Contains(err.Error(), c+" claim is required") {
+				return "a required claim is missing (" + c + ")"
+			}
+		}
+		return "a required claim is missing"
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):

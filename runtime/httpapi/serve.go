@@ -59,6 +59,9 @@ func TLSConfig() *tls.Config {
 func (s *Server) Serve(ctx context.Context, l net.Listener, certFile, keyFile string) error {
 	srv := HTTPServer(l.Addr().String(), s)
 	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	// Event streams last as long as their run: end them when shutting down,
+	// or they would hold srv.Shutdown for the whole grace period.
+	srv.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 1)
 	go func() {
 		if certFile != "" || keyFile != "" {

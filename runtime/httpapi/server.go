@@ -14,6 +14,7 @@ import (
 
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/audit"
+	"github.com/taskwire/taskwire/runtime/pattern"
 )
 
 // DefaultMaxBodyBytes is the largest request body accepted unless
@@ -87,7 +88,15 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	// closing is closed when the server starts shutting down; event
+	// streams end then, so that they do not hold a graceful shutdown.
+	closing     chan struct{}
+	closingOnce sync.Once
 }
+
+// stopStreams ends the open event streams (once).
+func (s *Server) stopStreams() { s.closingOnce.Do(func() { close(s.closing) }) }
 
 // New checks svc, starts a runtime engine for the pipelines of reg, and
 // returns the server. It fails (and starts nothing) when the service
@@ -120,6 +129,7 @@ func New(reg *runtime.Registry, svc Service, opts ...Option) (*Server, error) {
 		now:          c.now,
 		limits:       newLimiter(c.maxBuckets),
 		authFailures: c.authFail,
+		closing:      make(chan struct{}),
 	}
 	for i := range svc.Pipelines {
 		p := &svc.Pipelines[i]
@@ -140,6 +150,11 @@ func New(reg *runtime.Registry, svc Service, opts ...Option) (*Server, error) {
 			return nil, fmt.Errorf("httpapi: %w", err)
 		}
 		s.auth = auth
+	}
+	for _, acl := range svc.Security.ACLs {
+		if err := pattern.Valid(acl.Pattern); err != nil {
+			return nil, fmt.Errorf("httpapi: acl: %w", err)
+		}
 	}
 	for _, cidr := range svc.Security.TrustedProxies {
 		p, err := netip.ParsePrefix(cidr)
@@ -270,8 +285,14 @@ func (s *Server) Handle(route Route, h http.Handler) error {
 
 // ServeHTTP serves the API. Unknown paths answer 404 and known paths with
 // the wrong method 405 with Allow, both as problem+json.
+//
+// A request the ServeMux would redirect (a path that is not canonical, such
+// as //pipelines or /runs/../pipelines, or a missing trailing slash) answers
+// 404 too: the mux's redirect would bypass the middleware chain (no security
+// headers, no audit record, and a redirect where HTTPS is required).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	h, pattern := s.mux.Handler(r)
+	if _, routed := h.(chained); pattern == "" || !routed {
 		s.unrouted(w, r)
 		return
 	}
@@ -293,6 +314,9 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	s.audited(w, r, info, func(w http.ResponseWriter) {
 		setSecurityHeaders(w.Header())
 		w.Header().Set("X-Request-Id", info.RequestID)
+		if s.tls(r) {
+			w.Header().Set("Strict-Transport-Security", hstsValue)
+		}
 		if allow := rec.header.Get("Allow"); allow != "" && status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", allow)
 			writeProblem(w, r, status, fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, allow))
@@ -314,6 +338,7 @@ func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
 // Shutdown stops the engine gracefully (see runtime.Engine.Shutdown). Stop
 // the http.Server first so that no new request starts runs.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopStreams()
 	s.shutdownOnce.Do(func() {
 		s.shutdownErr = s.engine.Shutdown(ctx)
 		if s.ownAudit {
