@@ -6,6 +6,7 @@
 //	taskwire validate [--format text|json|github] [--strict] FILE...
 //	taskwire graph    [--pipeline ID] [--format mermaid|dot|json] FILE
 //	taskwire openapi  [--format json|yaml] [-o FILE] FILE
+//	taskwire init     [--module PATH] DIR
 //	taskwire schema   [-o FILE] [--check FILE]
 //	taskwire keygen   [--prefix sk_]
 //	taskwire token    --sub ID [--role R] [--pipelines P] [--ttl 1h]
@@ -47,6 +48,7 @@ func init() {
 	commands = map[string]command{
 		"validate": {usage: "validate [--format text|json|github] [--strict] FILE...", short: "check specs and print every problem found", run: runValidate},
 		"generate": {usage: "generate [--out DIR] [--check] FILE", short: "write the typed Go wiring, server and OpenAPI document of a spec", run: runGenerate},
+		"init":     {usage: "init [--module PATH] DIR", short: "scaffold a new service that builds, runs and passes go test", run: runInit},
 		"audit":    {usage: "audit verify FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},
 		"token":    {usage: "token --sub ID [--role R] [--pipelines P] [--ttl 1h]", short: "mint an HS256 development token from TASKWIRE_JWT_SECRET", run: runToken},
 		"graph":    {usage: "graph [--pipeline ID] [--format mermaid|dot|json] FILE", short: "print a pipeline's task graph", run: runGraph},

@@ -20,6 +20,9 @@ import (
 // MaxWait is the longest ?wait= an execute request may ask for.
 const MaxWait = 60 * time.Second
 
+// MaxPageSize is the largest ?limit= of GET /runs.
+const MaxPageSize = 200
+
 // maxIdempotencyKey bounds the Idempotency-Key header.
 const maxIdempotencyKey = 255
 
@@ -362,8 +365,8 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	opts.Limit = runtime.DefaultListLimit
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > runtime.MaxListLimit {
-			writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("limit must be between 1 and %d", runtime.MaxListLimit))
+		if err != nil || n < 1 || n > MaxPageSize {
+			writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("limit must be between 1 and %d", MaxPageSize))
 			return
 		}
 		opts.Limit = n
