@@ -51,6 +51,7 @@ type Logger struct {
 	head    string // hash of the last record written
 	pending []*pending
 	writing bool
+	syncs   chan struct{} // a slot per fsync in flight (maxSyncs)
 	closed  bool
 	err     error // sticky write error: the log fails closed
 }
@@ -58,6 +59,8 @@ type Logger struct {
 type pending struct {
 	rec  *Record
 	done chan error
+	lead chan struct{} // closed when this caller becomes the writer
+	err  error         // the record could not be encoded; it was skipped
 }
 
 // Open opens (or creates) the audit log at path, continuing the chain of
@@ -73,7 +76,7 @@ func Open(path string, opts Options) (*Logger, error) {
 	if opts.File == nil {
 		opts.File = func(name string, flag int, perm os.FileMode) (File, error) { return os.OpenFile(name, flag, perm) }
 	}
-	l := &Logger{path: path, opts: opts, head: GenesisHash}
+	l := &Logger{path: path, opts: opts, head: GenesisHash, syncs: make(chan struct{}, maxSyncs)}
 	if err := l.recover(); err != nil {
 		return nil, err
 	}
@@ -141,11 +144,33 @@ func (l *Logger) Head() (uint64, string) {
 	return l.seq, l.head
 }
 
+// Err returns why the log refuses records: ErrClosed after Close, or the
+// write or sync error that made it fail closed; nil while it works.
+func (l *Logger) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.err
+}
+
+// maxSyncs is how many fsyncs may be in flight at once. A filesystem with a
+// journal (ext4, XFS) commits concurrent fsyncs of one file together, so
+// while one batch is being synced the next one is written and synced too,
+// instead of waiting for the disk in a queue.
+const maxSyncs = 4
+
 // Log appends rec (its Seq, Prev and, when zero, Time are filled in) and
 // returns once it is on disk. After a write or sync error every Log fails:
 // the log fails closed rather than leave gaps.
+//
+// Group commit: one caller at a time is the writer; it appends every record
+// queued meanwhile in one write, hands the writer's role to a waiting
+// caller, then syncs its batch, so that up to maxSyncs batches are synced
+// at once.
 func (l *Logger) Log(rec Record) error {
-	p := &pending{rec: &rec, done: make(chan error, 1)}
+	p := &pending{rec: &rec, done: make(chan error, 1), lead: make(chan struct{})}
 	l.mu.Lock()
 	switch {
 	case l.closed:
@@ -157,66 +182,121 @@ func (l *Logger) Log(rec Record) error {
 		return err
 	}
 	l.pending = append(l.pending, p)
-	if !l.writing {
-		// This caller leads: it writes every record queued meanwhile with
-		// one fsync (group commit).
-		l.writing = true
-		for len(l.pending) > 0 {
-			batch := l.pending
-			l.pending = nil
-			l.mu.Unlock()
-			err := l.write(batch)
-			l.mu.Lock()
-			if err != nil && l.err == nil {
-				l.err = err
-			}
-			for _, b := range batch {
-				b.done <- err
-			}
-			if l.err != nil {
-				for _, b := range l.pending {
-					b.done <- l.err
-				}
-				l.pending = nil
-			}
+	if l.writing {
+		l.mu.Unlock()
+		select {
+		case err := <-p.done:
+			return err
+		case <-p.lead: // this caller is the writer now
 		}
-		l.writing = false
+	} else {
+		l.writing = true
+		l.mu.Unlock()
 	}
-	l.mu.Unlock()
+	l.lead()
 	return <-p.done
 }
 
-// write encodes a batch in order, appends it and syncs. Only the leader
-// calls it, so seq and head need the lock only to be read elsewhere.
+// lead is the writer's turn: it waits for a sync slot (records queue up
+// meanwhile), writes the queued batch, passes the writer's role on, syncs
+// the batch and reports to its callers.
+func (l *Logger) lead() {
+	l.syncs <- struct{}{}
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = nil
+	err := l.err
+	if err == nil && l.closed {
+		err = ErrClosed
+	}
+	l.mu.Unlock()
+	if err == nil {
+		err = l.write(batch)
+	}
+	l.mu.Lock()
+	if err != nil && l.err == nil && err != ErrClosed {
+		l.err = err
+	}
+	if len(l.pending) > 0 {
+		next := l.pending[0]
+		close(next.lead) // its caller writes the next batch
+	} else {
+		l.writing = false
+	}
+	l.mu.Unlock()
+	if err == nil && hasRecords(batch) {
+		if serr := l.file.Sync(); serr != nil {
+			err = fmt.Errorf("audit: syncing %s: %w", l.path, serr)
+			l.mu.Lock()
+			if l.err == nil {
+				l.err = err
+			}
+			l.mu.Unlock()
+		}
+	}
+	<-l.syncs
+	for _, b := range batch {
+		if b.err != nil { // this record alone could not be encoded
+			b.done <- b.err
+			continue
+		}
+		b.done <- err
+	}
+}
+
+func hasRecords(batch []*pending) bool {
+	for _, b := range batch {
+		if b.err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// write encodes a batch in order and appends it (the caller syncs). Only
+// the writer calls it, so seq and head need the lock only to be read
+// elsewhere.
 func (l *Logger) write(batch []*pending) error {
 	l.mu.Lock()
 	seq, head := l.seq, l.head
 	l.mu.Unlock()
 	var buf bytes.Buffer
 	for _, p := range batch {
-		seq++
-		p.rec.Seq, p.rec.Prev = seq, head
+		p.rec.Seq, p.rec.Prev = seq+1, head
 		if p.rec.Time.IsZero() {
 			p.rec.Time = l.opts.Now().UTC()
 		}
 		line, hash, err := encode(p.rec)
 		if err != nil {
-			return err
+			// Only this record is refused (a custom event's details that
+			// JSON cannot encode): the chain and the other records go on.
+			p.err = err
+			continue
 		}
+		seq++
 		buf.Write(line)
 		buf.WriteByte('\n')
 		head = hash
 	}
+	if buf.Len() == 0 {
+		return nil
+	}
 	if l.size > 0 && l.size+int64(buf.Len()) > l.opts.MaxSize {
-		if err := l.rotate(); err != nil {
+		// The other batches' syncs must end before their file is closed:
+		// take every other sync slot.
+		for range maxSyncs - 1 {
+			l.syncs <- struct{}{}
+		}
+		err := l.rotate()
+		for range maxSyncs - 1 {
+			<-l.syncs
+		}
+		if err != nil {
 			return err
 		}
 	}
 	if _, err := l.file.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("audit: writing %s: %w", l.path, err)
-	}
-	if err := l.file.Sync(); err != nil {
-		return fmt.Errorf("audit: syncing %s: %w", l.path, err)
 	}
 	l.mu.Lock()
 	l.size += int64(buf.Len())
@@ -245,7 +325,18 @@ func (l *Logger) Close() error {
 		return nil
 	}
 	l.closed = true
-	return l.file.Close()
+	l.mu.Unlock()
+	// Let the batches in flight end: take every sync slot, then give them
+	// back for a writer still waiting for one (it finds the log closed).
+	for range maxSyncs {
+		l.syncs <- struct{}{}
+	}
+	err := l.file.Close()
+	for range maxSyncs {
+		<-l.syncs
+	}
+	l.mu.Lock()
+	return err
 }
 
 // Files returns the log's files in chain order: rotated files, then the current one.

@@ -137,24 +137,30 @@ func (a *auditWriter) commit() bool {
 		a.status = http.StatusOK
 	}
 	if err := a.s.audit.Log(a.s.auditRecord(a.r, a.info, a.status)); err != nil {
-		a.failed = true
-		a.s.log.Error("taskwire: audit log unavailable; refusing the request", "request_id", a.info.RequestID, "err", err)
-		h := a.w.Header()
-		for k := range h {
-			delete(h, k)
-		}
-		setSecurityHeaders(h)
-		h.Set("X-Request-Id", a.info.RequestID)
-		h.Set("Retry-After", "30")
-		h.Set("Content-Type", "application/problem+json")
-		body := []byte(`{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the audit log cannot be written","request_id":` + strconv.Quote(a.info.RequestID) + "}\n")
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		a.w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = a.w.Write(body)
+		a.refuse(err)
 		return false
 	}
 	a.w.WriteHeader(a.status)
 	return true
+}
+
+// refuse answers 503 in place of the held response: the audit log cannot
+// be written.
+func (a *auditWriter) refuse(err error) {
+	a.failed = true
+	a.s.log.Error("taskwire: audit log unavailable; refusing the request", "request_id", a.info.RequestID, "err", err)
+	h := a.w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	setSecurityHeaders(h)
+	h.Set("X-Request-Id", a.info.RequestID)
+	h.Set("Retry-After", "30")
+	h.Set("Content-Type", "application/problem+json")
+	body := []byte(`{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the audit log cannot be written","request_id":` + strconv.Quote(a.info.RequestID) + "}\n")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	a.w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = a.w.Write(body)
 }
 
 // finish records a request that did not stream and releases its response.
@@ -175,6 +181,28 @@ func (s *Server) audited(w http.ResponseWriter, r *http.Request, info *requestIn
 		return
 	}
 	a := &auditWriter{w: w, s: s, r: r, info: info}
+	if err := s.audit.Err(); err != nil {
+		// The log has failed closed: refuse before the handler runs, so
+		// that nothing (a run started, a run cancelled) happens unrecorded.
+		a.refuse(err)
+		return
+	}
+	defer func() {
+		// A handler that aborts its response (panic(http.ErrAbortHandler),
+		// which the chain passes on) is still recorded.
+		if p := recover(); p != nil {
+			if !a.streaming && !a.failed {
+				a.info.Outcome = "aborted"
+				if a.status == 0 {
+					a.status = http.StatusInternalServerError
+				}
+				if err := a.s.audit.Log(a.s.auditRecord(a.r, a.info, a.status)); err != nil {
+					a.s.log.Error("taskwire: audit log unavailable", "request_id", a.info.RequestID, "err", err)
+				}
+			}
+			panic(p)
+		}
+	}()
 	serve(a)
 	a.finish()
 }
