@@ -49,7 +49,7 @@ func init() {
 		"validate": {usage: "validate [--format text|json|github] [--strict] FILE...", short: "check specs and print every problem found", run: runValidate},
 		"generate": {usage: "generate [--out DIR] [--check] FILE", short: "write the typed Go wiring, server and OpenAPI document of a spec", run: runGenerate},
 		"init":     {usage: "init [--module PATH] DIR", short: "scaffold a new service that builds, runs and passes go test", run: runInit},
-		"audit":    {usage: "audit verify FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},
+		"audit":    {usage: "audit verify [--partial] FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},
 		"token":    {usage: "token --sub ID [--role R] [--pipelines P] [--ttl 1h]", short: "mint an HS256 development token from TASKWIRE_JWT_SECRET", run: runToken},
 		"graph":    {usage: "graph [--pipeline ID] [--format mermaid|dot|json] FILE", short: "print a pipeline's task graph", run: runGraph},
 		"openapi":  {usage: "openapi [--format json|yaml] [-o FILE] FILE", short: "print the OpenAPI 3 document of a spec's API", run: runOpenAPI},

@@ -264,3 +264,23 @@ func BenchmarkLogParallel(b *testing.B) {
 }
 
 var _ = bytes.MinRead
+
+func TestVerifyNeedsTheChainFromRecordOne(t *testing.T) {
+	l, path := openLog(t, Options{})
+	for range 4 {
+		if err := l.Log(Record{Type: "request", Outcome: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeLines(t, cut, lines(t, path)[1:]) // the first record deleted
+	_, err := Verify(cut)
+	var p *Problem
+	if !errors.As(err, &p) || p.Line != 1 || !strings.Contains(p.Reason, "records 1 to 1 are missing") {
+		t.Fatalf("Verify without record 1 = %v", err)
+	}
+	sum, err := VerifyPartial(cut)
+	if err != nil || sum.First != 2 || sum.Records != 3 {
+		t.Fatalf("VerifyPartial = %+v, %v", sum, err)
+	}
+}

@@ -19,14 +19,22 @@ func (p *Problem) Error() string { return fmt.Sprintf("%s:%d: %s", p.File, p.Lin
 // Summary is what Verify read.
 type Summary struct {
 	Records uint64
+	First   uint64 // sequence number of the first record read
 	Head    string // hash of the last record
 }
 
 // Verify checks the chain across files given in chain order (rotated files
-// first, as Files lists them). It returns the first record that was edited
-// (its hash does not match), inserted or deleted (its sequence number or
-// previous hash does not follow the record before), or a *Problem.
-func Verify(files ...string) (Summary, error) {
+// first, as Files lists them), from its first record on: the first record
+// must be record 1. It returns the first record that was edited (its hash
+// does not match), inserted or deleted (its sequence number or previous hash
+// does not follow the record before), as a *Problem.
+func Verify(files ...string) (Summary, error) { return verify(false, files) }
+
+// VerifyPartial is Verify for a chain whose oldest files were removed on
+// purpose: the first record read may be any record, and is trusted.
+func VerifyPartial(files ...string) (Summary, error) { return verify(true, files) }
+
+func verify(partial bool, files []string) (Summary, error) {
 	var sum Summary
 	head := ""
 	var seq uint64
@@ -47,14 +55,19 @@ func Verify(files ...string) (Summary, error) {
 			switch {
 			case err != nil:
 				return bad("record %d: %v", seq+1, err)
-			case head == "" && rec.Prev != GenesisHash && rec.Seq == 1:
+			case head == "" && rec.Seq == 1 && rec.Prev != GenesisHash:
 				return bad("record 1 does not start a chain")
+			case head == "" && rec.Seq != 1 && !partial:
+				return bad("the chain starts at record %d: records 1 to %d are missing (give the rotated files too, oldest first, or verify a partial chain on purpose)", rec.Seq, rec.Seq-1)
 			case head != "" && rec.Seq != seq+1 && rec.Seq > seq:
 				return bad("record %d follows record %d: %d record(s) deleted before it", rec.Seq, seq, rec.Seq-seq-1)
 			case head != "" && rec.Seq != seq+1:
 				return bad("record numbered %d follows record %d: inserted or reordered", rec.Seq, seq)
 			case head != "" && rec.Prev != head:
 				return bad("record %d does not chain to record %d (inserted, or the record before was replaced)", rec.Seq, seq)
+			}
+			if head == "" {
+				sum.First = rec.Seq
 			}
 			head, seq = hash, rec.Seq
 			sum.Records++
