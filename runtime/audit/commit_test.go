@@ -11,17 +11,21 @@ import (
 // record lands once, in one unbroken chain.
 func TestPipelinedCommitsAcrossRotations(t *testing.T) {
 	l, path := openLog(t, Options{MaxSize: 4 << 10})
-	var wg sync.WaitGroup
-	for i := range 400 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := l.Log(Record{Type: "request", RequestID: fmt.Sprint(i), Outcome: "ok", Status: 200}); err != nil {
-				t.Error(err)
-			}
-		}()
+	// Rounds of concurrent writers: a batch never holds more than a round,
+	// so the file must rotate many times.
+	for round := range 20 {
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := l.Log(Record{Type: "request", RequestID: fmt.Sprint(round*20 + i), Outcome: "ok", Status: 200}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	files, err := Files(path)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/taskwire/taskwire/runtime/httpapi"
 )
 
 // BenchmarkChain measures GET /pipelines with a valid key through the whole
@@ -35,6 +37,48 @@ func BenchmarkChain(b *testing.B) {
 					b.Fatalf("%d %s", w.Code, w.Body)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkServe measures GET /pipelines through the whole server from many
+// goroutines at once, as a loaded server sees it: with security disabled
+// (the baseline), with a key and rate limits (set out of the way), and with
+// the audit log on as well (synced to a file in the test's temp dir).
+func BenchmarkServe(b *testing.B) {
+	high := func(svc *httpapi.Service) {
+		for i := range svc.Routes {
+			svc.Routes[i].RateLimit = &httpapi.Rate{N: 1 << 30, Per: time.Second}
+		}
+	}
+	cases := []struct {
+		name string
+		edit func(*httpapi.Service)
+	}{
+		{"insecure", func(svc *httpapi.Service) { svc.Security.Enabled = false }},
+		{"secure", high},
+		{"secure+audit", func(svc *httpapi.Service) {
+			high(svc)
+			svc.Security.Audit = httpapi.Audit{Enabled: true, File: b.TempDir() + "/audit.jsonl"}
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			srv := inProcessServer(b, time.Now(), c.edit)
+			want := "{\"pipelines\":[\"secure_demo_pipeline\"]}\n"
+			b.ReportAllocs()
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				req := httptest.NewRequest("GET", "/pipelines", nil)
+				req.Header.Set("X-API-Key", adminKey)
+				for pb.Next() {
+					w := httptest.NewRecorder()
+					srv.ServeHTTP(w, req)
+					if w.Code != http.StatusOK || w.Body.String() != want {
+						b.Fatalf("%d %s", w.Code, w.Body)
+					}
+				}
+			})
 		})
 	}
 }

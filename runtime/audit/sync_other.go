@@ -1,0 +1,6 @@
+//go:build !linux
+
+package audit
+
+// syncData makes the file's data durable.
+func syncData(f File) error { return f.Sync() }
