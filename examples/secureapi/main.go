@@ -2,7 +2,13 @@
 // built from specs/secure_demo.yaml. It serves the pipeline API behind API
 // keys, ACLs, rate limits and an audit log, running tasks in memory.
 //
-//	go run ./examples/secureapi [-addr :8000]
+//	go run ./examples/secureapi [-addr :8000] [-role all|api|worker] [-broker nats://127.0.0.1:4222]
+//
+// With a broker (-broker or TASKWIRE_BROKER) runs, tasks and events go
+// through NATS JetStream, and the process plays one role (-role or
+// TASKWIRE_ROLE): api serves HTTP and enqueues tasks, worker executes them
+// (no HTTP, no keys), all does both. Without a broker everything stays in
+// memory in this process. See docs/scaling.md.
 //
 // Keys come from TASKWIRE_KEY_ADMIN_FULL and TASKWIRE_KEY_VIEWER_REPORTS;
 // when a variable is unset, a strong random key is made for this run and
@@ -24,7 +30,9 @@ import (
 	"syscall"
 
 	"github.com/taskwire/taskwire/examples/secureapi/securedemo"
+	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/httpapi"
+	"github.com/taskwire/taskwire/runtime/natsjs"
 )
 
 func main() {
@@ -44,8 +52,32 @@ var demoKeys = []struct{ env, who string }{
 func run(args []string, out io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("secureapi", flag.ContinueOnError)
 	addr := fs.String("addr", ":8000", "address to listen on")
+	dep := natsjs.DeploymentFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := dep.Validate(); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	backend, err := dep.Open(ctx, natsjs.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	if backend != nil {
+		defer backend.Close()
+	}
+	if dep.Role == natsjs.RoleWorker {
+		// A worker serves no HTTP and needs no keys: it prints none.
+		reg := runtime.NewRegistry()
+		if err := securedemo.Register(reg, tasks{}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Worker executing tasks from %s\n", natsjs.Redact(dep.Broker))
+		return natsjs.RunWorker(ctx, backend, reg, 0)
 	}
 
 	keys := map[string]string{}
@@ -67,9 +99,16 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		return getenv(name)
 	}
 
-	srv, err := securedemo.NewServer(tasks{}, httpapi.WithGetenv(env), httpapi.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
+	srv, err := securedemo.NewServer(tasks{}, httpapi.WithGetenv(env), httpapi.WithLogger(logger),
+		httpapi.WithEngineOptions(dep.EngineOptions(backend)...))
 	if err != nil {
 		return err
+	}
+	if backend != nil {
+		// Carry forward the runs a previous API process left unfinished.
+		if err := srv.Engine().Resume(ctx); err != nil {
+			logger.Error("resume runs", "err", err)
+		}
 	}
 	if err := addExecuteWithAudit(srv); err != nil {
 		return err
@@ -88,9 +127,9 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		fmt.Fprintln(out, line)
 	}
 	fmt.Fprintf(out, "\nTest with:\n  curl -H \"X-API-Key: %s\" %s/pipelines\n\nDocs at: %s/docs\n", curlKey, base, base)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	if backend != nil {
+		fmt.Fprintf(out, "Role %s, tasks through %s\n", dep.Role, natsjs.Redact(dep.Broker))
+	}
 	return srv.Serve(ctx, l, "", "")
 }
 

@@ -1,0 +1,442 @@
+// Package natsjs runs taskwire pipelines across processes on NATS
+// JetStream. A Backend provides the three pieces the runtime needs:
+//
+//   - Broker: task executions on a work-queue stream (TASKWIRE_TASKS,
+//     subject taskwire.tasks) read by one durable pull consumer shared by
+//     every worker (TASKWIRE_WORKERS), with explicit acks, AckWait kept
+//     alive by InProgress heartbeats, MaxDeliver, NakWithDelay for retries,
+//     Term for permanent failures, Nats-Msg-Id deduplication of enqueues,
+//     and dead-letter records (KV bucket TASKWIRE_DEAD).
+//   - Store: run records in the KV bucket TASKWIRE_RUNS, updated by
+//     compare-and-swap on the key's revision; creation order in the stream
+//     TASKWIRE_RUNINDEX for newest-first listing with cursors.
+//   - Bus: events on core NATS subjects
+//     taskwire.events.<pipeline>.<run>.<type>.
+//
+// A generated service's main picks a role (api, worker or all) with
+// Deployment; see docs/scaling.md.
+package natsjs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/taskwire/taskwire/runtime"
+)
+
+// Defaults of Options.
+const (
+	DefaultPrefix          = "TASKWIRE"
+	DefaultAckWait         = 30 * time.Second
+	DefaultMaxDeliver      = 10
+	DefaultDuplicateWindow = 2 * time.Minute
+)
+
+// Options configures a Backend. The zero value is usable. Every process of
+// a deployment (API and workers) must use the same Prefix, AckWait,
+// MaxDeliver and DuplicateWindow: the last process to start sets the
+// stream and consumer configuration.
+type Options struct {
+	// Prefix names the streams, buckets and consumer (PREFIX_TASKS,
+	// PREFIX_RUNINDEX, PREFIX_RUNS, PREFIX_DEAD, PREFIX_WORKERS) and, in
+	// lower case, the subjects (prefix.tasks, prefix.runindex,
+	// prefix.events.>). Default DefaultPrefix. Several deployments can share
+	// one NATS server with different prefixes.
+	Prefix string
+	// AckWait is how long the server waits for a worker's ack, or for a
+	// heartbeat, before it redelivers a task to another worker. Default
+	// DefaultAckWait.
+	AckWait time.Duration
+	// Heartbeat is how often a worker tells the server a task is still
+	// running (InProgress). Default AckWait/3.
+	Heartbeat time.Duration
+	// MaxDeliver bounds the deliveries of one task execution (attempts and
+	// redeliveries after crashes together). An execution that still fails
+	// at its last delivery is dead-lettered and its run fails. Default
+	// DefaultMaxDeliver.
+	MaxDeliver int
+	// DuplicateWindow is how long the task stream remembers message IDs to
+	// drop repeated enqueues. Default DefaultDuplicateWindow.
+	DuplicateWindow time.Duration
+	// Replicas is the replication factor of streams and buckets in a
+	// clustered JetStream. Default 1.
+	Replicas int
+	// MemoryStorage keeps streams and buckets in memory instead of files:
+	// faster, but a server restart loses everything.
+	MemoryStorage bool
+	// Name is the NATS connection name, shown by the server's monitoring.
+	Name string
+	// NATSOptions are extra options for nats.Connect (credentials, TLS...).
+	NATSOptions []nats.Option
+	// Logger receives internal errors (slog.Default by default).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = DefaultAckWait
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = o.AckWait / 3
+	}
+	if o.MaxDeliver <= 0 {
+		o.MaxDeliver = DefaultMaxDeliver
+	}
+	if o.DuplicateWindow <= 0 {
+		o.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// names are the JetStream resources of a deployment.
+type names struct {
+	tasksStream, tasksSubject string
+	consumer                  string
+	indexStream, indexSubject string
+	runsBucket, deadBucket    string
+	events                    string // subject prefix of events
+}
+
+func newNames(prefix string) names {
+	p, s := strings.ToUpper(prefix), strings.ToLower(prefix)
+	return names{
+		tasksStream: p + "_TASKS", tasksSubject: s + ".tasks",
+		consumer:    p + "_WORKERS",
+		indexStream: p + "_RUNINDEX", indexSubject: s + ".runindex",
+		runsBucket: p + "_RUNS", deadBucket: p + "_DEAD",
+		events: s + ".events",
+	}
+}
+
+// Backend is a connection to a JetStream deployment: a Store, a Broker and
+// an EventBus sharing one NATS connection. Create it with Connect (or New
+// over a connection you own) and release it with Close.
+type Backend struct {
+	opts   Options
+	names  names
+	nc     *nats.Conn
+	ownNC  bool
+	js     jetstream.JetStream
+	store  *Store
+	broker *Broker
+	bus    *Bus
+	tasks  jetstream.Stream
+	maxSub *nats.Subscription // max-deliveries advisories
+}
+
+// Connect connects to the NATS server at url (for example
+// nats://127.0.0.1:4222; a comma-separated list for a cluster) and returns a
+// Backend over it, creating the streams, buckets and consumer when missing.
+func Connect(ctx context.Context, url string, opts Options) (*Backend, error) {
+	opts = opts.withDefaults()
+	nopts := []nats.Option{nats.MaxReconnects(-1)}
+	if opts.Name != "" {
+		nopts = append(nopts, nats.Name(opts.Name))
+	}
+	nopts = append(nopts, opts.NATSOptions...)
+	nc, err := nats.Connect(url, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: connect to %s: %w", Redact(url), err)
+	}
+	b, err := New(ctx, nc, opts)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	b.ownNC = true
+	return b, nil
+}
+
+// New returns a Backend over an existing connection, which Close leaves
+// open.
+func New(ctx context.Context, nc *nats.Conn, opts Options) (*Backend, error) {
+	opts = opts.withDefaults()
+	if !validName(opts.Prefix) {
+		return nil, fmt.Errorf("natsjs: prefix %q: use letters, digits, - and _", opts.Prefix)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: %w", err)
+	}
+	b := &Backend{opts: opts, names: newNames(opts.Prefix), nc: nc, js: js}
+	if err := b.setup(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func validName(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func (b *Backend) storage() jetstream.StorageType {
+	if b.opts.MemoryStorage {
+		return jetstream.MemoryStorage
+	}
+	return jetstream.FileStorage
+}
+
+// setup creates or updates the streams, buckets and consumer.
+func (b *Backend) setup(ctx context.Context) error {
+	n, o := b.names, b.opts
+	if _, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        n.tasksStream,
+		Description: "taskwire task executions (work queue)",
+		Subjects:    []string{n.tasksSubject},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     b.storage(),
+		Replicas:    o.Replicas,
+		Duplicates:  o.DuplicateWindow,
+	}); err != nil {
+		return fmt.Errorf("natsjs: stream %s: %w", n.tasksStream, err)
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, n.tasksStream, jetstream.ConsumerConfig{
+		Durable:       n.consumer,
+		Description:   "taskwire workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       o.AckWait,
+		MaxDeliver:    o.MaxDeliver,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxAckPending: 10000,
+	})
+	if err != nil {
+		return fmt.Errorf("natsjs: consumer %s: %w", n.consumer, err)
+	}
+	if _, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        n.indexStream,
+		Description: "taskwire run creation order",
+		Subjects:    []string{n.indexSubject},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     b.storage(),
+		Replicas:    o.Replicas,
+	}); err != nil {
+		return fmt.Errorf("natsjs: stream %s: %w", n.indexStream, err)
+	}
+	runs, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      n.runsBucket,
+		Description: "taskwire runs",
+		History:     1,
+		Storage:     b.storage(),
+		Replicas:    o.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("natsjs: bucket %s: %w", n.runsBucket, err)
+	}
+	dead, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      n.deadBucket,
+		Description: "taskwire dead letters",
+		History:     1,
+		Storage:     b.storage(),
+		Replicas:    o.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("natsjs: bucket %s: %w", n.deadBucket, err)
+	}
+	index, err := b.js.Stream(ctx, n.indexStream)
+	if err != nil {
+		return fmt.Errorf("natsjs: stream %s: %w", n.indexStream, err)
+	}
+	b.store = &Store{js: b.js, kv: runs, index: index, indexSubject: n.indexSubject, log: o.Logger}
+	b.bus = newBus(b.nc, n.events, o.Logger)
+	b.bus.lookup = b.store.Get
+	b.broker = &Broker{
+		js: b.js, cons: cons, subject: n.tasksSubject, maxDeliver: o.MaxDeliver,
+		dead: dead, log: o.Logger, done: make(chan struct{}),
+	}
+	b.broker.onExhausted = b.failExhausted
+	if b.tasks, err = b.js.Stream(ctx, n.tasksStream); err != nil {
+		return fmt.Errorf("natsjs: stream %s: %w", n.tasksStream, err)
+	}
+	// A worker killed during a message's last allowed delivery never Naks
+	// it: the server gives up silently but for this advisory. One backend
+	// of the deployment (a queue group) dead-letters it and fails its run.
+	adv := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + n.tasksStream + "." + n.consumer
+	if b.maxSub, err = b.nc.QueueSubscribe(adv, n.consumer+"_ADVISORIES", b.onMaxDeliveries); err != nil {
+		return fmt.Errorf("natsjs: subscribe to advisories: %w", err)
+	}
+	return nil
+}
+
+// onMaxDeliveries handles a max-deliveries advisory: the execution whose
+// last delivery was never settled (its worker died) is dead-lettered,
+// removed from the work queue, and its run failed.
+func (b *Backend) onMaxDeliveries(m *nats.Msg) {
+	var adv struct {
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries int    `json:"deliveries"`
+	}
+	if json.Unmarshal(m.Data, &adv) != nil || adv.StreamSeq == 0 {
+		return
+	}
+	go func() { // not on the connection's dispatch goroutine: it makes requests
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		raw, err := b.tasks.GetMsg(ctx, adv.StreamSeq)
+		if err != nil {
+			return // settled meanwhile
+		}
+		var tm runtime.TaskMessage
+		if json.Unmarshal(raw.Data, &tm) != nil {
+			return
+		}
+		reason := fmt.Sprintf("delivered %d times (max deliver %d) without being settled", adv.Deliveries, b.opts.MaxDeliver)
+		b.broker.deadLetter(tm, adv.Deliveries, reason, true)
+		if err := b.tasks.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			b.opts.Logger.Error("taskwire: remove dead task message", "message", tm.ID(), "err", err)
+		}
+		b.failExhausted(tm, adv.Deliveries, reason)
+	}()
+}
+
+// Store returns the backend's run store.
+func (b *Backend) Store() *Store { return b.store }
+
+// Broker returns the backend's task broker.
+func (b *Backend) Broker() *Broker { return b.broker }
+
+// Bus returns the backend's event bus.
+func (b *Backend) Bus() *Bus { return b.bus }
+
+// Conn returns the NATS connection.
+func (b *Backend) Conn() *nats.Conn { return b.nc }
+
+// Options returns the options in force, defaults applied.
+func (b *Backend) Options() Options { return b.opts }
+
+// EngineOptions returns the runtime options that make an Engine (or a
+// Worker) use this backend: its Store, Broker and EventBus, and heartbeats
+// that keep long tasks within AckWait. Add runtime.WithWorkers(0) for an
+// API-only engine.
+func (b *Backend) EngineOptions(extra ...runtime.Option) []runtime.Option {
+	opts := []runtime.Option{
+		runtime.WithStore(b.store),
+		runtime.WithBroker(b.broker),
+		runtime.WithEventBus(b.bus),
+		runtime.WithHeartbeat(b.opts.Heartbeat),
+		runtime.WithLogger(b.opts.Logger),
+	}
+	return append(opts, extra...)
+}
+
+// NewWorker returns a worker executing reg's tasks from this backend,
+// workers at a time (runtime.DefaultWorkers when workers <= 0). Call its
+// Run to work until the context is done.
+func (b *Backend) NewWorker(reg *runtime.Registry, workers int, extra ...runtime.Option) (*runtime.Worker, error) {
+	if workers <= 0 {
+		workers = runtime.DefaultWorkers()
+	}
+	return runtime.NewWorker(reg, b.EngineOptions(append([]runtime.Option{runtime.WithWorkers(workers)}, extra...)...)...)
+}
+
+// DeadLetters returns the dead-letter records, oldest first.
+func (b *Backend) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	return b.broker.DeadLetters(ctx)
+}
+
+// Close stops the broker (blocked Receive calls return
+// runtime.ErrBrokerClosed), ends every event subscription, and closes the
+// connection if Connect opened it. Stop workers and shut engines down
+// before closing their backend. Run state stays in JetStream.
+func (b *Backend) Close() error {
+	_ = b.maxSub.Unsubscribe()
+	err := b.broker.Close()
+	err = errors.Join(err, b.bus.Close())
+	if b.ownNC {
+		_ = b.nc.FlushTimeout(2 * time.Second) // events published last
+		b.nc.Close()
+	}
+	return err
+}
+
+// failExhausted fails the run of an execution whose deliveries are
+// exhausted, so that it does not wait for a task that will never run.
+func (b *Backend) failExhausted(msg runtime.TaskMessage, deliveries int, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var evs []runtime.Event
+	err := b.store.Update(ctx, msg.RunID, func(rec *runtime.RunRecord) error {
+		evs = evs[:0]
+		if rec.Status.Terminal() {
+			return runtime.ErrNoChange
+		}
+		now := time.Now()
+		what := fmt.Sprintf("task %q", msg.Task)
+		if msg.Index >= 0 {
+			what += fmt.Sprintf(" element %d", msg.Index)
+		}
+		text := reason
+		for k := range rec.Tasks {
+			tr := &rec.Tasks[k]
+			if tr.Name == msg.Task {
+				if tr.Error != "" {
+					text = reason + ": " + tr.Error
+				}
+				tr.Status, tr.Error, tr.FinishedAt = runtime.TaskFailed, text, now
+				tr.Attempts = max(tr.Attempts, deliveries)
+				evs = append(evs, runtime.Event{Type: runtime.EventTaskFailed, RunID: rec.ID, PipelineID: rec.PipelineID, Task: msg.Task, Index: msg.Index, Attempt: deliveries, Error: text, Time: now})
+			} else if !tr.Status.Terminal() {
+				tr.Status, tr.FinishedAt = runtime.TaskCancelled, now
+			}
+		}
+		rec.Status, rec.FinishedAt = runtime.RunFailed, now
+		rec.Error = what + " failed: " + text
+		if rec.StartedAt.IsZero() {
+			rec.StartedAt = now
+		}
+		evs = append(evs, runtime.Event{Type: runtime.EventRunFailed, RunID: rec.ID, PipelineID: rec.PipelineID, Index: -1, Error: rec.Error, Time: now})
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, runtime.ErrRunNotFound) {
+			b.opts.Logger.Error("taskwire: fail run of dead-lettered task", "run", msg.RunID, "task", msg.Task, "err", err)
+		}
+		return
+	}
+	for _, ev := range evs {
+		if err := b.bus.Publish(ctx, ev); err != nil {
+			b.opts.Logger.Error("taskwire: publish event", "type", ev.Type, "run", ev.RunID, "err", err)
+		}
+	}
+}
+
+// Redact hides the password of a NATS URL (or comma-separated URLs), for
+// logs and banners.
+func Redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			u.User = url.User("xxxxx") // a token
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,269 @@
+package natsjs
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/taskwire/taskwire/runtime"
+)
+
+// pollWait bounds one pull request of Receive; it loops until a message
+// comes, its context is done or the broker is closed.
+const pollWait = 5 * time.Second
+
+// Broker is a runtime.Broker on a JetStream work-queue stream. Enqueue
+// publishes with Nats-Msg-Id = TaskMessage.ID and waits for the stream's
+// ack; Receive pulls one message at a time from the shared durable
+// consumer, so a worker holds only the messages it is executing. Create it
+// through a Backend.
+type Broker struct {
+	js         jetstream.JetStream
+	cons       jetstream.Consumer
+	subject    string
+	maxDeliver int
+	dead       jetstream.KeyValue
+	log        *slog.Logger
+	// onExhausted is told about an execution dead-lettered because its
+	// deliveries ran out.
+	onExhausted func(msg runtime.TaskMessage, deliveries int, reason string)
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+var _ runtime.Broker = (*Broker)(nil)
+
+// Enqueue implements runtime.Broker: the message is stored in the stream
+// when it returns nil. A repeat of the same TaskMessage.ID within the
+// duplicate window is dropped by the server.
+func (b *Broker) Enqueue(ctx context.Context, m runtime.TaskMessage) error {
+	select {
+	case <-b.done:
+		return runtime.ErrBrokerClosed
+	default:
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(b.subject)
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, m.ID())
+	if _, err := b.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("natsjs: enqueue %s: %w", m.ID(), err)
+	}
+	return nil
+}
+
+// Receive implements runtime.Broker.
+func (b *Broker) Receive(ctx context.Context) (runtime.Delivery, error) {
+	for {
+		select {
+		case <-b.done:
+			return nil, runtime.ErrBrokerClosed
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fctx, cancel := context.WithTimeout(ctx, pollWait)
+		stop := context.AfterFunc(closedCtx{b.done}, cancel)
+		m, err := b.cons.Next(jetstream.FetchContext(fctx))
+		stop()
+		cancel()
+		if err == nil {
+			d, derr := b.delivery(m)
+			if derr != nil {
+				b.log.Error("taskwire: malformed task message", "subject", m.Subject(), "err", derr)
+				_ = m.TermWithReason("malformed task message")
+				continue
+			}
+			return d, nil
+		}
+		select {
+		case <-b.done:
+			return nil, runtime.ErrBrokerClosed
+		default:
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		switch {
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
+			errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.Canceled):
+			continue
+		case errors.Is(err, nats.ErrConnectionClosed):
+			return nil, runtime.ErrBrokerClosed
+		}
+		return nil, fmt.Errorf("natsjs: receive: %w", err)
+	}
+}
+
+// closedCtx is a context done when its channel is closed, to tie a fetch to
+// Close.
+type closedCtx struct{ done chan struct{} }
+
+func (c closedCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c closedCtx) Done() <-chan struct{}       { return c.done }
+func (c closedCtx) Value(any) any               { return nil }
+func (c closedCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
+	var tm runtime.TaskMessage
+	if err := json.Unmarshal(m.Data(), &tm); err != nil {
+		return nil, err
+	}
+	if tm.RunID == "" || tm.Task == "" {
+		return nil, errors.New("task message without run or task")
+	}
+	meta, err := m.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	return &delivery{b: b, m: m, msg: tm, attempt: int(meta.NumDelivered)}, nil
+}
+
+// Close implements runtime.Broker: blocked and later Receive calls return
+// runtime.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { close(b.done) })
+	return nil
+}
+
+// delivery is one delivery of a task message.
+type delivery struct {
+	b       *Broker
+	m       jetstream.Msg
+	msg     runtime.TaskMessage
+	attempt int
+}
+
+func (d *delivery) Message() runtime.TaskMessage { return d.msg }
+func (d *delivery) Attempt() int                 { return d.attempt }
+func (d *delivery) Ack() error                   { return d.m.Ack() }
+func (d *delivery) InProgress() error            { return d.m.InProgress() }
+
+// Nak asks for redelivery after delay (NakWithDelay). At the last delivery
+// MaxDeliver allows, the server would never redeliver: the execution is
+// dead-lettered, terminated, and its run failed instead.
+func (d *delivery) Nak(delay time.Duration) error {
+	if d.b.maxDeliver > 0 && d.attempt >= d.b.maxDeliver {
+		reason := fmt.Sprintf("delivered %d times (max deliver %d)", d.attempt, d.b.maxDeliver)
+		d.b.deadLetter(d.msg, d.attempt, reason, true)
+		err := d.m.TermWithReason(reason)
+		if d.b.onExhausted != nil {
+			d.b.onExhausted(d.msg, d.attempt, reason)
+		}
+		return err
+	}
+	if delay <= 0 {
+		return d.m.Nak()
+	}
+	return d.m.NakWithDelay(delay)
+}
+
+// Term removes the message for good and records a dead letter with reason.
+func (d *delivery) Term(reason string) error {
+	d.b.deadLetter(d.msg, d.attempt, reason, false)
+	return d.m.TermWithReason(truncate(reason, 256))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// DeadLetter records a task execution the broker gave up on.
+type DeadLetter struct {
+	// MessageID is the task message's ID (its Nats-Msg-Id).
+	MessageID  string `json:"message_id"`
+	RunID      string `json:"run_id"`
+	PipelineID string `json:"pipeline_id"`
+	Task       string `json:"task"`
+	Index      int    `json:"index"`
+	// Reason is why: the task's final error, or that its deliveries ran out.
+	Reason string `json:"reason"`
+	// Deliveries is how many times the message was delivered.
+	Deliveries int `json:"deliveries"`
+	// Exhausted reports that MaxDeliver deliveries were used up (rather than
+	// a permanent failure terminating the message).
+	Exhausted bool      `json:"exhausted,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// deadKey is the dead-letter bucket key of a message.
+func deadKey(m runtime.TaskMessage) string {
+	return token(m.RunID) + "." + token(m.Task) + "." + strconv.Itoa(m.Index)
+}
+
+func (b *Broker) deadLetter(m runtime.TaskMessage, deliveries int, reason string, exhausted bool) {
+	dl := DeadLetter{MessageID: m.ID(), RunID: m.RunID, PipelineID: m.PipelineID, Task: m.Task, Index: m.Index,
+		Reason: reason, Deliveries: deliveries, Exhausted: exhausted, Time: time.Now().UTC()}
+	data, err := json.Marshal(dl)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = b.dead.Put(ctx, deadKey(m), data)
+		cancel()
+	}
+	if err != nil {
+		b.log.Error("taskwire: record dead letter", "message", m.ID(), "reason", reason, "err", err)
+	}
+}
+
+// DeadLetters returns the dead-letter records, oldest first.
+func (b *Broker) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	lister, err := b.dead.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: dead letters: %w", err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	out := make([]DeadLetter, 0, len(keys))
+	for _, k := range keys {
+		e, err := b.dead.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("natsjs: dead letter %s: %w", k, err)
+		}
+		var dl DeadLetter
+		if err := json.Unmarshal(e.Value(), &dl); err == nil {
+			out = append(out, dl)
+		}
+	}
+	slices.SortFunc(out, func(a, b DeadLetter) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}
+
+// token makes s safe as one NATS subject token and KV key token: s itself
+// when it holds only letters, digits, - and _, else "=" and its base64url
+// encoding.
+func token(s string) string {
+	if validName(s) {
+		return s
+	}
+	return "=" + base64.RawURLEncoding.EncodeToString([]byte(s))
+}

@@ -1,0 +1,329 @@
+package natsjs
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/taskwire/taskwire/runtime"
+)
+
+// Worker processes are this test binary re-executed with these variables.
+const (
+	envWorker = "TASKWIRE_NATSJS_TEST_WORKER"
+	envURL    = "TASKWIRE_NATSJS_TEST_URL"
+	envDir    = "TASKWIRE_NATSJS_TEST_DIR"
+	envConc   = "TASKWIRE_NATSJS_TEST_CONC"
+)
+
+// testOptions are shared by the test API and worker processes: a short
+// AckWait so that a killed worker's task is redelivered quickly.
+func testOptions() Options {
+	return Options{
+		AckWait:    2 * time.Second,
+		MaxDeliver: 3,
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	}
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envWorker) == "1" {
+		os.Exit(workerMain())
+	}
+	os.Exit(m.Run())
+}
+
+// workerMain runs a worker process until SIGTERM or until its parent goes
+// away (stdin closes).
+func workerMain() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	go func() { // the test process died or closed our stdin
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	dir := os.Getenv(envDir)
+	conc, _ := strconv.Atoi(os.Getenv(envConc))
+	b, err := Connect(ctx, os.Getenv(envURL), testOptions())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		return 1
+	}
+	defer b.Close()
+	w, err := b.NewWorker(testRegistry(dir), max(conc, 1))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		return 1
+	}
+	_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("ready-%d", os.Getpid())), nil, 0o644)
+	if err := w.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		return 1
+	}
+	return 0
+}
+
+// testRegistry registers the test pipelines; dir is where tasks leave
+// marker files and the execution log.
+func testRegistry(dir string) *runtime.Registry {
+	reg := runtime.NewRegistry()
+	pid := os.Getpid()
+	logExec := func(in runtime.Inputs, task string) {
+		f, err := os.OpenFile(filepath.Join(dir, "exec.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			fmt.Fprintf(f, "%s %s %d %d\n", in.RunID(), task, pid, in.Attempt())
+			f.Close()
+		}
+	}
+	marker := func(name, content string) { // atomic: readers never see it half written
+		tmp := filepath.Join(dir, name+".tmp")
+		if os.WriteFile(tmp, []byte(content), 0o644) == nil {
+			_ = os.Rename(tmp, filepath.Join(dir, name))
+		}
+	}
+	step := func(name, input string) runtime.TaskFunc {
+		return func(ctx context.Context, in runtime.Inputs) (any, error) {
+			prev, err := runtime.Input[string](in, input)
+			if err != nil {
+				return nil, err
+			}
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			logExec(in, name)
+			return fmt.Sprintf("%s|%s@%d", prev, name, pid), nil
+		}
+	}
+	noop := func(_ context.Context, in runtime.Inputs) (any, error) { return 1, nil }
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	must(reg.RegisterTask("a", step("a", "in")))
+	must(reg.RegisterTask("b", step("b", "va")))
+	must(reg.RegisterTask("c", step("c", "vb")))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "chain", Inputs: []string{"in"}, Outputs: []string{"vc"}, Tasks: []runtime.TaskDef{
+		{Name: "a", Inputs: []string{"in"}, Output: "va"},
+		{Name: "b", Inputs: []string{"va"}, Output: "vb"},
+		{Name: "c", Inputs: []string{"vb"}, Output: "vc"},
+	}}))
+
+	for _, n := range []string{"n0", "n1", "n2"} {
+		must(reg.RegisterTask(n, noop))
+	}
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "noop3", Inputs: []string{"in"}, Tasks: []runtime.TaskDef{
+		{Name: "n0", Inputs: []string{"in"}, Output: "o0"},
+		{Name: "n1", Inputs: []string{"o0"}, Output: "o1"},
+		{Name: "n2", Inputs: []string{"o1"}, Output: "o2"},
+	}}))
+
+	// block: the first attempt blocks until its worker is killed.
+	must(reg.RegisterTask("block", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		marker(fmt.Sprintf("started-%s-%d", in.RunID(), in.Attempt()), strconv.Itoa(pid))
+		if in.Attempt() == 1 {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		logExec(in, "block")
+		return fmt.Sprintf("block@%d", pid), nil
+	}))
+	must(reg.RegisterTask("after", step("after", "vblock")))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "block", Tasks: []runtime.TaskDef{
+		{Name: "block", Output: "vblock"},
+		{Name: "after", Inputs: []string{"vblock"}, Output: "vafter"},
+	}}))
+
+	// hang: every attempt blocks until its worker is killed.
+	must(reg.RegisterTask("hang", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		marker(fmt.Sprintf("hang-%s-%d", in.RunID(), in.Attempt()), strconv.Itoa(pid))
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "hang", Tasks: []runtime.TaskDef{{Name: "hang", Output: "vhang"}}}))
+
+	// gate: waits until the test opens the gate.
+	must(reg.RegisterTask("gate", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		marker("gate-started-"+in.RunID(), strconv.Itoa(pid))
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "gate-open")); err == nil {
+				logExec(in, "gate")
+				return fmt.Sprintf("gated@%d", pid), nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "gate", Tasks: []runtime.TaskDef{{Name: "gate", Output: "vgate"}}}))
+
+	// wait: runs until cancelled, and says so.
+	must(reg.RegisterTask("wait", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		marker("wait-started-"+in.RunID(), strconv.Itoa(pid))
+		<-ctx.Done()
+		marker("wait-cancelled-"+in.RunID(), fmt.Sprintf("%d %v", pid, context.Cause(ctx)))
+		return nil, ctx.Err()
+	}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "wait", Tasks: []runtime.TaskDef{{Name: "wait", Output: "vwait"}}}))
+
+	// fail: a retryable error forever; more attempts than MaxDeliver allows.
+	must(reg.RegisterTask("fail", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		return nil, errors.New("always fails")
+	}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "fail", Tasks: []runtime.TaskDef{
+		{Name: "fail", Output: "vfail", Retry: runtime.RetryPolicy{Attempts: 10, Backoff: 20 * time.Millisecond}},
+	}}))
+	// perm: a permanent error, terminated at once.
+	must(reg.RegisterTask("perm", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		return nil, runtime.Permanent(errors.New("bad input"))
+	}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "perm", Tasks: []runtime.TaskDef{
+		{Name: "perm", Output: "vperm", Retry: runtime.RetryPolicy{Attempts: 5}},
+	}}))
+	return reg
+}
+
+// startServer starts an embedded JetStream server with a temporary store.
+func startServer(tb testing.TB) *server.Server {
+	tb.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats-server not ready")
+	}
+	tb.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// workerProc is a worker running in another OS process.
+type workerProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	log   string
+	done  chan struct{}
+}
+
+func (w *workerProc) pid() int { return w.cmd.Process.Pid }
+
+// kill sends SIGKILL and waits for the process to die.
+func (w *workerProc) kill() {
+	_ = w.cmd.Process.Kill()
+	<-w.done
+}
+
+// startWorker re-executes the test binary as a worker process against url,
+// running conc executions at once, and waits until it is ready.
+func startWorker(tb testing.TB, url, dir string, conc int) *workerProc {
+	tb.Helper()
+	logf, err := os.CreateTemp(dir, "worker-*.log")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envWorker+"=1", envURL+"="+url, envDir+"="+dir, envConc+"="+strconv.Itoa(conc))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	w := &workerProc{cmd: cmd, stdin: stdin, log: logf.Name(), done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(w.done) }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-w.done:
+		case <-time.After(10 * time.Second):
+			w.kill()
+		}
+		if tb.Failed() {
+			if b, err := os.ReadFile(w.log); err == nil && len(b) > 0 {
+				tb.Logf("worker %d log:\n%s", w.pid(), b)
+			}
+		}
+	})
+	waitFile(tb, filepath.Join(dir, fmt.Sprintf("ready-%d", cmd.Process.Pid)), 20*time.Second)
+	return w
+}
+
+// waitFile waits for a file to exist and returns its content.
+func waitFile(tb testing.TB, path string, d time.Duration) string {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s did not appear within %s", filepath.Base(path), d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// openAPI connects an API-only engine (no local workers).
+func openAPI(tb testing.TB, url, dir string) (*Backend, *runtime.Engine) {
+	tb.Helper()
+	b, err := Connect(context.Background(), url, testOptions())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := runtime.New(testRegistry(dir), b.EngineOptions(runtime.WithWorkers(0))...)
+	var once bool
+	tb.Cleanup(func() {
+		if !once {
+			once = true
+			_ = e.Shutdown(context.Background())
+			_ = b.Close()
+		}
+	})
+	return b, e
+}
+
+func testCtx(tb testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// execLog returns the lines of the execution log for run.
+func execLog(tb testing.TB, dir, runID string) [][]string {
+	tb.Helper()
+	f, err := os.Open(filepath.Join(dir, "exec.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var out [][]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) == 4 && fields[0] == runID {
+			out = append(out, fields[1:])
+		}
+	}
+	return out
+}

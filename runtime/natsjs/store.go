@@ -1,0 +1,321 @@
+package natsjs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/taskwire/taskwire/runtime"
+)
+
+// idemGrace is how long an idempotency claim may point to a run that does
+// not exist yet (its creator is between the claim and the run's write)
+// before another Create takes the claim over.
+const idemGrace = 10 * time.Second
+
+// Store is a runtime.Store on JetStream: a KV bucket holds each run's
+// record as JSON under run.<id>, an active.<id> key marks each unfinished
+// run, and idem.<sha256(pipeline, key)> maps an idempotency key to its run.
+// A stream records creation order for List. Create it through a Backend.
+type Store struct {
+	js           jetstream.JetStream
+	kv           jetstream.KeyValue
+	index        jetstream.Stream
+	indexSubject string
+	log          *slog.Logger
+}
+
+var _ runtime.Store = (*Store)(nil)
+
+// indexEntry is one message of the run-index stream.
+type indexEntry struct {
+	ID         string `json:"id"`
+	PipelineID string `json:"pipeline_id"`
+}
+
+func runKey(id string) string    { return "run." + token(id) }
+func activeKey(id string) string { return "active." + token(id) }
+func idemKey(pipelineID, key string) string {
+	h := sha256.Sum256([]byte(pipelineID + "\x00" + key))
+	return "idem." + hex.EncodeToString(h[:])
+}
+
+// Create implements runtime.Store. With an idempotency key it first claims
+// the key with a KV Create (which fails if the key exists), so that of two
+// concurrent starts with one key exactly one creates a run.
+func (s *Store) Create(ctx context.Context, rec *runtime.RunRecord) (*runtime.Run, bool, error) {
+	if rec == nil || rec.ID == "" {
+		return nil, false, errors.New("natsjs: create: record without ID")
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, err)
+	}
+	if rec.IdempotencyKey != "" {
+		existing, err := s.claim(ctx, idemKey(rec.PipelineID, rec.IdempotencyKey), rec.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		if existing != nil {
+			return existing, false, nil
+		}
+	}
+	// Creation order first, then the active marker, then the run: a crash in
+	// between leaves an index entry or marker without a run, which List and
+	// Unfinished skip, never a run that they miss.
+	entry, _ := json.Marshal(indexEntry{ID: rec.ID, PipelineID: rec.PipelineID})
+	if _, err := s.js.Publish(ctx, s.indexSubject, entry); err != nil {
+		return nil, false, fmt.Errorf("natsjs: create run %s: index: %w", rec.ID, err)
+	}
+	if !rec.Status.Terminal() {
+		if _, err := s.kv.Put(ctx, activeKey(rec.ID), nil); err != nil {
+			return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, err)
+		}
+	}
+	if _, err := s.kv.Create(ctx, runKey(rec.ID), data); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, false, fmt.Errorf("natsjs: create: run %q already exists", rec.ID)
+		}
+		return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, err)
+	}
+	return rec.View(), true, nil
+}
+
+// claim makes key point to runID, or returns the run it already points to.
+func (s *Store) claim(ctx context.Context, key, runID string) (*runtime.Run, error) {
+	for {
+		_, err := s.kv.Create(ctx, key, []byte(runID))
+		if err == nil {
+			return nil, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("natsjs: idempotency key: %w", err)
+		}
+		e, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted meanwhile: claim it
+		}
+		if err != nil {
+			return nil, fmt.Errorf("natsjs: idempotency key: %w", err)
+		}
+		r, err := s.Get(ctx, string(e.Value()))
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, runtime.ErrRunNotFound) {
+			return nil, err
+		}
+		if time.Since(e.Created()) > idemGrace { // its creator died before writing the run
+			if _, err := s.kv.Update(ctx, key, []byte(runID), e.Revision()); err == nil {
+				return nil, nil
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// load reads a run's record and its revision.
+func (s *Store) load(ctx context.Context, id string) (*runtime.RunRecord, uint64, error) {
+	e, err := s.kv.Get(ctx, runKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, fmt.Errorf("%w: %q", runtime.ErrRunNotFound, id)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("natsjs: get run %s: %w", id, err)
+	}
+	var rec runtime.RunRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, 0, fmt.Errorf("natsjs: run %s: %w", id, err)
+	}
+	return &rec, e.Revision(), nil
+}
+
+// Get implements runtime.Store.
+func (s *Store) Get(ctx context.Context, id string) (*runtime.Run, error) {
+	rec, _, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return rec.View(), nil
+}
+
+// Record returns the complete record of a run, for tools and tests.
+func (s *Store) Record(ctx context.Context, id string) (*runtime.RunRecord, error) {
+	rec, _, err := s.load(ctx, id)
+	return rec, err
+}
+
+// Update implements runtime.Store by compare-and-swap: read the record and
+// its revision, apply fn, and write it back only if the key is still at
+// that revision (KV Update); on a conflict, start again with the fresh
+// record. This is what makes fan-in safe across processes: of two workers
+// completing a task's last two inputs, exactly one sees both outputs.
+func (s *Store) Update(ctx context.Context, id string, fn func(*runtime.RunRecord) error) error {
+	for {
+		rec, rev, err := s.load(ctx, id)
+		if err != nil {
+			return err
+		}
+		was := rec.Status.Terminal()
+		if err := fn(rec); errors.Is(err, runtime.ErrNoChange) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("natsjs: update run %s: %w", id, err)
+		}
+		if _, err := s.kv.Update(ctx, runKey(id), data, rev); err != nil {
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+				continue
+			}
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return fmt.Errorf("%w: %q", runtime.ErrRunNotFound, id)
+			}
+			return fmt.Errorf("natsjs: update run %s: %w", id, err)
+		}
+		if !was && rec.Status.Terminal() {
+			// Best effort: Unfinished skips finished runs whatever the marker.
+			if err := s.kv.Delete(context.WithoutCancel(ctx), activeKey(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+				s.log.Warn("taskwire: clear active marker", "run", id, "err", err)
+			}
+		}
+		return nil
+	}
+}
+
+const cursorPrefix = "j1."
+
+func encodeCursor(seq uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatUint(seq, 10)))
+}
+
+func decodeCursor(c string) (uint64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
+		return 0, fmt.Errorf("%w: %q", runtime.ErrInvalidCursor, c)
+	}
+	seq, err := strconv.ParseUint(string(b[len(cursorPrefix):]), 10, 64)
+	if err != nil || seq == 0 {
+		return 0, fmt.Errorf("%w: %q", runtime.ErrInvalidCursor, c)
+	}
+	return seq, nil
+}
+
+// List implements runtime.Store: it walks the run-index stream backwards
+// from the newest entry (or from the cursor), reading each run from the KV
+// bucket. The cursor is the index sequence of the last run returned. It
+// costs a stream read per run examined and a KV read per run of the right
+// pipeline, so a selective status filter over many runs is slow.
+func (s *Store) List(ctx context.Context, opts runtime.ListOptions) (runtime.RunPage, error) {
+	if opts.Status != "" && !opts.Status.Valid() {
+		return runtime.RunPage{}, fmt.Errorf("natsjs: list: unknown status %q", opts.Status)
+	}
+	limit := opts.Limit
+	switch {
+	case limit <= 0:
+		limit = runtime.DefaultListLimit
+	case limit > runtime.MaxListLimit:
+		limit = runtime.MaxListLimit
+	}
+	info, err := s.index.Info(ctx)
+	if err != nil {
+		return runtime.RunPage{}, fmt.Errorf("natsjs: list: %w", err)
+	}
+	seq, first := info.State.LastSeq, info.State.FirstSeq
+	if opts.Cursor != "" {
+		c, err := decodeCursor(opts.Cursor)
+		if err != nil {
+			return runtime.RunPage{}, err
+		}
+		seq = min(seq, c-1)
+	}
+	page := runtime.RunPage{Runs: []*runtime.Run{}}
+	var last uint64
+	for ; seq >= first && seq > 0; seq-- {
+		m, err := s.index.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return runtime.RunPage{}, fmt.Errorf("natsjs: list: %w", err)
+		}
+		var e indexEntry
+		if json.Unmarshal(m.Data, &e) != nil || (opts.PipelineID != "" && e.PipelineID != opts.PipelineID) {
+			continue
+		}
+		r, err := s.Get(ctx, e.ID)
+		if errors.Is(err, runtime.ErrRunNotFound) {
+			continue
+		}
+		if err != nil {
+			return runtime.RunPage{}, err
+		}
+		if opts.Status != "" && r.Status != opts.Status {
+			continue
+		}
+		if len(page.Runs) == limit { // one more match exists beyond this page
+			page.NextCursor = encodeCursor(last)
+			break
+		}
+		page.Runs = append(page.Runs, r)
+		last = seq
+	}
+	return page, nil
+}
+
+// Unfinished implements runtime.Store from the active.<id> markers.
+func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, "active.>")
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: unfinished: %w", err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	var ids []string
+	for _, k := range keys {
+		id, err := untoken(strings.TrimPrefix(k, "active."))
+		if err != nil {
+			continue
+		}
+		r, err := s.Get(ctx, id)
+		switch {
+		case errors.Is(err, runtime.ErrRunNotFound):
+			// a Create in flight, or one that died before writing its run
+		case err != nil:
+			return nil, err
+		case r.Status.Terminal():
+			_ = s.kv.Delete(ctx, k)
+		default:
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// untoken reverses token.
+func untoken(t string) (string, error) {
+	if !strings.HasPrefix(t, "=") {
+		return t, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(t[1:])
+	return string(b), err
+}
