@@ -109,6 +109,48 @@ func (a *auditWriter) Write(b []byte) (int, error) {
 
 var errAuditUnavailable = errors.New("audit log unavailable")
 
+// restart drops a held response that has not been sent, so that the panic
+// handler can answer 500 instead; it reports false once bytes are out.
+func (a *auditWriter) restart() bool {
+	if a.streaming || a.failed {
+		return false
+	}
+	a.status = 0
+	a.buf.Reset()
+	h := a.w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	return true
+}
+
+// startWriter notes whether a response (without an audit log holding it
+// back) has started, so that a panic after the first byte aborts the
+// connection instead of appending an error to a half-sent response.
+type startWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (s *startWriter) WriteHeader(status int) {
+	s.started = true
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *startWriter) Write(b []byte) (int, error) {
+	s.started = true
+	return s.ResponseWriter.Write(b)
+}
+
+// FlushError flushes the underlying writer.
+func (s *startWriter) FlushError() error {
+	s.started = true
+	return http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *startWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // FlushError records the request and switches to streaming.
 func (a *auditWriter) FlushError() error {
 	if a.failed {
@@ -177,7 +219,7 @@ func (a *auditWriter) finish() {
 // record is on disk (directly when the audit log is off).
 func (s *Server) audited(w http.ResponseWriter, r *http.Request, info *requestInfo, serve func(http.ResponseWriter)) {
 	if s.audit == nil {
-		serve(w)
+		serve(&startWriter{ResponseWriter: w})
 		return
 	}
 	a := &auditWriter{w: w, s: s, r: r, info: info}

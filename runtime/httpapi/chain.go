@@ -117,6 +117,18 @@ func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
 		info.Outcome = "panic"
 	}
 	s.log.Error("taskwire: handler panicked", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	switch t := w.(type) {
+	case *auditWriter:
+		if !t.restart() { // part of the response is out: cut the connection
+			panic(http.ErrAbortHandler)
+		}
+		setSecurityHeaders(w.Header())
+		w.Header().Set("X-Request-Id", id)
+	case *startWriter:
+		if t.started {
+			panic(http.ErrAbortHandler)
+		}
+	}
 	writeProblem(w, r, http.StatusInternalServerError, "internal error; the request id identifies it in the server's log")
 }
 
