@@ -159,7 +159,11 @@ func (s *Server) limit(w http.ResponseWriter, r *http.Request, rt *Route, p *Pri
 		return true
 	}
 	key := rt.OperationID + "|" + rateKey(p, s.clientIP(r))
-	ok, remaining, retry, reset := s.limits.take(key, *rt.RateLimit, s.now())
+	lim := s.limits
+	if p == nil || p.ID == "" {
+		lim = s.addrLimits // buckets of client addresses: a flood of them cannot evict principals' buckets
+	}
+	ok, remaining, retry, reset := lim.take(key, *rt.RateLimit, s.now())
 	h := w.Header()
 	h.Set("RateLimit-Policy", fmt.Sprintf("%s;q=%d;w=%d", policyName(rt), rt.RateLimit.N, ceilSeconds(rt.RateLimit.Per)))
 	if ok {
@@ -183,7 +187,7 @@ func ceilSecondsOrZero(d time.Duration) int {
 // throttledAuth reports whether the client address has used up its failed
 // authentications; it then answers 429 before looking at credentials.
 func (s *Server) throttledAuth(w http.ResponseWriter, r *http.Request) bool {
-	ok, retry := s.limits.peek(s.authFailureKey(r), s.authFailures, s.now())
+	ok, retry := s.addrLimits.peek(s.authFailureKey(r), s.authFailures, s.now())
 	if ok {
 		return false
 	}
@@ -195,7 +199,7 @@ func (s *Server) throttledAuth(w http.ResponseWriter, r *http.Request) bool {
 
 // authFailed charges a failed authentication to the client address.
 func (s *Server) authFailed(r *http.Request) {
-	s.limits.take(s.authFailureKey(r), s.authFailures, s.now())
+	s.addrLimits.take(s.authFailureKey(r), s.authFailures, s.now())
 }
 
 func (s *Server) authFailureKey(r *http.Request) string {

@@ -9,7 +9,7 @@ import (
 
 // BucketCount returns how many rate-limit buckets s keeps, for the
 // package's external tests.
-func BucketCount(s *Server) int { return s.limits.size() }
+func BucketCount(s *Server) int { return s.limits.size() + s.addrLimits.size() }
 
 var limT0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 

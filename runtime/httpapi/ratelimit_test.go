@@ -452,3 +452,25 @@ func TestRateLimitAuthFailureLimitOption(t *testing.T) {
 		}
 	}
 }
+
+// Buckets of client addresses and of principals are capped separately: a
+// flood of addresses (failed authentications from 5,000 of them) evicts
+// address buckets only, so a principal's spent bucket is not reset.
+func TestRateLimitAddressFloodDoesNotResetPrincipals(t *testing.T) {
+	s := newSecServer(t, func(svc *httpapi.Service) {
+		secSetRate(t, svc, "list_pipelines", httpapi.Rate{N: 5, Per: time.Minute})
+		svc.Security.Audit.Enabled = false
+	}, httpapi.WithMaxBuckets(100))
+	for i := range 5 {
+		secWantStatus(t, s.do(t, secReq{path: "/pipelines", key: secAdminKey}), http.StatusOK, fmt.Sprintf("request %d", i+1))
+	}
+	secWantStatus(t, s.do(t, secReq{path: "/pipelines", key: secAdminKey}), http.StatusTooManyRequests, "sixth request")
+	for i := range 5000 {
+		remote := fmt.Sprintf("198.18.%d.%d:1000", i/250, i%250+1)
+		secWantStatus(t, s.do(t, secReq{path: "/pipelines", key: "sk_wrong_key_0123456789abcdefghijklmnop", remote: remote}), http.StatusUnauthorized, "bad key")
+	}
+	if n := httpapi.BucketCount(s.srv); n > 200 {
+		t.Fatalf("%d buckets, want at most 100 per kind", n)
+	}
+	secWantStatus(t, s.do(t, secReq{path: "/pipelines", key: secAdminKey}), http.StatusTooManyRequests, "after the flood the admin's bucket is still spent")
+}

@@ -58,7 +58,8 @@ func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n }
 // audit records (time.Now by default), so tests need not sleep.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// WithMaxBuckets caps the rate limiter's buckets (DefaultMaxBuckets by default).
+// WithMaxBuckets caps the rate limiter's buckets (DefaultMaxBuckets by
+// default), separately for principals and for client addresses.
 func WithMaxBuckets(n int) Option { return func(c *config) { c.maxBuckets = n } }
 
 // WithAuthFailureLimit sets how many failed authentications one client
@@ -80,7 +81,8 @@ type Server struct {
 	maxBody      int64
 	now          func() time.Time
 	streams      streamCounter
-	limits       *limiter
+	limits       *limiter // buckets of principals
+	addrLimits   *limiter // buckets of client addresses (public routes, failed authentications)
 	audit        *audit.Logger
 	ownAudit     bool // opened by New, closed by Shutdown
 	authFailures Rate
@@ -128,6 +130,7 @@ func New(reg *runtime.Registry, svc Service, opts ...Option) (*Server, error) {
 		maxBody:      c.maxBody,
 		now:          c.now,
 		limits:       newLimiter(c.maxBuckets),
+		addrLimits:   newLimiter(c.maxBuckets),
 		authFailures: c.authFail,
 		closing:      make(chan struct{}),
 	}
