@@ -235,6 +235,13 @@ func (l *lit) set(key string, value jen.Code) {
 	l.items = append(l.items, jen.Id(key).Op(":").Add(value))
 }
 
+// str adds Key: "value" unless value is empty (a zero field need not be written).
+func (l *lit) str(key, value string) {
+	if value != "" {
+		l.set(key, jen.Lit(value))
+	}
+}
+
 // add adds an unkeyed element.
 func (l *lit) add(value jen.Code) { l.items = append(l.items, value) }
 

@@ -137,16 +137,12 @@ func (g *gen) httpPipeline(p *model.Pipeline) *jen.Statement {
 		l.set("Inputs", stringSlice(fieldNames(t.Inputs)))
 		l.set("Output", jen.Lit(t.Output))
 		l.set("Type", jen.Lit(t.OutputType.String()))
-		if t.Map != "" {
-			l.set("Map", jen.Lit(t.Map))
-		}
+		l.str("Map", t.Map)
 		tasks.add(l.line())
 	}
 	var l lit
 	l.set("ID", jen.Lit(p.Name))
-	if p.Description != "" {
-		l.set("Description", jen.Lit(p.Description))
-	}
+	l.str("Description", p.Description)
 	l.set("Inputs", httpFields(p.Inputs))
 	l.set("Outputs", httpFields(p.Outputs))
 	l.set("Tasks", jen.Index().Qual(httpapiPath, "Task").Add(tasks.multi()))

@@ -75,9 +75,7 @@ func route(r *model.Route) *jen.Statement {
 	if r.Action != "" {
 		l.set("Action", jen.Qual(httpapiPath, actions[r.Action]))
 	}
-	if r.Pipeline != "" {
-		l.set("Pipeline", jen.Lit(r.Pipeline))
-	}
+	l.str("Pipeline", r.Pipeline)
 	if r.Public {
 		l.set("Public", jen.True())
 	}
@@ -103,20 +101,14 @@ func security(s *model.Security) *jen.Statement {
 	if s.Has(model.AuthJWT) {
 		l.set("JWT", jen.True())
 	}
-	if s.APIKeyHeader != "" {
-		l.set("APIKeyHeader", jen.Lit(s.APIKeyHeader))
-	}
+	l.str("APIKeyHeader", s.APIKeyHeader)
 	if len(s.Keys) > 0 {
 		var keys lit
 		for _, k := range s.Keys {
 			var kl lit
 			kl.set("ID", jen.Lit(k.ID))
-			if k.Env != "" {
-				kl.set("Env", jen.Lit(k.Env))
-			}
-			if k.SHA256 != "" {
-				kl.set("SHA256", jen.Lit(k.SHA256))
-			}
+			kl.str("Env", k.Env)
+			kl.str("SHA256", k.SHA256)
 			kl.set("Role", jen.Lit(k.Role))
 			kl.set("Pipelines", stringSlice(k.Pipelines))
 			if !k.Expires.IsZero() {
@@ -129,18 +121,10 @@ func security(s *model.Security) *jen.Statement {
 	if j := s.JWT; j != nil {
 		var jl lit
 		jl.set("Algorithm", jen.Lit(j.Algorithm))
-		if j.SecretEnv != "" {
-			jl.set("SecretEnv", jen.Lit(j.SecretEnv))
-		}
-		if j.PublicKeyFile != "" {
-			jl.set("PublicKeyFile", jen.Lit(j.PublicKeyFile))
-		}
-		if j.Issuer != "" {
-			jl.set("Issuer", jen.Lit(j.Issuer))
-		}
-		if j.Audience != "" {
-			jl.set("Audience", jen.Lit(j.Audience))
-		}
+		jl.str("SecretEnv", j.SecretEnv)
+		jl.str("PublicKeyFile", j.PublicKeyFile)
+		jl.str("Issuer", j.Issuer)
+		jl.str("Audience", j.Audience)
 		jl.set("RoleClaim", jen.Lit(j.RoleClaim))
 		jl.set("PipelinesClaim", jen.Lit(j.PipelinesClaim))
 		if j.Leeway != 0 {
@@ -172,9 +156,7 @@ func security(s *model.Security) *jen.Statement {
 	}
 	var al lit
 	al.set("Enabled", jen.Lit(s.Audit.Enabled))
-	if s.Audit.File != "" {
-		al.set("File", jen.Lit(s.Audit.File))
-	}
+	al.str("File", s.Audit.File)
 	if s.Audit.MaxSize != 0 {
 		al.set("MaxSize", jen.Lit(int(s.Audit.MaxSize)))
 	}
@@ -205,12 +187,8 @@ func graphLit(gr *rtgraph.Graph) *jen.Statement {
 		l.set("ID", jen.Lit(n.ID))
 		l.set("Kind", jen.Qual(graphPath, graphKinds[n.Kind]))
 		l.set("Name", jen.Lit(n.Name))
-		if n.Type != "" {
-			l.set("Type", jen.Lit(n.Type))
-		}
-		if n.MapOf != "" {
-			l.set("MapOf", jen.Lit(n.MapOf))
-		}
+		l.str("Type", n.Type)
+		l.str("MapOf", n.MapOf)
 		nodes.add(l.line())
 	}
 	var edges lit

@@ -159,9 +159,7 @@ func schemaOf(t *model.TypeRef) *jen.Statement {
 	if c.MaxLength != nil {
 		l.set("MaxLength", jen.Qual(schemaPath, "Len").Call(jen.Lit(*c.MaxLength)))
 	}
-	if c.Pattern != "" {
-		l.set("Pattern", jen.Lit(c.Pattern))
-	}
+	l.str("Pattern", c.Pattern)
 	return jen.Op("&").Qual(schemaPath, "Schema").Add(l.line())
 }
 
