@@ -37,22 +37,7 @@ func (r *resolver) tasks() {
 
 func (r *resolver) task(t *Task, ts *spec.Task) {
 	what := fmt.Sprintf("task %q", t.Name)
-	goNames := map[string]string{}
-	for _, in := range ts.Inputs {
-		iwhat := fmt.Sprintf("input %q of task %q", in.Name.Value, t.Name)
-		if !r.checkSnake(in.Name, "input") {
-			continue
-		}
-		f := r.field(in, iwhat, t.GoName)
-		if prev, dup := goNames[f.GoName]; dup {
-			r.diags.Errorf(in.Name.Pos, "inputs %q and %q of task %q both become the Go name %s; rename one", prev, f.Name, t.Name, f.GoName)
-			continue
-		}
-		goNames[f.GoName] = f.Name
-		if f.Type != nil {
-			t.Inputs = append(t.Inputs, f)
-		}
-	}
+	t.Inputs = r.fields(ts.Inputs, "input", what, "Go name", t.GoName)
 
 	switch {
 	case ts.Output.Missing():

@@ -83,24 +83,33 @@ func (r *resolver) types() {
 			}
 			r.diags.Errorf(pos, "type %q has no fields; declare at least one under `fields`", t.Name)
 		}
-		goNames := map[string]string{}
-		for _, fd := range td.Fields {
-			what := fmt.Sprintf("field %q of type %q", fd.Name.Value, t.Name)
-			if !r.checkSnake(fd.Name, "field") {
-				continue
-			}
-			f := r.field(fd, what, t.GoName)
-			if prev, dup := goNames[f.GoName]; dup {
-				r.diags.Errorf(fd.Name.Pos, "fields %q and %q of type %q both become the Go field %s; rename one", prev, f.Name, t.Name, f.GoName)
-				continue
-			}
-			goNames[f.GoName] = f.Name
-			if f.Type != nil {
-				t.Fields = append(t.Fields, f)
-			}
-		}
+		t.Fields = r.fields(td.Fields, "field", fmt.Sprintf("type %q", t.Name), "Go field", t.GoName)
 	}
 	r.checkRecursion()
+}
+
+// fields resolves the fields of a type or the inputs of a task (noun "field"
+// or "input" of owner), reporting names that are not snake_case and two
+// names that become one Go identifier (goWhat says which kind). Invalid
+// entries are left out.
+func (r *resolver) fields(list []*spec.Field, noun, owner, goWhat, enumPrefix string) []*Field {
+	var out []*Field
+	goNames := map[string]string{}
+	for _, fd := range list {
+		if !r.checkSnake(fd.Name, noun) {
+			continue
+		}
+		f := r.field(fd, fmt.Sprintf("%s %q of %s", noun, fd.Name.Value, owner), enumPrefix)
+		if prev, dup := goNames[f.GoName]; dup {
+			r.diags.Errorf(fd.Name.Pos, "%ss %q and %q of %s both become the %s %s; rename one", noun, prev, f.Name, owner, goWhat, f.GoName)
+			continue
+		}
+		goNames[f.GoName] = f.Name
+		if f.Type != nil {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // field resolves a field or input; enumPrefix names the enum type generated
