@@ -284,52 +284,30 @@ func (w *walker) object(s *Schema, depth int) {
 		w.seen = append(w.seen, false)
 	}
 	defer func() { w.seen = w.seen[:base] }()
-	w.pos++ // '{'
-	if !w.more() {
-		return
-	}
-	if w.data[w.pos] == '}' {
-		w.pos++
-	} else {
-		for {
-			raw, escaped, ok := w.objectKey()
-			if !ok {
-				return
-			}
-			key := raw
-			if escaped {
-				w.scratch = unescape(w.scratch[:0], raw)
-				key = w.scratch
-			}
-			i := s.lookup(key)
-			switch {
-			case i < 0:
-				w.addAt(seg{key: key}, http.StatusBadRequest, "unknown field")
-				w.skip()
-			case w.seen[base+i]:
-				w.addAt(seg{name: s.Fields[i].Name}, http.StatusBadRequest, "duplicate key")
-				w.skip()
-			default:
-				w.seen[base+i] = true
-				f := &s.Fields[i]
-				w.push(seg{name: f.Name})
-				w.value(f.Schema, depth+1, f.Optional)
-				w.pop()
-			}
-			if w.bad() || !w.more() {
-				return
-			}
-			c := w.data[w.pos]
-			if c == '}' {
-				w.pos++
-				break
-			}
-			if c != ',' {
-				w.failChar("after object key:value pair")
-				return
-			}
-			w.pos++
+	complete := w.eachMember(func(raw []byte, escaped bool) {
+		key := raw
+		if escaped {
+			w.scratch = unescape(w.scratch[:0], raw)
+			key = w.scratch
 		}
+		i := s.lookup(key)
+		switch {
+		case i < 0:
+			w.addAt(seg{key: key}, http.StatusBadRequest, "unknown field")
+			w.skip()
+		case w.seen[base+i]:
+			w.addAt(seg{name: s.Fields[i].Name}, http.StatusBadRequest, "duplicate key")
+			w.skip()
+		default:
+			w.seen[base+i] = true
+			f := &s.Fields[i]
+			w.push(seg{name: f.Name})
+			w.value(f.Schema, depth+1, f.Optional)
+			w.pop()
+		}
+	})
+	if !complete {
+		return
 	}
 	if w.full() {
 		return
@@ -398,19 +376,7 @@ func (w *walker) addKey(ks *keySet, key []byte) (dup bool) {
 func (w *walker) members(member func()) (n int) {
 	ks := keySet{base: len(w.keys)}
 	defer func() { w.keys = w.keys[:ks.base] }()
-	w.pos++ // '{'
-	if !w.more() {
-		return
-	}
-	if w.data[w.pos] == '}' {
-		w.pos++
-		return
-	}
-	for {
-		raw, escaped, ok := w.objectKey()
-		if !ok {
-			return
-		}
+	w.eachMember(func(raw []byte, escaped bool) {
 		key := raw
 		if escaped {
 			key = unescape(nil, raw) // stays unchanged while the object is open
@@ -424,19 +390,43 @@ func (w *walker) members(member func()) (n int) {
 			member()
 		}
 		w.pop()
-		if w.bad() || !w.more() {
-			return
-		}
-		c := w.data[w.pos]
-		if c == '}' {
-			w.pos++
-			return
-		}
-		if c != ',' {
-			w.failChar("after object key:value pair")
-			return
-		}
+	})
+	return n
+}
+
+// eachMember walks the object at w.pos: it consumes the braces, the keys
+// and the separators, and calls member with each key (raw, and whether it
+// holds escapes) with w.pos at the key's value, which member consumes. It
+// reports whether the whole object was read (false after a syntax error or
+// once the walk has stopped).
+func (w *walker) eachMember(member func(raw []byte, escaped bool)) bool {
+	w.pos++ // '{'
+	if !w.more() {
+		return false
+	}
+	if w.data[w.pos] == '}' {
 		w.pos++
+		return true
+	}
+	for {
+		raw, escaped, ok := w.objectKey()
+		if !ok {
+			return false
+		}
+		member(raw, escaped)
+		if w.bad() || !w.more() {
+			return false
+		}
+		switch w.data[w.pos] {
+		case '}':
+			w.pos++
+			return true
+		case ',':
+			w.pos++
+		default:
+			w.failChar("after object key:value pair")
+			return false
+		}
 	}
 }
 
