@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // jsonStore is a Store that keeps every record as JSON and updates it by
@@ -27,21 +29,21 @@ func newJSONStore() *jsonStore {
 	return &jsonStore{recs: map[string][]byte{}, revs: map[string]uint64{}, keys: map[string]string{}}
 }
 
-func (s *jsonStore) load(id string) (*RunRecord, uint64, error) {
+func (s *jsonStore) load(id string) (*driver.RunRecord, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, ok := s.recs[id]
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: %q", ErrRunNotFound, id)
 	}
-	var rec RunRecord
+	var rec driver.RunRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, 0, err
 	}
 	return &rec, s.revs[id], nil
 }
 
-func (s *jsonStore) Create(_ context.Context, rec *RunRecord) (*Run, bool, error) {
+func (s *jsonStore) Create(_ context.Context, rec *driver.RunRecord) (*Run, bool, error) {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, false, err
@@ -59,7 +61,7 @@ func (s *jsonStore) Create(_ context.Context, rec *RunRecord) (*Run, bool, error
 	s.keys[rec.PipelineID+"/"+rec.IdempotencyKey] = rec.ID
 	s.order = append(s.order, rec.ID)
 	s.mu.Unlock()
-	var back RunRecord
+	var back driver.RunRecord
 	_ = json.Unmarshal(b, &back)
 	return back.View(), true, nil
 }
@@ -72,13 +74,13 @@ func (s *jsonStore) Get(_ context.Context, id string) (*Run, error) {
 	return rec.View(), nil
 }
 
-func (s *jsonStore) Update(_ context.Context, id string, fn func(*RunRecord) error) error {
+func (s *jsonStore) Update(_ context.Context, id string, fn func(*driver.RunRecord) error) error {
 	for {
 		rec, rev, err := s.load(id)
 		if err != nil {
 			return err
 		}
-		if err := fn(rec); errors.Is(err, ErrNoChange) {
+		if err := fn(rec); errors.Is(err, driver.ErrNoChange) {
 			return nil
 		} else if err != nil {
 			return err
@@ -124,14 +126,14 @@ func (s *jsonStore) Unfinished(ctx context.Context) ([]string, error) {
 }
 
 // jsonBroker wraps a MemoryBroker so that every message crosses as JSON.
-type jsonBroker struct{ *MemoryBroker }
+type jsonBroker struct{ *driver.MemoryBroker }
 
-func (b jsonBroker) Enqueue(ctx context.Context, m TaskMessage) error {
+func (b jsonBroker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	var back TaskMessage
+	var back driver.TaskMessage
 	if err := json.Unmarshal(raw, &back); err != nil {
 		return err
 	}
@@ -185,15 +187,16 @@ func registerWordPipeline(t *testing.T, reg *Registry, block <-chan struct{}) {
 // An API engine without workers and a separate Worker share only a JSON
 // store, a JSON broker and the event bus, as they would over JetStream.
 func TestRemoteWorkerOverJSONStore(t *testing.T) {
-	store, broker, bus := newJSONStore(), jsonBroker{NewMemoryBroker()}, NewMemoryBus()
+	store, broker, bus := newJSONStore(), jsonBroker{driver.NewMemoryBroker()}, driver.NewMemoryBus()
 	defer broker.Close()
 	defer bus.Close()
 	apiReg, workerReg := NewRegistry(), NewRegistry()
 	block := make(chan struct{})
 	registerWordPipeline(t, apiReg, block)
 	registerWordPipeline(t, workerReg, block)
-	api := newEngine(t, apiReg, WithWorkers(0), WithStore(store), WithBroker(broker), WithEventBus(bus))
-	w, err := NewWorker(workerReg, WithWorkers(3), WithStore(store), WithBroker(broker), WithEventBus(bus))
+	be := parts{store: store, broker: broker, bus: bus}
+	api := newEngine(t, apiReg, WithWorkers(0), WithBackend(be))
+	w, err := NewWorker(workerReg, WithWorkers(3), WithBackend(be))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,13 +265,13 @@ func TestRemoteWorkerOverJSONStore(t *testing.T) {
 // A new engine over the same store and broker carries an unfinished run
 // forward (API restart).
 func TestResumeAfterRestart(t *testing.T) {
-	store, broker := newJSONStore(), NewMemoryBroker()
+	store, broker := newJSONStore(), driver.NewMemoryBroker()
 	defer broker.Close()
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "t", constFn("ok"))
 	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: time.Hour, Tasks: []TaskDef{{Name: "t", Output: "o"}}})
 	// The first engine starts a run but has no worker, and "crashes".
-	first := New(reg, WithWorkers(0), WithStore(store), WithBroker(broker))
+	first := New(reg, WithWorkers(0), WithBackend(newParts(t, store, broker)))
 	run, err := first.Start(testCtx(t), "p", nil, StartOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +284,7 @@ func TestResumeAfterRestart(t *testing.T) {
 		d, _ := broker.Receive(testCtx(t))
 		_ = d.Ack()
 	}
-	second := newEngine(t, reg, WithStore(store), WithBroker(broker))
+	second := newEngine(t, reg, WithBackend(newParts(t, store, broker)))
 	if err := second.Resume(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // Engine starts and tracks pipeline runs. It starts each task as soon as
@@ -20,9 +22,7 @@ type Engine struct {
 	// the embedded worker, or an idle one without workers.
 	effects *Worker
 
-	ownBroker *MemoryBroker
-	ownBus    *MemoryBus
-	ownStore  *MemoryStore
+	own *driver.Memory // the backend New made, closed by Shutdown; nil when given one
 
 	stopWorkers context.CancelFunc
 	workersDone chan struct{}
@@ -48,8 +48,8 @@ type StartOptions struct {
 }
 
 // New returns an Engine running the pipelines of reg, and starts its
-// workers. Without options it keeps everything in memory: a MemoryStore, a
-// MemoryBroker, a MemoryBus and DefaultWorkers workers. Call Shutdown to
+// workers. Without options it keeps everything in memory (a driver.Memory
+// backend) and runs DefaultWorkers workers. Call Shutdown to
 // stop it; it starts goroutines that only Shutdown ends.
 func New(reg *Registry, opts ...Option) *Engine {
 	if reg == nil {
@@ -64,21 +64,13 @@ func New(reg *Registry, opts ...Option) *Engine {
 		workersDone:  make(chan struct{}),
 		ctlDone:      make(chan struct{}),
 	}
-	if e.cfg.store == nil {
-		e.ownStore = NewMemoryStore()
-		e.cfg.store = e.ownStore
-	}
-	if e.cfg.broker == nil {
-		e.ownBroker = NewMemoryBroker()
-		e.cfg.broker = e.ownBroker
-	}
-	if e.cfg.bus == nil {
-		e.ownBus = NewMemoryBus()
-		e.cfg.bus = e.ownBus
+	if e.cfg.backend == nil {
+		e.own = driver.NewMemory()
+		e.cfg.store, e.cfg.broker, e.cfg.bus = e.own.Runs, e.own.Tasks, e.own.Events
 	}
 	// The engine watches ended runs for every worker in its process, so the
 	// embedded worker needs no watcher of its own.
-	ctl, err := e.cfg.bus.Subscribe(context.Background(), EventFilter{Types: []EventType{EventRunSucceeded, EventRunFailed, EventRunCancelled}}, SubscribeOptions{Buffer: 1024})
+	ctl, err := e.cfg.bus.Subscribe(context.Background(), EventFilter{Types: []EventType{EventRunSucceeded, EventRunFailed, EventRunCancelled}}, driver.SubscribeOptions{Buffer: 1024})
 	if err != nil {
 		e.cfg.log.Error("taskwire: subscribe to run events; runs ended by remote workers are noticed only at their timeout", "err", err)
 		close(e.ctlDone)
@@ -244,7 +236,7 @@ func (e *Engine) Wait(ctx context.Context, runID string) (*Run, error) {
 // in worker processes when they see the run_cancelled event. It returns the
 // cancelled run, or an error wrapping ErrRunNotFound or ErrRunFinished.
 func (e *Engine) Cancel(ctx context.Context, runID string) (*Run, error) {
-	if err := e.end(ctx, runID, func(pl *plan, rec *RunRecord, now time.Time, o *outcome) error {
+	if err := e.end(ctx, runID, func(pl *plan, rec *driver.RunRecord, now time.Time, o *outcome) error {
 		return pl.cancel(rec, "run cancelled", now, o)
 	}); err != nil {
 		return nil, err
@@ -253,9 +245,9 @@ func (e *Engine) Cancel(ctx context.Context, runID string) (*Run, error) {
 }
 
 // end applies a run-ending transition made by the engine itself.
-func (e *Engine) end(ctx context.Context, runID string, fn func(*plan, *RunRecord, time.Time, *outcome) error) error {
+func (e *Engine) end(ctx context.Context, runID string, fn func(*plan, *driver.RunRecord, time.Time, *outcome) error) error {
 	var o outcome
-	err := e.cfg.store.Update(ctx, runID, func(rec *RunRecord) error {
+	err := e.cfg.store.Update(ctx, runID, func(rec *driver.RunRecord) error {
 		o.reset()
 		pl, ok := e.reg.plan(rec.PipelineID)
 		if !ok {
@@ -286,7 +278,7 @@ func (e *Engine) end(ctx context.Context, runID string, fn func(*plan, *RunRecor
 // fails with ErrUnknownPipeline. The stream also ends when ctx is done, on
 // Close, and on Shutdown.
 func (e *Engine) Subscribe(ctx context.Context, f EventFilter, buffer int) (Subscription, error) {
-	opts := SubscribeOptions{Buffer: buffer}
+	opts := driver.SubscribeOptions{Buffer: buffer}
 	if f.RunID != "" {
 		opts.Initial = func() ([]Event, error) {
 			r, err := e.cfg.store.Get(ctx, f.RunID)
@@ -317,7 +309,7 @@ func (e *Engine) Resume(ctx context.Context) error {
 	for _, id := range ids {
 		var o outcome
 		var deadline time.Time
-		err := e.cfg.store.Update(ctx, id, func(rec *RunRecord) error {
+		err := e.cfg.store.Update(ctx, id, func(rec *driver.RunRecord) error {
 			o.reset()
 			pl, ok := e.reg.plan(rec.PipelineID)
 			if !ok {

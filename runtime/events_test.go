@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // A subscriber that never reads loses events but never blocks the engine;
@@ -122,9 +124,9 @@ func TestLateSubscriberGetsSnapshotFirst(t *testing.T) {
 }
 
 func TestSubscriptionEndsWithContext(t *testing.T) {
-	bus := NewMemoryBus()
+	bus := driver.NewMemoryBus()
 	ctx, cancel := context.WithCancel(context.Background())
-	sub, err := bus.Subscribe(ctx, EventFilter{}, SubscribeOptions{})
+	sub, err := bus.Subscribe(ctx, EventFilter{}, driver.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/taskwire/taskwire/internal/testutil"
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 func TestMain(m *testing.M) {
@@ -18,9 +21,7 @@ func TestMain(m *testing.M) {
 // forever; it is a safety net, never an assertion on speed.
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return testutil.Context(t)
 }
 
 // newEngine returns an engine over reg, shut down when the test ends.
@@ -75,26 +76,9 @@ func (r *recorder) list() []string {
 }
 
 // fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type fakeClock = testutil.Clock
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newFakeClock() *fakeClock { return testutil.NewClock() }
 
 // waitRun waits for the run and fails the test on error.
 func waitRun(t *testing.T, e *Engine, id string) *Run {
@@ -107,3 +91,27 @@ func waitRun(t *testing.T, e *Engine, id string) *Run {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// parts is a backend assembled from pieces, for tests that wrap or share
+// them between engines.
+type parts struct {
+	store  driver.Store
+	broker driver.Broker
+	bus    driver.EventBus
+}
+
+func (p parts) Store() driver.Store      { return p.store }
+func (p parts) Broker() driver.Broker    { return p.broker }
+func (p parts) Bus() driver.EventBus     { return p.bus }
+func (p parts) Heartbeat() time.Duration { return 0 }
+
+// newParts returns a backend of store and broker with a new memory bus,
+// closed when the test ends.
+func newParts(t *testing.T, store driver.Store, broker driver.Broker) parts {
+	bus := driver.NewMemoryBus()
+	t.Cleanup(func() { _ = bus.Close() })
+	return parts{store: store, broker: broker, bus: bus}
+}
+
+// withHeartbeat sets the heartbeat of an engine on the default backend.
+func withHeartbeat(d time.Duration) Option { return func(c *config) { c.heartbeat = d } }

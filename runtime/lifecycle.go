@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // track remembers a run started by this engine until it ends, arming its
@@ -61,7 +63,7 @@ func (e *Engine) onTimeout(runID string) {
 	e.timerCalls.Add(1)
 	e.mu.Unlock()
 	defer e.timerCalls.Done()
-	err := e.end(context.Background(), runID, func(pl *plan, rec *RunRecord, now time.Time, o *outcome) error {
+	err := e.end(context.Background(), runID, func(pl *plan, rec *driver.RunRecord, now time.Time, o *outcome) error {
 		if now.Before(rec.Deadline) { // the clock lags the timer: fail anyway, the timer is the authority
 			now = rec.Deadline
 		}
@@ -80,7 +82,7 @@ func (e *Engine) onTimeout(runID string) {
 // When it returns, the engine has no goroutine left (task functions that
 // ignore their context delay it). An engine created WithWorkers(0) does not
 // wait: its runs go on in other processes. If ctx expired first it returns an error
-// wrapping ctx.Err(); with the engine's own memory store, the runs cut short
+// wrapping ctx.Err(); with the engine's own memory backend, the runs cut short
 // end cancelled, while with a durable store they stay unfinished for
 // Resume. Calling Shutdown again waits for the first call to finish.
 func (e *Engine) Shutdown(ctx context.Context) error {
@@ -120,11 +122,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	e.mu.Unlock()
 	e.timerCalls.Wait()
-	if e.ownStore != nil {
+	if e.own != nil {
 		for _, id := range left {
-			_ = e.end(context.Background(), id, func(pl *plan, rec *RunRecord, now time.Time, o *outcome) error {
+			_ = e.end(context.Background(), id, func(pl *plan, rec *driver.RunRecord, now time.Time, o *outcome) error {
 				if rec.Status.Terminal() {
-					return ErrNoChange
+					return driver.ErrNoChange
 				}
 				return pl.cancel(rec, "run cancelled: engine shut down", now, o)
 			})
@@ -134,11 +136,8 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		_ = e.ctl.Close()
 	}
 	<-e.ctlDone
-	if e.ownBroker != nil {
-		_ = e.ownBroker.Close()
-	}
-	if e.ownBus != nil {
-		_ = e.ownBus.Close()
+	if e.own != nil {
+		_ = e.own.Close()
 	}
 	close(e.shutdownDone)
 	return err

@@ -5,15 +5,18 @@ import (
 	"log/slog"
 	goruntime "runtime"
 	"time"
+
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // Option configures an Engine or a Worker.
 type Option func(*config)
 
 type config struct {
-	store     Store
-	broker    Broker
-	bus       EventBus
+	backend   driver.Backend
+	store     driver.Store
+	broker    driver.Broker
+	bus       driver.EventBus
 	workers   int
 	now       func() time.Time
 	log       *slog.Logger
@@ -38,6 +41,10 @@ func newConfig(opts []Option) config {
 	if c.newID == nil {
 		c.newID = rand.Text
 	}
+	if c.backend != nil {
+		c.store, c.broker, c.bus = c.backend.Store(), c.backend.Broker(), c.backend.Bus()
+		c.heartbeat = c.backend.Heartbeat()
+	}
 	return c
 }
 
@@ -45,36 +52,17 @@ func newConfig(opts []Option) config {
 // once by default: four per available CPU, at least 8.
 func DefaultWorkers() int { return max(8, 4*goruntime.GOMAXPROCS(0)) }
 
-// WithStore sets where runs are kept. The default is a MemoryStore owned by
-// the engine.
-func WithStore(s Store) Option { return func(c *config) { c.store = s } }
-
-// WithBroker sets the task queue. The default is a MemoryBroker owned by the
-// engine (closed by Shutdown); a broker passed here is not closed.
-func WithBroker(b Broker) Option { return func(c *config) { c.broker = b } }
-
-// WithEventBus sets the event bus. The default is a MemoryBus owned by the
-// engine (closed by Shutdown).
-func WithEventBus(b EventBus) Option { return func(c *config) { c.bus = b } }
+// WithBackend sets what the engine or worker runs on: where runs are kept,
+// how task messages travel and how events fan out. The default, for an
+// Engine, is a driver.Memory owned by the engine (closed by Shutdown); a
+// backend passed here is not closed. A Worker needs one.
+func WithBackend(b driver.Backend) Option { return func(c *config) { c.backend = b } }
 
 // WithWorkers sets how many task executions run at once in this process.
 // Zero makes an Engine that only starts and tracks runs, for deployments
 // whose workers run elsewhere (see Worker). The default is DefaultWorkers.
 func WithWorkers(n int) Option { return func(c *config) { c.workers = max(n, 0) } }
 
-// WithClock sets the clock used for timestamps and deadlines (time.Now by
-// default). Timers still run on real time.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
-
 // WithLogger sets where internal errors and task panics are logged
 // (slog.Default by default).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
-
-// WithHeartbeat makes workers call Delivery.InProgress every d while a task
-// runs, for brokers that redeliver unacknowledged messages after an ack
-// wait. Zero (the default) sends none.
-func WithHeartbeat(d time.Duration) Option { return func(c *config) { c.heartbeat = d } }
-
-// WithIDGenerator sets the function that makes run IDs (crypto/rand.Text by
-// default). IDs must be unique and safe in URLs and NATS subjects.
-func WithIDGenerator(f func() string) Option { return func(c *config) { c.newID = f } }

@@ -23,7 +23,7 @@ func TestShutdownDrainsAndLeavesNoGoroutine(t *testing.T) {
 		return "done", nil
 	})
 	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: time.Hour, Tasks: []TaskDef{{Name: "t", Output: "o"}}})
-	e := New(reg, WithHeartbeat(time.Millisecond))
+	e := New(reg, withHeartbeat(time.Millisecond))
 	ctx := testCtx(t)
 	run, err := e.Start(ctx, "p", nil, StartOptions{})
 	if err != nil {

@@ -3,6 +3,8 @@ package runtime
 import (
 	"fmt"
 	"time"
+
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // This file holds the run state machine: pure functions that change a
@@ -14,7 +16,7 @@ import (
 
 // outcome collects the effects of one transition.
 type outcome struct {
-	msgs   []TaskMessage
+	msgs   []driver.TaskMessage
 	events []Event
 	// skip reports that the delivered message needs no execution.
 	skip bool
@@ -30,17 +32,17 @@ func (o *outcome) reset() {
 	o.skip, o.ended, o.inputs, o.deadline = false, "", nil, time.Time{}
 }
 
-func (o *outcome) event(rec *RunRecord, typ EventType, task string, index, attempt int, errText string, now time.Time) {
+func (o *outcome) event(rec *driver.RunRecord, typ EventType, task string, index, attempt int, errText string, now time.Time) {
 	o.events = append(o.events, Event{Type: typ, RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index, Attempt: attempt, Error: errText, Time: now})
 }
 
-func (o *outcome) enqueue(rec *RunRecord, task string, index int) {
-	o.msgs = append(o.msgs, TaskMessage{RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index})
+func (o *outcome) enqueue(rec *driver.RunRecord, task string, index int) {
+	o.msgs = append(o.msgs, driver.TaskMessage{RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index})
 }
 
 // newRecord returns the record of a new run and queues its root tasks.
-func (pl *plan) newRecord(id, key string, vals map[string]Value, now time.Time, o *outcome) *RunRecord {
-	rec := &RunRecord{
+func (pl *plan) newRecord(id, key string, vals map[string]Value, now time.Time, o *outcome) *driver.RunRecord {
+	rec := &driver.RunRecord{
 		ID:             id,
 		PipelineID:     pl.p.ID,
 		IdempotencyKey: key,
@@ -48,13 +50,13 @@ func (pl *plan) newRecord(id, key string, vals map[string]Value, now time.Time, 
 		CreatedAt:      now,
 		Outputs:        pl.outputs,
 		Values:         vals,
-		Tasks:          make([]TaskRecord, len(pl.tasks)),
+		Tasks:          make([]driver.TaskRecord, len(pl.tasks)),
 	}
 	if pl.p.Timeout > 0 {
 		rec.Deadline = now.Add(pl.p.Timeout)
 	}
 	for i := range pl.tasks {
-		rec.Tasks[i] = TaskRecord{Name: pl.tasks[i].def.Name, Status: TaskPending}
+		rec.Tasks[i] = driver.TaskRecord{Name: pl.tasks[i].def.Name, Status: TaskPending}
 	}
 	for i := range pl.tasks {
 		if len(pl.tasks[i].deps) == 0 {
@@ -66,7 +68,7 @@ func (pl *plan) newRecord(id, key string, vals map[string]Value, now time.Time, 
 
 // makeReady queues task i, whose inputs are all present. A map task queues
 // its first elements; over an empty list it succeeds at once.
-func (pl *plan) makeReady(rec *RunRecord, i int, now time.Time, o *outcome) {
+func (pl *plan) makeReady(rec *driver.RunRecord, i int, now time.Time, o *outcome) {
 	if rec.Status.Terminal() {
 		return
 	}
@@ -76,7 +78,7 @@ func (pl *plan) makeReady(rec *RunRecord, i int, now time.Time, o *outcome) {
 		o.enqueue(rec, tr.Name, -1)
 		return
 	}
-	n, err := rec.Values[pt.def.Map].listLen()
+	n, err := rec.Values[pt.def.Map].Len()
 	if err != nil {
 		pl.failTask(rec, i, -1, fmt.Sprintf("map input %q: %v", pt.def.Map, err), now, o)
 		return
@@ -94,18 +96,18 @@ func (pl *plan) makeReady(rec *RunRecord, i int, now time.Time, o *outcome) {
 
 // begin starts an execution of task i (element index of a map task). It
 // sets o.skip when the message is stale or a duplicate.
-func (pl *plan) begin(rec *RunRecord, i, index, attempt int, now time.Time, o *outcome) error {
+func (pl *plan) begin(rec *driver.RunRecord, i, index, attempt int, now time.Time, o *outcome) error {
 	tr, pt := &rec.Tasks[i], &pl.tasks[i]
 	switch {
 	case rec.Status.Terminal(), tr.Status.Terminal(), !tr.Queued:
 		o.skip = true
-		return ErrNoChange
+		return driver.ErrNoChange
 	case pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]):
 		o.skip = true
-		return ErrNoChange
+		return driver.ErrNoChange
 	case pt.mapSlot < 0 && (index != -1 || (tr.Status == TaskRunning && attempt <= tr.Attempts)):
 		o.skip = true // a duplicate of a delivery already running
-		return ErrNoChange
+		return driver.ErrNoChange
 	}
 	if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
 		o.skip = true
@@ -116,7 +118,7 @@ func (pl *plan) begin(rec *RunRecord, i, index, attempt int, now time.Time, o *o
 		o.inputs[k] = rec.Values[name]
 	}
 	if pt.mapSlot >= 0 {
-		elem, err := o.inputs[pt.mapSlot].listIndex(index)
+		elem, err := o.inputs[pt.mapSlot].Index(index)
 		if err != nil {
 			o.skip = true
 			pl.failTask(rec, i, index, fmt.Sprintf("map input %q: %v", pt.def.Map, err), now, o)
@@ -138,14 +140,14 @@ func (pl *plan) begin(rec *RunRecord, i, index, attempt int, now time.Time, o *o
 }
 
 // complete records the output of task i (element index of a map task).
-func (pl *plan) complete(rec *RunRecord, i, index int, out Value, now time.Time, o *outcome) error {
+func (pl *plan) complete(rec *driver.RunRecord, i, index int, out Value, now time.Time, o *outcome) error {
 	tr, pt := &rec.Tasks[i], &pl.tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
-		return ErrNoChange
+		return driver.ErrNoChange
 	}
 	if pt.mapSlot >= 0 {
 		if index < 0 || index >= tr.Items || tr.ElemDone[index] {
-			return ErrNoChange
+			return driver.ErrNoChange
 		}
 		tr.ElemDone[index], tr.Results[index] = true, out
 		tr.Done++
@@ -165,7 +167,7 @@ func (pl *plan) complete(rec *RunRecord, i, index int, out Value, now time.Time,
 
 // succeedTask marks task i succeeded with output out, queues the consumers
 // whose inputs are now complete, and ends the run when every task is done.
-func (pl *plan) succeedTask(rec *RunRecord, i int, out Value, now time.Time, o *outcome) {
+func (pl *plan) succeedTask(rec *driver.RunRecord, i int, out Value, now time.Time, o *outcome) {
 	tr, pt := &rec.Tasks[i], &pl.tasks[i]
 	tr.Status, tr.FinishedAt = TaskSucceeded, now
 	if tr.StartedAt.IsZero() {
@@ -192,7 +194,7 @@ func (pl *plan) succeedTask(rec *RunRecord, i int, out Value, now time.Time, o *
 	pl.endRun(rec, RunSucceeded, "", now, o)
 }
 
-func (pl *plan) depsDone(rec *RunRecord, i int) bool {
+func (pl *plan) depsDone(rec *driver.RunRecord, i int) bool {
 	for _, d := range pl.tasks[i].deps {
 		if rec.Tasks[d].Status != TaskSucceeded {
 			return false
@@ -202,11 +204,11 @@ func (pl *plan) depsDone(rec *RunRecord, i int) bool {
 }
 
 // retry notes a failed attempt that will be retried after delay.
-func (pl *plan) retry(rec *RunRecord, i, index, attempt int, errText string, delay time.Duration, now time.Time, o *outcome) error {
+func (pl *plan) retry(rec *driver.RunRecord, i, index, attempt int, errText string, delay time.Duration, now time.Time, o *outcome) error {
 	tr := &rec.Tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
 		o.skip = true
-		return ErrNoChange
+		return driver.ErrNoChange
 	}
 	tr.Error = errText
 	o.event(rec, EventTaskRetrying, tr.Name, index, attempt, errText, now)
@@ -215,17 +217,17 @@ func (pl *plan) retry(rec *RunRecord, i, index, attempt int, errText string, del
 }
 
 // fail records the final failure of task i, which fails the run.
-func (pl *plan) fail(rec *RunRecord, i, index, attempt int, errText string, now time.Time, o *outcome) error {
+func (pl *plan) fail(rec *driver.RunRecord, i, index, attempt int, errText string, now time.Time, o *outcome) error {
 	tr := &rec.Tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
-		return ErrNoChange
+		return driver.ErrNoChange
 	}
 	tr.Attempts = max(tr.Attempts, attempt)
 	pl.failTask(rec, i, index, errText, now, o)
 	return nil
 }
 
-func (pl *plan) failTask(rec *RunRecord, i, index int, errText string, now time.Time, o *outcome) {
+func (pl *plan) failTask(rec *driver.RunRecord, i, index int, errText string, now time.Time, o *outcome) {
 	tr := &rec.Tasks[i]
 	tr.Status, tr.Error, tr.FinishedAt = TaskFailed, errText, now
 	o.event(rec, EventTaskFailed, tr.Name, index, tr.Attempts, errText, now)
@@ -244,7 +246,7 @@ func (pl *plan) failTask(rec *RunRecord, i, index int, errText string, now time.
 
 // cancel ends the run as cancelled; it fails with ErrRunFinished when the
 // run has already ended.
-func (pl *plan) cancel(rec *RunRecord, reason string, now time.Time, o *outcome) error {
+func (pl *plan) cancel(rec *driver.RunRecord, reason string, now time.Time, o *outcome) error {
 	if rec.Status.Terminal() {
 		return fmt.Errorf("cancel run %s: %w (%s)", rec.ID, ErrRunFinished, rec.Status)
 	}
@@ -253,9 +255,9 @@ func (pl *plan) cancel(rec *RunRecord, reason string, now time.Time, o *outcome)
 }
 
 // timeout fails the run because its pipeline timeout expired.
-func (pl *plan) timeout(rec *RunRecord, now time.Time, o *outcome) error {
+func (pl *plan) timeout(rec *driver.RunRecord, now time.Time, o *outcome) error {
 	if rec.Status.Terminal() {
-		return ErrNoChange
+		return driver.ErrNoChange
 	}
 	rec.TimedOut = true
 	pl.endRun(rec, RunFailed, fmt.Sprintf("pipeline %q timed out after %s", rec.PipelineID, pl.p.Timeout), now, o)
@@ -263,7 +265,7 @@ func (pl *plan) timeout(rec *RunRecord, now time.Time, o *outcome) error {
 }
 
 // endRun moves the run to a terminal status; unfinished tasks are cancelled.
-func (pl *plan) endRun(rec *RunRecord, status RunStatus, errText string, now time.Time, o *outcome) {
+func (pl *plan) endRun(rec *driver.RunRecord, status RunStatus, errText string, now time.Time, o *outcome) {
 	rec.Status, rec.Error, rec.FinishedAt = status, errText, now
 	for k := range rec.Tasks {
 		if tr := &rec.Tasks[k]; !tr.Status.Terminal() {
@@ -283,9 +285,9 @@ func (pl *plan) endRun(rec *RunRecord, status RunStatus, errText string, now tim
 
 // resume re-queues the executions of an unfinished run that may have been
 // lost (queued but never started), and times the run out if it is overdue.
-func (pl *plan) resume(rec *RunRecord, now time.Time, o *outcome) error {
+func (pl *plan) resume(rec *driver.RunRecord, now time.Time, o *outcome) error {
 	if rec.Status.Terminal() || len(rec.Tasks) != len(pl.tasks) {
-		return ErrNoChange
+		return driver.ErrNoChange
 	}
 	if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
 		return pl.timeout(rec, now, o)
@@ -304,5 +306,5 @@ func (pl *plan) resume(rec *RunRecord, now time.Time, o *outcome) error {
 			o.enqueue(rec, tr.Name, -1)
 		}
 	}
-	return ErrNoChange
+	return driver.ErrNoChange
 }

@@ -66,3 +66,19 @@ func DecodeOutputs[O any](run *Run) (O, error) {
 	}
 	return out, nil
 }
+
+// Output returns the named output of a succeeded run decoded as a T.
+func Output[T any](r *Run, name string) (T, error) {
+	var zero T
+	if r.Status != RunSucceeded {
+		if err := r.Err(); err != nil {
+			return zero, err
+		}
+		return zero, fmt.Errorf("%w: run %s is %s", ErrRunNotFinished, r.ID, r.Status)
+	}
+	v, ok := r.Outputs[name]
+	if !ok {
+		return zero, fmt.Errorf("%w: run %s has no output %q", ErrMissingInput, r.ID, name)
+	}
+	return Decode[T](v)
+}

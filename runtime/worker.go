@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // Worker executes task messages from a Broker. An Engine runs one in
@@ -37,14 +39,13 @@ type runCtx struct {
 	refs   int
 }
 
-// NewWorker returns a Worker executing the tasks of reg's pipelines. It uses
-// the options' Store, Broker and EventBus, which must be given (the
-// in-memory defaults would not be shared with any engine), and runs
-// WithWorkers executions at once.
+// NewWorker returns a Worker executing the tasks of reg's pipelines on the
+// backend given WithBackend, which is required (an in-memory default would
+// be shared with no engine), running WithWorkers executions at once.
 func NewWorker(reg *Registry, opts ...Option) (*Worker, error) {
 	cfg := newConfig(opts)
-	if cfg.store == nil || cfg.broker == nil || cfg.bus == nil {
-		return nil, errors.New("runtime: NewWorker needs WithStore, WithBroker and WithEventBus")
+	if cfg.backend == nil {
+		return nil, errors.New("runtime: NewWorker needs WithBackend")
 	}
 	return newWorker(reg, cfg, true), nil
 }
@@ -63,7 +64,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	if w.control {
-		sub, err := w.cfg.bus.Subscribe(ctx, EventFilter{Types: []EventType{EventRunFailed, EventRunCancelled}}, SubscribeOptions{Buffer: 1024})
+		sub, err := w.cfg.bus.Subscribe(ctx, EventFilter{Types: []EventType{EventRunFailed, EventRunCancelled}}, driver.SubscribeOptions{Buffer: 1024})
 		if err != nil {
 			return fmt.Errorf("runtime: worker: subscribe to run events: %w", err)
 		}
@@ -108,7 +109,7 @@ func (w *Worker) loop(ctx context.Context) {
 	for {
 		d, err := w.cfg.broker.Receive(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, ErrBrokerClosed) {
+			if ctx.Err() != nil || errors.Is(err, driver.ErrBrokerClosed) {
 				return
 			}
 			w.cfg.log.Error("taskwire: receive task", "err", err)
@@ -179,7 +180,7 @@ const (
 type job struct {
 	w       *Worker
 	o       outcome
-	apply   func(*RunRecord) error
+	apply   func(*driver.RunRecord) error
 	op      jobOp
 	pl      *plan
 	ti      int
@@ -197,7 +198,7 @@ func newJob(w *Worker) *job {
 }
 
 // transition applies j.op to the record inside Store.Update.
-func (j *job) transition(rec *RunRecord) error {
+func (j *job) transition(rec *driver.RunRecord) error {
 	j.o.reset()
 	if j.ti >= len(rec.Tasks) || rec.Tasks[j.ti].Name != j.pl.tasks[j.ti].def.Name {
 		return fmt.Errorf("%w: run %s was started with another definition of pipeline %q", ErrInvalidPipeline, rec.ID, rec.PipelineID)
@@ -225,7 +226,7 @@ func (j *job) run(ctx context.Context, runID string, op jobOp) error {
 
 // handle executes one delivery: begin (record the start and read inputs),
 // call the task function, then record success, a retry or the failure.
-func (w *Worker) handle(ctx context.Context, d Delivery, j *job) {
+func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	msg := d.Message()
 	pl, ok := w.reg.plan(msg.PipelineID)
 	if !ok {
@@ -321,7 +322,7 @@ func (w *Worker) handle(ctx context.Context, d Delivery, j *job) {
 }
 
 // settleError settles a delivery whose store update failed.
-func (w *Worker) settleError(ctx context.Context, d Delivery, err error) {
+func (w *Worker) settleError(ctx context.Context, d driver.Delivery, err error) {
 	switch {
 	case errors.Is(err, ErrRunNotFound), errors.Is(err, ErrInvalidPipeline):
 		_ = d.Term(err.Error())
@@ -356,17 +357,17 @@ func (w *Worker) after(runID string, o *outcome) {
 
 // failEnqueue fails a run whose ready task could not be enqueued, rather
 // than leaving it waiting forever.
-func (w *Worker) failEnqueue(ctx context.Context, m TaskMessage, cause error) {
+func (w *Worker) failEnqueue(ctx context.Context, m driver.TaskMessage, cause error) {
 	w.cfg.log.Error("taskwire: enqueue task", "run", m.RunID, "task", m.Task, "err", cause)
 	pl, ok := w.reg.plan(m.PipelineID)
 	if !ok {
 		return
 	}
 	var o outcome
-	err := w.cfg.store.Update(ctx, m.RunID, func(rec *RunRecord) error {
+	err := w.cfg.store.Update(ctx, m.RunID, func(rec *driver.RunRecord) error {
 		o.reset()
 		if rec.Status.Terminal() {
-			return ErrNoChange
+			return driver.ErrNoChange
 		}
 		pl.endRun(rec, RunFailed, fmt.Sprintf("task %q could not be enqueued: %v", m.Task, cause), w.cfg.now(), &o)
 		return nil
@@ -400,7 +401,7 @@ func errForStatus(s RunStatus) error {
 
 // publish publishes evs in order, logging failures: events are
 // notifications, and the run state in the store stays authoritative.
-func publish(ctx context.Context, bus EventBus, log *slog.Logger, evs []Event) {
+func publish(ctx context.Context, bus driver.EventBus, log *slog.Logger, evs []Event) {
 	for _, ev := range evs {
 		if err := bus.Publish(ctx, ev); err != nil {
 			log.Error("taskwire: publish event", "type", ev.Type, "run", ev.RunID, "err", err)
@@ -409,7 +410,7 @@ func publish(ctx context.Context, bus EventBus, log *slog.Logger, evs []Event) {
 }
 
 // call runs fn, turning a panic into a permanent task failure.
-func (w *Worker) call(ctx context.Context, fn TaskFunc, in Inputs, msg TaskMessage) (out any, err error) {
+func (w *Worker) call(ctx context.Context, fn TaskFunc, in Inputs, msg driver.TaskMessage) (out any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			w.cfg.log.Error("taskwire: task panicked", "run", msg.RunID, "task", msg.Task, "panic", r, "stack", string(debug.Stack()))
@@ -423,7 +424,7 @@ func noop() {}
 
 // heartbeat calls d.InProgress periodically until the returned stop is
 // called.
-func (w *Worker) heartbeat(d Delivery) (stop func()) {
+func (w *Worker) heartbeat(d driver.Delivery) (stop func()) {
 	if w.cfg.heartbeat <= 0 {
 		return noop
 	}

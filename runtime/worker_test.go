@@ -5,15 +5,18 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // failingBroker refuses to enqueue one task.
 type failingBroker struct {
-	*MemoryBroker
+	*driver.MemoryBroker
 	task string
 }
 
-func (b failingBroker) Enqueue(ctx context.Context, m TaskMessage) error {
+func (b failingBroker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 	if m.Task == b.task {
 		return errors.New("queue unavailable")
 	}
@@ -23,7 +26,7 @@ func (b failingBroker) Enqueue(ctx context.Context, m TaskMessage) error {
 // A task that cannot be enqueued fails the run with a clear error instead
 // of leaving it waiting forever.
 func TestEnqueueFailureFailsRun(t *testing.T) {
-	broker := failingBroker{NewMemoryBroker(), "second"}
+	broker := failingBroker{driver.NewMemoryBroker(), "second"}
 	defer broker.Close()
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "first", constFn(1))
@@ -32,7 +35,7 @@ func TestEnqueueFailureFailsRun(t *testing.T) {
 		{Name: "first", Output: "a"},
 		{Name: "second", Inputs: []string{"a"}, Output: "b"},
 	}})
-	e := newEngine(t, reg, WithBroker(broker), WithLogger(discardLogger()))
+	e := newEngine(t, reg, WithBackend(newParts(t, driver.NewMemoryStore(), broker)), WithLogger(discardLogger()))
 	r, err := e.Run(testCtx(t), "p", nil, StartOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,10 +48,10 @@ func TestEnqueueFailureFailsRun(t *testing.T) {
 // After losing events, a worker checks the store and cancels its
 // executions of runs that have ended.
 func TestWorkerSweepCancelsEndedRuns(t *testing.T) {
-	store := NewMemoryStore()
+	store := driver.NewMemoryStore()
 	storeRun(t, store, "ended", "p", RunCancelled)
 	storeRun(t, store, "going", "p", RunRunning)
-	w, err := NewWorker(NewRegistry(), WithStore(store), WithBroker(NewMemoryBroker()), WithEventBus(NewMemoryBus()))
+	w, err := NewWorker(NewRegistry(), WithBackend(newParts(t, store, driver.NewMemoryBroker())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,19 +74,19 @@ func TestWorkerSweepCancelsEndedRuns(t *testing.T) {
 // A message for a run whose record does not match the registered pipeline
 // (for example after a redeploy) is terminated, not retried forever.
 func TestMismatchedRecordIsTerminated(t *testing.T) {
-	store, broker := NewMemoryStore(), NewMemoryBroker()
+	store, broker := driver.NewMemoryStore(), driver.NewMemoryBroker()
 	defer broker.Close()
 	storeRun(t, store, "old", "p", RunRunning) // one task named "t"
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "x", constFn(1))
 	mustRegisterTask(t, reg, "y", constFn(2))
 	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "x", Output: "a"}, {Name: "y", Output: "b"}}})
-	w, err := NewWorker(reg, WithStore(store), WithBroker(broker), WithEventBus(NewMemoryBus()))
+	w, err := NewWorker(reg, WithBackend(newParts(t, store, broker)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := testCtx(t)
-	_ = broker.Enqueue(ctx, TaskMessage{RunID: "old", PipelineID: "p", Task: "y", Index: -1})
+	_ = broker.Enqueue(ctx, driver.TaskMessage{RunID: "old", PipelineID: "p", Task: "y", Index: -1})
 	d, err := broker.Receive(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -91,5 +94,40 @@ func TestMismatchedRecordIsTerminated(t *testing.T) {
 	w.handle(ctx, d, newJob(w))
 	if dl := broker.DeadLetters(); len(dl) != 1 || !strings.Contains(dl[0].Reason, "another definition") {
 		t.Fatalf("dead letters %+v", dl)
+	}
+}
+
+// storeRun stores a one-task run of pipeline with the given status.
+func storeRun(t *testing.T, s driver.Store, id, pipeline string, status RunStatus) {
+	t.Helper()
+	rec := &driver.RunRecord{ID: id, PipelineID: pipeline, Status: status, Values: map[string]Value{}, Tasks: []driver.TaskRecord{{Name: "t", Status: TaskPending}}}
+	if _, created, err := s.Create(context.Background(), rec); err != nil || !created {
+		t.Fatalf("create %s: %v %v", id, created, err)
+	}
+}
+
+// The engine's runs are listed through its store, with TTL from an
+// injected clock.
+func TestEngineListAndTTL(t *testing.T) {
+	clock := newFakeClock()
+	store := driver.NewMemoryStore(driver.WithTTL(time.Hour), driver.WithStoreClock(clock.Now))
+	reg := NewRegistry()
+	mustRegisterTask(t, reg, "t", constFn("x"))
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "t", Output: "o"}}})
+	e := newEngine(t, reg, WithBackend(newParts(t, store, driver.NewMemoryBroker())))
+	ctx := testCtx(t)
+	for range 3 {
+		if _, err := e.Run(ctx, "p", nil, StartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := e.List(ctx, ListOptions{PipelineID: "p", Status: RunSucceeded})
+	if err != nil || len(page.Runs) != 3 {
+		t.Fatalf("list: %d %v", len(page.Runs), err)
+	}
+	clock.Advance(time.Hour)
+	page, err = e.List(ctx, ListOptions{})
+	if err != nil || len(page.Runs) != 0 {
+		t.Fatalf("after TTL: %d %v", len(page.Runs), err)
 	}
 }

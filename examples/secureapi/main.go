@@ -32,7 +32,7 @@ import (
 	"github.com/taskwire/taskwire/examples/secureapi/securedemo"
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/httpapi"
-	"github.com/taskwire/taskwire/runtime/natsjs"
+	"github.com/taskwire/taskwire/runtime/deploy"
 )
 
 func main() {
@@ -52,32 +52,26 @@ var demoKeys = []struct{ env, who string }{
 func run(args []string, out io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("secureapi", flag.ContinueOnError)
 	addr := fs.String("addr", ":8000", "address to listen on")
-	dep := natsjs.DeploymentFlags(fs, getenv)
+	dep := deploy.Flags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := dep.Validate(); err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	backend, err := dep.Open(ctx, natsjs.Options{Logger: logger})
-	if err != nil {
+	if err := dep.Open(ctx, logger); err != nil {
 		return err
 	}
-	if backend != nil {
-		defer backend.Close()
-	}
-	if dep.Role == natsjs.RoleWorker {
+	defer dep.Close()
+	if dep.Role == deploy.RoleWorker {
 		// A worker serves no HTTP and needs no keys: it prints none.
 		reg := runtime.NewRegistry()
 		if err := securedemo.Register(reg, tasks{}); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "Worker executing tasks from %s\n", natsjs.Redact(dep.Broker))
-		return natsjs.RunWorker(ctx, backend, reg, 0)
+		fmt.Fprintf(out, "Worker executing tasks from %s\n", dep.Where())
+		return dep.RunWorker(ctx, reg, 0)
 	}
 
 	keys := map[string]string{}
@@ -100,15 +94,13 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	}
 
 	srv, err := securedemo.NewServer(tasks{}, httpapi.WithGetenv(env), httpapi.WithLogger(logger),
-		httpapi.WithEngineOptions(dep.EngineOptions(backend)...))
+		httpapi.WithEngineOptions(dep.EngineOptions()...))
 	if err != nil {
 		return err
 	}
-	if backend != nil {
-		// Carry forward the runs a previous API process left unfinished.
-		if err := srv.Engine().Resume(ctx); err != nil {
-			logger.Error("resume runs", "err", err)
-		}
+	// Carry forward the runs a previous API process left unfinished.
+	if err := dep.Resume(ctx, srv.Engine()); err != nil {
+		logger.Error("resume runs", "err", err)
 	}
 	if err := addExecuteWithAudit(srv); err != nil {
 		return err
@@ -127,8 +119,8 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		fmt.Fprintln(out, line)
 	}
 	fmt.Fprintf(out, "\nTest with:\n  curl -H \"X-API-Key: %s\" %s/pipelines\n\nDocs at: %s/docs\n", curlKey, base, base)
-	if backend != nil {
-		fmt.Fprintf(out, "Role %s, tasks through %s\n", dep.Role, natsjs.Redact(dep.Broker))
+	if dep.Distributed() {
+		fmt.Fprintf(out, "Role %s, tasks through %s\n", dep.Role, dep.Where())
 	}
 	return srv.Serve(ctx, l, "", "")
 }

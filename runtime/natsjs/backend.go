@@ -30,7 +30,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // Defaults of Options.
@@ -298,7 +298,7 @@ func (b *Backend) onMaxDeliveries(m *nats.Msg) {
 		if err != nil {
 			return // settled meanwhile
 		}
-		var tm runtime.TaskMessage
+		var tm driver.TaskMessage
 		if json.Unmarshal(raw.Data, &tm) != nil {
 			return
 		}
@@ -312,13 +312,17 @@ func (b *Backend) onMaxDeliveries(m *nats.Msg) {
 }
 
 // Store returns the backend's run store.
-func (b *Backend) Store() *Store { return b.store }
+func (b *Backend) Store() driver.Store { return b.store }
 
 // Broker returns the backend's task broker.
-func (b *Backend) Broker() *Broker { return b.broker }
+func (b *Backend) Broker() driver.Broker { return b.broker }
 
 // Bus returns the backend's event bus.
-func (b *Backend) Bus() *Bus { return b.bus }
+func (b *Backend) Bus() driver.EventBus { return b.bus }
+
+// Heartbeat returns Options.Heartbeat: how often workers tell the server a
+// task is still running, so that it is not redelivered after AckWait.
+func (b *Backend) Heartbeat() time.Duration { return b.opts.Heartbeat }
 
 // Conn returns the NATS connection.
 func (b *Backend) Conn() *nats.Conn { return b.nc }
@@ -326,38 +330,13 @@ func (b *Backend) Conn() *nats.Conn { return b.nc }
 // Options returns the options in force, defaults applied.
 func (b *Backend) Options() Options { return b.opts }
 
-// EngineOptions returns the runtime options that make an Engine (or a
-// Worker) use this backend: its Store, Broker and EventBus, and heartbeats
-// that keep long tasks within AckWait. Add runtime.WithWorkers(0) for an
-// API-only engine.
-func (b *Backend) EngineOptions(extra ...runtime.Option) []runtime.Option {
-	opts := []runtime.Option{
-		runtime.WithStore(b.store),
-		runtime.WithBroker(b.broker),
-		runtime.WithEventBus(b.bus),
-		runtime.WithHeartbeat(b.opts.Heartbeat),
-		runtime.WithLogger(b.opts.Logger),
-	}
-	return append(opts, extra...)
-}
-
-// NewWorker returns a worker executing reg's tasks from this backend,
-// workers at a time (runtime.DefaultWorkers when workers <= 0). Call its
-// Run to work until the context is done.
-func (b *Backend) NewWorker(reg *runtime.Registry, workers int, extra ...runtime.Option) (*runtime.Worker, error) {
-	if workers <= 0 {
-		workers = runtime.DefaultWorkers()
-	}
-	return runtime.NewWorker(reg, b.EngineOptions(append([]runtime.Option{runtime.WithWorkers(workers)}, extra...)...)...)
-}
-
 // DeadLetters returns the dead-letter records, oldest first.
-func (b *Backend) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+func (b *Backend) DeadLetters(ctx context.Context) ([]driver.DeadLetter, error) {
 	return b.broker.DeadLetters(ctx)
 }
 
 // Close stops the broker (blocked Receive calls return
-// runtime.ErrBrokerClosed), ends every event subscription, and closes the
+// driver.ErrBrokerClosed), ends every event subscription, and closes the
 // connection if Connect opened it. Stop workers and shut engines down
 // before closing their backend. Run state stays in JetStream.
 func (b *Backend) Close() error {
@@ -373,14 +352,14 @@ func (b *Backend) Close() error {
 
 // failExhausted fails the run of an execution whose deliveries are
 // exhausted, so that it does not wait for a task that will never run.
-func (b *Backend) failExhausted(msg runtime.TaskMessage, deliveries int, reason string) {
+func (b *Backend) failExhausted(msg driver.TaskMessage, deliveries int, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var evs []runtime.Event
-	err := b.store.Update(ctx, msg.RunID, func(rec *runtime.RunRecord) error {
+	var evs []driver.Event
+	err := b.store.Update(ctx, msg.RunID, func(rec *driver.RunRecord) error {
 		evs = evs[:0]
 		if rec.Status.Terminal() {
-			return runtime.ErrNoChange
+			return driver.ErrNoChange
 		}
 		now := time.Now()
 		what := fmt.Sprintf("task %q", msg.Task)
@@ -394,23 +373,23 @@ func (b *Backend) failExhausted(msg runtime.TaskMessage, deliveries int, reason 
 				if tr.Error != "" {
 					text = reason + ": " + tr.Error
 				}
-				tr.Status, tr.Error, tr.FinishedAt = runtime.TaskFailed, text, now
+				tr.Status, tr.Error, tr.FinishedAt = driver.TaskFailed, text, now
 				tr.Attempts = max(tr.Attempts, deliveries)
-				evs = append(evs, runtime.Event{Type: runtime.EventTaskFailed, RunID: rec.ID, PipelineID: rec.PipelineID, Task: msg.Task, Index: msg.Index, Attempt: deliveries, Error: text, Time: now})
+				evs = append(evs, driver.Event{Type: driver.EventTaskFailed, RunID: rec.ID, PipelineID: rec.PipelineID, Task: msg.Task, Index: msg.Index, Attempt: deliveries, Error: text, Time: now})
 			} else if !tr.Status.Terminal() {
-				tr.Status, tr.FinishedAt = runtime.TaskCancelled, now
+				tr.Status, tr.FinishedAt = driver.TaskCancelled, now
 			}
 		}
-		rec.Status, rec.FinishedAt = runtime.RunFailed, now
+		rec.Status, rec.FinishedAt = driver.RunFailed, now
 		rec.Error = what + " failed: " + text
 		if rec.StartedAt.IsZero() {
 			rec.StartedAt = now
 		}
-		evs = append(evs, runtime.Event{Type: runtime.EventRunFailed, RunID: rec.ID, PipelineID: rec.PipelineID, Index: -1, Error: rec.Error, Time: now})
+		evs = append(evs, driver.Event{Type: driver.EventRunFailed, RunID: rec.ID, PipelineID: rec.PipelineID, Index: -1, Error: rec.Error, Time: now})
 		return nil
 	})
 	if err != nil {
-		if !errors.Is(err, runtime.ErrRunNotFound) {
+		if !errors.Is(err, driver.ErrRunNotFound) {
 			b.opts.Logger.Error("taskwire: fail run of dead-lettered task", "run", msg.RunID, "task", msg.Task, "err", err)
 		}
 		return

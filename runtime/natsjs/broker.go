@@ -15,14 +15,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // pollWait bounds one pull request of Receive; it loops until a message
 // comes, its context is done or the broker is closed.
 const pollWait = 5 * time.Second
 
-// Broker is a runtime.Broker on a JetStream work-queue stream. Enqueue
+// Broker is a driver.Broker on a JetStream work-queue stream. Enqueue
 // publishes with Nats-Msg-Id = TaskMessage.ID and waits for the stream's
 // ack; Receive pulls one message at a time from the shared durable
 // consumer, so a worker holds only the messages it is executing. Create it
@@ -36,21 +36,21 @@ type Broker struct {
 	log        *slog.Logger
 	// onExhausted is told about an execution dead-lettered because its
 	// deliveries ran out.
-	onExhausted func(msg runtime.TaskMessage, deliveries int, reason string)
+	onExhausted func(msg driver.TaskMessage, deliveries int, reason string)
 
 	closeOnce sync.Once
 	done      chan struct{}
 }
 
-var _ runtime.Broker = (*Broker)(nil)
+var _ driver.Broker = (*Broker)(nil)
 
-// Enqueue implements runtime.Broker: the message is stored in the stream
+// Enqueue implements driver.Broker: the message is stored in the stream
 // when it returns nil. A repeat of the same TaskMessage.ID within the
 // duplicate window is dropped by the server.
-func (b *Broker) Enqueue(ctx context.Context, m runtime.TaskMessage) error {
+func (b *Broker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 	select {
 	case <-b.done:
-		return runtime.ErrBrokerClosed
+		return driver.ErrBrokerClosed
 	default:
 	}
 	data, err := json.Marshal(m)
@@ -66,12 +66,12 @@ func (b *Broker) Enqueue(ctx context.Context, m runtime.TaskMessage) error {
 	return nil
 }
 
-// Receive implements runtime.Broker.
-func (b *Broker) Receive(ctx context.Context) (runtime.Delivery, error) {
+// Receive implements driver.Broker.
+func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 	for {
 		select {
 		case <-b.done:
-			return nil, runtime.ErrBrokerClosed
+			return nil, driver.ErrBrokerClosed
 		default:
 		}
 		if err := ctx.Err(); err != nil {
@@ -93,7 +93,7 @@ func (b *Broker) Receive(ctx context.Context) (runtime.Delivery, error) {
 		}
 		select {
 		case <-b.done:
-			return nil, runtime.ErrBrokerClosed
+			return nil, driver.ErrBrokerClosed
 		default:
 		}
 		if cerr := ctx.Err(); cerr != nil {
@@ -104,7 +104,7 @@ func (b *Broker) Receive(ctx context.Context) (runtime.Delivery, error) {
 			errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.Canceled):
 			continue
 		case errors.Is(err, nats.ErrConnectionClosed):
-			return nil, runtime.ErrBrokerClosed
+			return nil, driver.ErrBrokerClosed
 		}
 		return nil, fmt.Errorf("natsjs: receive: %w", err)
 	}
@@ -127,7 +127,7 @@ func (c closedCtx) Err() error {
 }
 
 func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
-	var tm runtime.TaskMessage
+	var tm driver.TaskMessage
 	if err := json.Unmarshal(m.Data(), &tm); err != nil {
 		return nil, err
 	}
@@ -141,8 +141,8 @@ func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
 	return &delivery{b: b, m: m, msg: tm, attempt: int(meta.NumDelivered)}, nil
 }
 
-// Close implements runtime.Broker: blocked and later Receive calls return
-// runtime.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream.
+// Close implements driver.Broker: blocked and later Receive calls return
+// driver.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() { close(b.done) })
 	return nil
@@ -152,14 +152,14 @@ func (b *Broker) Close() error {
 type delivery struct {
 	b       *Broker
 	m       jetstream.Msg
-	msg     runtime.TaskMessage
+	msg     driver.TaskMessage
 	attempt int
 }
 
-func (d *delivery) Message() runtime.TaskMessage { return d.msg }
-func (d *delivery) Attempt() int                 { return d.attempt }
-func (d *delivery) Ack() error                   { return d.m.Ack() }
-func (d *delivery) InProgress() error            { return d.m.InProgress() }
+func (d *delivery) Message() driver.TaskMessage { return d.msg }
+func (d *delivery) Attempt() int                { return d.attempt }
+func (d *delivery) Ack() error                  { return d.m.Ack() }
+func (d *delivery) InProgress() error           { return d.m.InProgress() }
 
 // Nak asks for redelivery after delay (NakWithDelay). At the last delivery
 // MaxDeliver allows, the server would never redeliver: the execution is
@@ -193,32 +193,13 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// DeadLetter records a task execution the broker gave up on.
-type DeadLetter struct {
-	// MessageID is the task message's ID (its Nats-Msg-Id).
-	MessageID  string `json:"message_id"`
-	RunID      string `json:"run_id"`
-	PipelineID string `json:"pipeline_id"`
-	Task       string `json:"task"`
-	Index      int    `json:"index"`
-	// Reason is why: the task's final error, or that its deliveries ran out.
-	Reason string `json:"reason"`
-	// Deliveries is how many times the message was delivered.
-	Deliveries int `json:"deliveries"`
-	// Exhausted reports that MaxDeliver deliveries were used up (rather than
-	// a permanent failure terminating the message).
-	Exhausted bool      `json:"exhausted,omitempty"`
-	Time      time.Time `json:"time"`
-}
-
 // deadKey is the dead-letter bucket key of a message.
-func deadKey(m runtime.TaskMessage) string {
+func deadKey(m driver.TaskMessage) string {
 	return token(m.RunID) + "." + token(m.Task) + "." + strconv.Itoa(m.Index)
 }
 
-func (b *Broker) deadLetter(m runtime.TaskMessage, deliveries int, reason string, exhausted bool) {
-	dl := DeadLetter{MessageID: m.ID(), RunID: m.RunID, PipelineID: m.PipelineID, Task: m.Task, Index: m.Index,
-		Reason: reason, Deliveries: deliveries, Exhausted: exhausted, Time: time.Now().UTC()}
+func (b *Broker) deadLetter(m driver.TaskMessage, deliveries int, reason string, exhausted bool) {
+	dl := driver.NewDeadLetter(m, deliveries, reason, exhausted, time.Now().UTC())
 	data, err := json.Marshal(dl)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -231,7 +212,7 @@ func (b *Broker) deadLetter(m runtime.TaskMessage, deliveries int, reason string
 }
 
 // DeadLetters returns the dead-letter records, oldest first.
-func (b *Broker) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+func (b *Broker) DeadLetters(ctx context.Context) ([]driver.DeadLetter, error) {
 	lister, err := b.dead.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: dead letters: %w", err)
@@ -240,7 +221,7 @@ func (b *Broker) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	for k := range lister.Keys() {
 		keys = append(keys, k)
 	}
-	out := make([]DeadLetter, 0, len(keys))
+	out := make([]driver.DeadLetter, 0, len(keys))
 	for _, k := range keys {
 		e, err := b.dead.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -249,12 +230,12 @@ func (b *Broker) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("natsjs: dead letter %s: %w", k, err)
 		}
-		var dl DeadLetter
+		var dl driver.DeadLetter
 		if err := json.Unmarshal(e.Value(), &dl); err == nil {
 			out = append(out, dl)
 		}
 	}
-	slices.SortFunc(out, func(a, b DeadLetter) int { return a.Time.Compare(b.Time) })
+	slices.SortFunc(out, func(a, b driver.DeadLetter) int { return a.Time.Compare(b.Time) })
 	return out, nil
 }
 

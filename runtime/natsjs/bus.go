@@ -11,10 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
-// Bus is a runtime.EventBus on core NATS: each event is published as JSON
+// Bus is a driver.EventBus on core NATS: each event is published as JSON
 // on prefix.events.<pipeline>.<run>.<type> (tokens made subject-safe), and
 // each subscription subscribes to the narrowest subject its filter allows.
 // Core NATS is at-most-once: an event published while a subscriber is
@@ -28,14 +28,14 @@ type Bus struct {
 	log    *slog.Logger
 	// lookup reads a run, to resynchronise run subscriptions after a
 	// reconnect.
-	lookup func(ctx context.Context, runID string) (*runtime.Run, error)
+	lookup func(ctx context.Context, runID string) (*driver.Run, error)
 
 	mu     sync.Mutex
 	closed bool
 	subs   map[*busSub]struct{}
 }
 
-var _ runtime.EventBus = (*Bus)(nil)
+var _ driver.EventBus = (*Bus)(nil)
 
 func newBus(nc *nats.Conn, prefix string, log *slog.Logger) *Bus {
 	b := &Bus{nc: nc, prefix: prefix, log: log, subs: make(map[*busSub]struct{})}
@@ -50,13 +50,13 @@ func newBus(nc *nats.Conn, prefix string, log *slog.Logger) *Bus {
 }
 
 // subject is the subject of an event.
-func (b *Bus) subject(ev runtime.Event) string {
+func (b *Bus) subject(ev driver.Event) string {
 	return b.prefix + "." + token(ev.PipelineID) + "." + token(ev.RunID) + "." + token(string(ev.Type))
 }
 
-// Publish implements runtime.EventBus. It hands the event to the
+// Publish implements driver.EventBus. It hands the event to the
 // connection's buffer and never waits for subscribers.
-func (b *Bus) Publish(_ context.Context, ev runtime.Event) error {
+func (b *Bus) Publish(_ context.Context, ev driver.Event) error {
 	ev.Run, ev.Dropped = nil, 0 // snapshots are per subscriber; drops are counted by each
 	data, err := json.Marshal(ev)
 	if err != nil {
@@ -66,7 +66,7 @@ func (b *Bus) Publish(_ context.Context, ev runtime.Event) error {
 }
 
 // subjects returns the subjects a subscription with filter f listens on.
-func (b *Bus) subjects(f runtime.EventFilter) []string {
+func (b *Bus) subjects(f driver.EventFilter) []string {
 	switch {
 	case f.RunID != "":
 		return []string{b.prefix + ".*." + token(f.RunID) + ".*"}
@@ -90,20 +90,20 @@ func (b *Bus) subjects(f runtime.EventFilter) []string {
 	return subs
 }
 
-// Subscribe implements runtime.EventBus. The NATS subscription is in place
+// Subscribe implements driver.EventBus. The NATS subscription is in place
 // on the server before opts.Initial reads the state, and live events wait
 // until the initial ones are delivered: none is missed in between (one
 // published just before may arrive too, after the snapshot that already
 // reflects it).
-func (b *Bus) Subscribe(ctx context.Context, f runtime.EventFilter, opts runtime.SubscribeOptions) (runtime.Subscription, error) {
+func (b *Bus) Subscribe(ctx context.Context, f driver.EventFilter, opts driver.SubscribeOptions) (driver.Subscription, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	n := opts.Buffer
 	if n <= 0 {
-		n = runtime.DefaultEventBuffer
+		n = driver.DefaultEventBuffer
 	}
-	s := &busSub{bus: b, filter: f, types: typeSet(f.Types), ch: make(chan runtime.Event, n)}
+	s := &busSub{bus: b, filter: f, types: typeSet(f.Types), ch: make(chan driver.Event, n)}
 	b.mu.Lock()
 	closed := b.closed
 	b.mu.Unlock()
@@ -198,27 +198,27 @@ func (b *Bus) resync() {
 		if err != nil || !r.Status.Terminal() {
 			continue
 		}
-		typ := runtime.EventRunSucceeded
+		typ := driver.EventRunSucceeded
 		switch r.Status {
-		case runtime.RunFailed:
-			typ = runtime.EventRunFailed
-		case runtime.RunCancelled:
-			typ = runtime.EventRunCancelled
+		case driver.RunFailed:
+			typ = driver.EventRunFailed
+		case driver.RunCancelled:
+			typ = driver.EventRunCancelled
 		}
 		s.mu.Lock()
 		if !s.closed {
-			s.deliverLocked(runtime.Event{Type: typ, RunID: r.ID, PipelineID: r.PipelineID, Index: -1, Error: r.Error, Time: r.FinishedAt})
+			s.deliverLocked(driver.Event{Type: typ, RunID: r.ID, PipelineID: r.PipelineID, Index: -1, Error: r.Error, Time: r.FinishedAt})
 			s.endLocked()
 		}
 		s.mu.Unlock()
 	}
 }
 
-func typeSet(ts []runtime.EventType) map[runtime.EventType]bool {
+func typeSet(ts []driver.EventType) map[driver.EventType]bool {
 	if len(ts) == 0 {
 		return nil
 	}
-	m := make(map[runtime.EventType]bool, len(ts))
+	m := make(map[driver.EventType]bool, len(ts))
 	for _, t := range ts {
 		m[t] = true
 	}
@@ -228,9 +228,9 @@ func typeSet(ts []runtime.EventType) map[runtime.EventType]bool {
 // busSub is one subscription.
 type busSub struct {
 	bus     *Bus
-	filter  runtime.EventFilter
-	types   map[runtime.EventType]bool // nil: every type
-	ch      chan runtime.Event
+	filter  driver.EventFilter
+	types   map[driver.EventType]bool // nil: every type
+	ch      chan driver.Event
 	dropped atomic.Uint64
 	stop    func() bool
 
@@ -241,7 +241,7 @@ type busSub struct {
 }
 
 func (s *busSub) onMsg(m *nats.Msg) {
-	var ev runtime.Event
+	var ev driver.Event
 	if err := json.Unmarshal(m.Data, &ev); err != nil {
 		return
 	}
@@ -260,7 +260,7 @@ func (s *busSub) onMsg(m *nats.Msg) {
 }
 
 // deliverLocked offers ev to the channel without blocking.
-func (s *busSub) deliverLocked(ev runtime.Event) {
+func (s *busSub) deliverLocked(ev driver.Event) {
 	if s.types != nil && !s.types[ev.Type] {
 		return
 	}
@@ -297,10 +297,10 @@ func (s *busSub) unsubscribeLocked() {
 	s.nsubs = nil
 }
 
-func (s *busSub) Events() <-chan runtime.Event { return s.ch }
-func (s *busSub) Dropped() uint64              { return s.dropped.Load() }
+func (s *busSub) Events() <-chan driver.Event { return s.ch }
+func (s *busSub) Dropped() uint64             { return s.dropped.Load() }
 
-// Close implements runtime.Subscription.
+// Close implements driver.Subscription.
 func (s *busSub) Close() error {
 	s.mu.Lock()
 	stop := s.stop

@@ -65,7 +65,7 @@ func workerMain() int {
 		return 1
 	}
 	defer b.Close()
-	w, err := b.NewWorker(testRegistry(dir), max(conc, 1))
+	w, err := runtime.NewWorker(testRegistry(dir), runtime.WithBackend(b), runtime.WithWorkers(max(conc, 1)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 1
@@ -292,7 +292,7 @@ func openAPI(tb testing.TB, url, dir string) (*Backend, *runtime.Engine) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := runtime.New(testRegistry(dir), b.EngineOptions(runtime.WithWorkers(0))...)
+	e := runtime.New(testRegistry(dir), runtime.WithBackend(b), runtime.WithWorkers(0))
 	var once bool
 	tb.Cleanup(func() {
 		if !once {

@@ -2,9 +2,7 @@ package natsjs
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 var pidRe = regexp.MustCompile(`@(\d+)`)
@@ -233,7 +232,7 @@ func TestDeadLetterAfterMaxDeliver(t *testing.T) {
 	}
 	// The worker records the dead letter and terminates the message just
 	// after it stores the run's failure.
-	var dls []DeadLetter
+	var dls []driver.DeadLetter
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if dls, err = b.DeadLetters(ctx); err != nil {
 			t.Fatal(err)
@@ -242,7 +241,7 @@ func TestDeadLetterAfterMaxDeliver(t *testing.T) {
 			break
 		}
 	}
-	byRun := map[string]DeadLetter{}
+	byRun := map[string]driver.DeadLetter{}
 	for _, dl := range dls {
 		byRun[dl.RunID] = dl
 	}
@@ -309,7 +308,7 @@ func TestWorkerDyingAtEveryDeliveryIsDeadLettered(t *testing.T) {
 func TestStoreUpdateCompareAndSwap(t *testing.T) {
 	s := startServer(t)
 	ctx := testCtx(t, 60*time.Second)
-	var stores []*Store
+	var stores []driver.Store
 	for range 2 {
 		b, err := Connect(ctx, s.ClientURL(), testOptions())
 		if err != nil {
@@ -318,7 +317,7 @@ func TestStoreUpdateCompareAndSwap(t *testing.T) {
 		defer b.Close()
 		stores = append(stores, b.Store())
 	}
-	rec := &runtime.RunRecord{ID: "R1", PipelineID: "p", Status: runtime.RunRunning, Values: map[string]runtime.Value{"n": runtime.ValueOf(0)}}
+	rec := &driver.RunRecord{ID: "R1", PipelineID: "p", Status: runtime.RunRunning, Values: map[string]runtime.Value{"n": runtime.ValueOf(0)}}
 	if _, created, err := stores[0].Create(ctx, rec); err != nil || !created {
 		t.Fatal(created, err)
 	}
@@ -328,7 +327,7 @@ func TestStoreUpdateCompareAndSwap(t *testing.T) {
 		st := stores[g%2]
 		wg.Go(func() {
 			for range each {
-				err := st.Update(ctx, "R1", func(r *runtime.RunRecord) error {
+				err := st.Update(ctx, "R1", func(r *driver.RunRecord) error {
 					n, err := runtime.Decode[int](r.Values["n"])
 					if err != nil {
 						return err
@@ -344,17 +343,17 @@ func TestStoreUpdateCompareAndSwap(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	got, err := stores[1].Record(ctx, "R1")
+	got, err := stores[1].(*Store).Record(ctx, "R1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := runtime.Decode[int](got.Values["n"]); n != 6*each {
 		t.Fatalf("n = %d, want %d", n, 6*each)
 	}
-	if err := stores[0].Update(ctx, "nope", func(*runtime.RunRecord) error { return nil }); !errors.Is(err, runtime.ErrRunNotFound) {
+	if err := stores[0].Update(ctx, "nope", func(*driver.RunRecord) error { return nil }); !errors.Is(err, runtime.ErrRunNotFound) {
 		t.Fatalf("missing run: %v", err)
 	}
-	if err := stores[0].Update(ctx, "R1", func(*runtime.RunRecord) error { return runtime.ErrNoChange }); err != nil {
+	if err := stores[0].Update(ctx, "R1", func(*driver.RunRecord) error { return driver.ErrNoChange }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -377,14 +376,14 @@ func TestStoreListIdempotencyUnfinished(t *testing.T) {
 			p = "q"
 		}
 		id := fmt.Sprintf("run-%02d.x", i) // needs escaping in keys
-		rec := &runtime.RunRecord{ID: id, PipelineID: p, Status: runtime.RunPending, Values: map[string]runtime.Value{}}
+		rec := &driver.RunRecord{ID: id, PipelineID: p, Status: runtime.RunPending, Values: map[string]runtime.Value{}}
 		if _, _, err := st.Create(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
 	}
 	for _, id := range []string{ids[0], ids[3], ids[4]} {
-		if err := st.Update(ctx, id, func(r *runtime.RunRecord) error { r.Status = runtime.RunSucceeded; return nil }); err != nil {
+		if err := st.Update(ctx, id, func(r *driver.RunRecord) error { r.Status = runtime.RunSucceeded; return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -436,7 +435,7 @@ func TestStoreListIdempotencyUnfinished(t *testing.T) {
 	created := make([]bool, 4)
 	for i := range 4 {
 		wg.Go(func() {
-			rec := &runtime.RunRecord{ID: fmt.Sprintf("idem-%d", i), PipelineID: "p", IdempotencyKey: "key/1 é", Status: runtime.RunPending, Values: map[string]runtime.Value{}}
+			rec := &driver.RunRecord{ID: fmt.Sprintf("idem-%d", i), PipelineID: "p", IdempotencyKey: "key/1 é", Status: runtime.RunPending, Values: map[string]runtime.Value{}}
 			r, c, err := st.Create(ctx, rec)
 			if err != nil {
 				t.Error(err)
@@ -459,19 +458,13 @@ func TestStoreListIdempotencyUnfinished(t *testing.T) {
 		t.Fatalf("%d creates succeeded", n)
 	}
 	// The same key on another pipeline is another run.
-	r, c, err := st.Create(ctx, &runtime.RunRecord{ID: "idem-q", PipelineID: "q", IdempotencyKey: "key/1 é", Status: runtime.RunPending})
+	r, c, err := st.Create(ctx, &driver.RunRecord{ID: "idem-q", PipelineID: "q", IdempotencyKey: "key/1 é", Status: runtime.RunPending})
 	if err != nil || !c || r.ID != "idem-q" {
 		t.Fatalf("%v %v %v", r, c, err)
 	}
 	if _, err := st.Get(ctx, "missing"); !errors.Is(err, runtime.ErrRunNotFound) {
 		t.Fatalf("get missing: %v", err)
 	}
-}
-
-func newFlagSet() *flag.FlagSet {
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
 }
 
 func reverse(s []string) []string {
@@ -499,7 +492,7 @@ func TestBusSnapshotFirstAcrossConnections(t *testing.T) {
 	defer sub.Close()
 
 	snap := runtime.Event{Type: runtime.EventSnapshot, RunID: "R.1", PipelineID: "p q", Index: -1}
-	rs, err := sub.Bus().Subscribe(ctx, runtime.EventFilter{RunID: "R.1"}, runtime.SubscribeOptions{Initial: func() ([]runtime.Event, error) {
+	rs, err := sub.Bus().Subscribe(ctx, runtime.EventFilter{RunID: "R.1"}, driver.SubscribeOptions{Initial: func() ([]runtime.Event, error) {
 		// An event published while the snapshot is taken is not lost.
 		_ = pub.Bus().Publish(ctx, runtime.Event{Type: runtime.EventTaskStarted, RunID: "R.1", PipelineID: "p q", Task: "t", Attempt: 1})
 		_ = pub.Conn().Flush()
@@ -508,12 +501,12 @@ func TestBusSnapshotFirstAcrossConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := sub.Bus().Subscribe(ctx, runtime.EventFilter{Types: []runtime.EventType{runtime.EventRunSucceeded, runtime.EventRunCancelled}}, runtime.SubscribeOptions{})
+	all, err := sub.Bus().Subscribe(ctx, runtime.EventFilter{Types: []runtime.EventType{runtime.EventRunSucceeded, runtime.EventRunCancelled}}, driver.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer all.Close()
-	pl, err := sub.Bus().Subscribe(ctx, runtime.EventFilter{PipelineID: "p q"}, runtime.SubscribeOptions{})
+	pl, err := sub.Bus().Subscribe(ctx, runtime.EventFilter{PipelineID: "p q"}, driver.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,48 +536,15 @@ func TestBusSnapshotFirstAcrossConnections(t *testing.T) {
 		}
 	}
 	// Close ends subscriptions; later ones end at once.
-	_ = sub.Bus().Close()
+	_ = sub.Bus().(*Bus).Close()
 	if _, ok := <-pl.Events(); ok {
 		t.Fatal("subscription open after Close")
 	}
-	late, err := sub.Bus().Subscribe(ctx, runtime.EventFilter{}, runtime.SubscribeOptions{})
+	late, err := sub.Bus().Subscribe(ctx, runtime.EventFilter{}, driver.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := <-late.Events(); ok {
 		t.Fatal("subscription open on a closed bus")
-	}
-}
-
-func TestDeploymentFlags(t *testing.T) {
-	env := map[string]string{EnvRole: "worker", EnvBroker: "nats://u:secret@127.0.0.1:4222"}
-	getenv := func(k string) string { return env[k] }
-	for _, c := range []struct {
-		args    []string
-		role    Role
-		broker  string
-		wantErr bool
-	}{
-		{nil, RoleWorker, env[EnvBroker], false},
-		{[]string{"-role", "api"}, RoleAPI, env[EnvBroker], false},
-		{[]string{"-role", "all", "-broker", ""}, RoleAll, "", false},
-		{[]string{"-role", "api", "-broker", ""}, RoleAPI, "", true},
-	} {
-		fs := newFlagSet()
-		d := DeploymentFlags(fs, getenv)
-		if err := fs.Parse(c.args); err != nil {
-			t.Fatal(err)
-		}
-		if d.Role != c.role || d.Broker != c.broker || (d.Validate() != nil) != c.wantErr {
-			t.Fatalf("%v: %+v %v", c.args, d, d.Validate())
-		}
-	}
-	fs := newFlagSet()
-	DeploymentFlags(fs, func(string) string { return "" })
-	if err := fs.Parse([]string{"-role", "boss"}); err == nil {
-		t.Fatal("bad role accepted")
-	}
-	if got := Redact(env[EnvBroker]); strings.Contains(got, "secret") {
-		t.Fatalf("redact: %s", got)
 	}
 }

@@ -9,13 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // idemGrace is how long an idempotency claim may point to a run that does
@@ -23,7 +22,7 @@ import (
 // before another Create takes the claim over.
 const idemGrace = 10 * time.Second
 
-// Store is a runtime.Store on JetStream: a KV bucket holds each run's
+// Store is a driver.Store on JetStream: a KV bucket holds each run's
 // record as JSON under run.<id>, an active.<id> key marks each unfinished
 // run, and idem.<sha256(pipeline, key)> maps an idempotency key to its run.
 // A stream records creation order for List. Create it through a Backend.
@@ -35,7 +34,7 @@ type Store struct {
 	log          *slog.Logger
 }
 
-var _ runtime.Store = (*Store)(nil)
+var _ driver.Store = (*Store)(nil)
 
 // indexEntry is one message of the run-index stream.
 type indexEntry struct {
@@ -50,10 +49,10 @@ func idemKey(pipelineID, key string) string {
 	return "idem." + hex.EncodeToString(h[:])
 }
 
-// Create implements runtime.Store. With an idempotency key it first claims
+// Create implements driver.Store. With an idempotency key it first claims
 // the key with a KV Create (which fails if the key exists), so that of two
 // concurrent starts with one key exactly one creates a run.
-func (s *Store) Create(ctx context.Context, rec *runtime.RunRecord) (*runtime.Run, bool, error) {
+func (s *Store) Create(ctx context.Context, rec *driver.RunRecord) (*driver.Run, bool, error) {
 	if rec == nil || rec.ID == "" {
 		return nil, false, errors.New("natsjs: create: record without ID")
 	}
@@ -92,7 +91,7 @@ func (s *Store) Create(ctx context.Context, rec *runtime.RunRecord) (*runtime.Ru
 }
 
 // claim makes key point to runID, or returns the run it already points to.
-func (s *Store) claim(ctx context.Context, key, runID string) (*runtime.Run, error) {
+func (s *Store) claim(ctx context.Context, key, runID string) (*driver.Run, error) {
 	for {
 		_, err := s.kv.Create(ctx, key, []byte(runID))
 		if err == nil {
@@ -112,7 +111,7 @@ func (s *Store) claim(ctx context.Context, key, runID string) (*runtime.Run, err
 		if err == nil {
 			return r, nil
 		}
-		if !errors.Is(err, runtime.ErrRunNotFound) {
+		if !errors.Is(err, driver.ErrRunNotFound) {
 			return nil, err
 		}
 		if time.Since(e.Created()) > idemGrace { // its creator died before writing the run
@@ -130,23 +129,23 @@ func (s *Store) claim(ctx context.Context, key, runID string) (*runtime.Run, err
 }
 
 // load reads a run's record and its revision.
-func (s *Store) load(ctx context.Context, id string) (*runtime.RunRecord, uint64, error) {
+func (s *Store) load(ctx context.Context, id string) (*driver.RunRecord, uint64, error) {
 	e, err := s.kv.Get(ctx, runKey(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, fmt.Errorf("%w: %q", runtime.ErrRunNotFound, id)
+		return nil, 0, fmt.Errorf("%w: %q", driver.ErrRunNotFound, id)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("natsjs: get run %s: %w", id, err)
 	}
-	var rec runtime.RunRecord
+	var rec driver.RunRecord
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
 		return nil, 0, fmt.Errorf("natsjs: run %s: %w", id, err)
 	}
 	return &rec, e.Revision(), nil
 }
 
-// Get implements runtime.Store.
-func (s *Store) Get(ctx context.Context, id string) (*runtime.Run, error) {
+// Get implements driver.Store.
+func (s *Store) Get(ctx context.Context, id string) (*driver.Run, error) {
 	rec, _, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
@@ -155,24 +154,24 @@ func (s *Store) Get(ctx context.Context, id string) (*runtime.Run, error) {
 }
 
 // Record returns the complete record of a run, for tools and tests.
-func (s *Store) Record(ctx context.Context, id string) (*runtime.RunRecord, error) {
+func (s *Store) Record(ctx context.Context, id string) (*driver.RunRecord, error) {
 	rec, _, err := s.load(ctx, id)
 	return rec, err
 }
 
-// Update implements runtime.Store by compare-and-swap: read the record and
+// Update implements driver.Store by compare-and-swap: read the record and
 // its revision, apply fn, and write it back only if the key is still at
 // that revision (KV Update); on a conflict, start again with the fresh
 // record. This is what makes fan-in safe across processes: of two workers
 // completing a task's last two inputs, exactly one sees both outputs.
-func (s *Store) Update(ctx context.Context, id string, fn func(*runtime.RunRecord) error) error {
+func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord) error) error {
 	for {
 		rec, rev, err := s.load(ctx, id)
 		if err != nil {
 			return err
 		}
 		was := rec.Status.Terminal()
-		if err := fn(rec); errors.Is(err, runtime.ErrNoChange) {
+		if err := fn(rec); errors.Is(err, driver.ErrNoChange) {
 			return nil
 		} else if err != nil {
 			return err
@@ -186,7 +185,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*runtime.RunRecor
 				continue
 			}
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
-				return fmt.Errorf("%w: %q", runtime.ErrRunNotFound, id)
+				return fmt.Errorf("%w: %q", driver.ErrRunNotFound, id)
 			}
 			return fmt.Errorf("natsjs: update run %s: %w", id, err)
 		}
@@ -200,53 +199,35 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*runtime.RunRecor
 	}
 }
 
-const cursorPrefix = "j1."
-
-func encodeCursor(seq uint64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatUint(seq, 10)))
-}
-
-func decodeCursor(c string) (uint64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
-		return 0, fmt.Errorf("%w: %q", runtime.ErrInvalidCursor, c)
-	}
-	seq, err := strconv.ParseUint(string(b[len(cursorPrefix):]), 10, 64)
-	if err != nil || seq == 0 {
-		return 0, fmt.Errorf("%w: %q", runtime.ErrInvalidCursor, c)
-	}
-	return seq, nil
-}
-
-// List implements runtime.Store: it walks the run-index stream backwards
+// List implements driver.Store: it walks the run-index stream backwards
 // from the newest entry (or from the cursor), reading each run from the KV
 // bucket. The cursor is the index sequence of the last run returned. It
 // costs a stream read per run examined and a KV read per run of the right
 // pipeline, so a selective status filter over many runs is slow.
-func (s *Store) List(ctx context.Context, opts runtime.ListOptions) (runtime.RunPage, error) {
+func (s *Store) List(ctx context.Context, opts driver.ListOptions) (driver.RunPage, error) {
 	if opts.Status != "" && !opts.Status.Valid() {
-		return runtime.RunPage{}, fmt.Errorf("natsjs: list: unknown status %q", opts.Status)
+		return driver.RunPage{}, fmt.Errorf("natsjs: list: unknown status %q", opts.Status)
 	}
 	limit := opts.Limit
 	switch {
 	case limit <= 0:
-		limit = runtime.DefaultListLimit
-	case limit > runtime.MaxListLimit:
-		limit = runtime.MaxListLimit
+		limit = driver.DefaultListLimit
+	case limit > driver.MaxListLimit:
+		limit = driver.MaxListLimit
 	}
 	info, err := s.index.Info(ctx)
 	if err != nil {
-		return runtime.RunPage{}, fmt.Errorf("natsjs: list: %w", err)
+		return driver.RunPage{}, fmt.Errorf("natsjs: list: %w", err)
 	}
 	seq, first := info.State.LastSeq, info.State.FirstSeq
 	if opts.Cursor != "" {
-		c, err := decodeCursor(opts.Cursor)
+		c, err := driver.DecodeCursor("j", opts.Cursor)
 		if err != nil {
-			return runtime.RunPage{}, err
+			return driver.RunPage{}, err
 		}
 		seq = min(seq, c-1)
 	}
-	page := runtime.RunPage{Runs: []*runtime.Run{}}
+	page := driver.RunPage{Runs: []*driver.Run{}}
 	var last uint64
 	for ; seq >= first && seq > 0; seq-- {
 		m, err := s.index.GetMsg(ctx, seq)
@@ -254,24 +235,24 @@ func (s *Store) List(ctx context.Context, opts runtime.ListOptions) (runtime.Run
 			continue
 		}
 		if err != nil {
-			return runtime.RunPage{}, fmt.Errorf("natsjs: list: %w", err)
+			return driver.RunPage{}, fmt.Errorf("natsjs: list: %w", err)
 		}
 		var e indexEntry
 		if json.Unmarshal(m.Data, &e) != nil || (opts.PipelineID != "" && e.PipelineID != opts.PipelineID) {
 			continue
 		}
 		r, err := s.Get(ctx, e.ID)
-		if errors.Is(err, runtime.ErrRunNotFound) {
+		if errors.Is(err, driver.ErrRunNotFound) {
 			continue
 		}
 		if err != nil {
-			return runtime.RunPage{}, err
+			return driver.RunPage{}, err
 		}
 		if opts.Status != "" && r.Status != opts.Status {
 			continue
 		}
 		if len(page.Runs) == limit { // one more match exists beyond this page
-			page.NextCursor = encodeCursor(last)
+			page.NextCursor = driver.EncodeCursor("j", last)
 			break
 		}
 		page.Runs = append(page.Runs, r)
@@ -280,7 +261,7 @@ func (s *Store) List(ctx context.Context, opts runtime.ListOptions) (runtime.Run
 	return page, nil
 }
 
-// Unfinished implements runtime.Store from the active.<id> markers.
+// Unfinished implements driver.Store from the active.<id> markers.
 func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 	lister, err := s.kv.ListKeysFiltered(ctx, "active.>")
 	if err != nil {
@@ -298,7 +279,7 @@ func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 		}
 		r, err := s.Get(ctx, id)
 		switch {
-		case errors.Is(err, runtime.ErrRunNotFound):
+		case errors.Is(err, driver.ErrRunNotFound):
 			// a Create in flight, or one that died before writing its run
 		case err != nil:
 			return nil, err

@@ -1,4 +1,4 @@
-package runtime
+package driver
 
 import (
 	"context"
@@ -75,20 +75,22 @@ type RunPage struct {
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
-const cursorPrefix = "c1."
-
-// encodeCursor makes an opaque cursor from a creation sequence number.
-func encodeCursor(seq uint64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatUint(seq, 10)))
+// EncodeCursor makes an opaque List cursor from a sequence number in the
+// store's creation order; kind tells the stores apart ("c" for memory, "j" for JetStream), so
+// that a cursor from one kind of store is refused by another.
+func EncodeCursor(kind string, seq uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + "1." + strconv.FormatUint(seq, 10)))
 }
 
-// decodeCursor reverses encodeCursor.
-func decodeCursor(c string) (uint64, error) {
+// DecodeCursor reverses EncodeCursor for a store of the given kind. A cursor
+// it did not make yields an error wrapping ErrInvalidCursor.
+func DecodeCursor(kind, c string) (uint64, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
+	prefix := kind + "1."
+	if err != nil || !strings.HasPrefix(string(b), prefix) {
 		return 0, fmt.Errorf("%w: %q", ErrInvalidCursor, c)
 	}
-	seq, err := strconv.ParseUint(string(b[len(cursorPrefix):]), 10, 64)
+	seq, err := strconv.ParseUint(string(b[len(prefix):]), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q", ErrInvalidCursor, c)
 	}

@@ -1,4 +1,4 @@
-package runtime
+package driver
 
 import (
 	"encoding/json"
@@ -60,36 +60,18 @@ func TestValueJSON(t *testing.T) {
 	if m, ok := x.(map[string]any); err != nil || !ok || m["k"] != true {
 		t.Fatal(x, err)
 	}
-	if n, err := back["a"].listLen(); err != nil || n != 2 {
+	if n, err := back["a"].Len(); err != nil || n != 2 {
 		t.Fatal(n, err)
 	}
-	if e, err := back["a"].listIndex(1); err != nil {
+	if e, err := back["a"].Index(1); err != nil {
 		t.Fatal(err)
 	} else if v, _ := Decode[int](e); v != 2 {
 		t.Fatal(v)
 	}
-	if _, err := ValueOf(3).listLen(); !errors.Is(err, ErrDecode) {
+	if _, err := ValueOf(3).Len(); !errors.Is(err, ErrDecode) {
 		t.Fatal(err)
 	}
-	if _, err := ValueOf([]int{1}).listIndex(5); !errors.Is(err, ErrDecode) {
+	if _, err := ValueOf([]int{1}).Index(5); !errors.Is(err, ErrDecode) {
 		t.Fatal(err)
-	}
-}
-
-func TestInputHelper(t *testing.T) {
-	in := NewInputs(map[string]any{"n": 5, "s": "x"})
-	if n, err := Input[int](in, "n"); err != nil || n != 5 {
-		t.Fatal(n, err)
-	}
-	_, err := Input[int](in, "missing")
-	if !errors.Is(err, ErrMissingInput) || !IsPermanent(err) {
-		t.Fatal(err)
-	}
-	_, err = Input[int](in, "s")
-	if !errors.Is(err, ErrDecode) || !IsPermanent(err) {
-		t.Fatal(err)
-	}
-	if in.Index() != -1 || in.Attempt() != 1 {
-		t.Fatal(in.Index(), in.Attempt())
 	}
 }

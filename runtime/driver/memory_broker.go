@@ -1,4 +1,4 @@
-package runtime
+package driver
 
 import (
 	"context"
@@ -6,14 +6,6 @@ import (
 	"sync"
 	"time"
 )
-
-// DeadLetter records a message the broker gave up on.
-type DeadLetter struct {
-	Message TaskMessage `json:"message"`
-	Attempt int         `json:"attempt"`
-	Reason  string      `json:"reason"`
-	Time    time.Time   `json:"time"`
-}
 
 // maxDeadLetters bounds the dead letters a MemoryBroker keeps.
 const maxDeadLetters = 1000
@@ -166,7 +158,7 @@ func (b *MemoryBroker) deadLetter(d *memDelivery, reason string) {
 	if len(b.dead) == maxDeadLetters {
 		b.dead = append(b.dead[:0], b.dead[1:]...)
 	}
-	b.dead = append(b.dead, DeadLetter{Message: d.msg, Attempt: d.attempt, Reason: reason, Time: time.Now()})
+	b.dead = append(b.dead, NewDeadLetter(d.msg, d.attempt, reason, false, time.Now()))
 }
 
 func (d *memDelivery) Message() TaskMessage { return d.msg }

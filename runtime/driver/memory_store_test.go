@@ -1,4 +1,4 @@
-package runtime
+package driver
 
 import (
 	"context"
@@ -195,31 +195,5 @@ func TestMemoryStoreIdempotencyAndUpdate(t *testing.T) {
 	ids, err := s.Unfinished(ctx)
 	if err != nil || len(ids) != 1 || ids[0] != "r1" {
 		t.Fatalf("unfinished %v %v", ids, err)
-	}
-}
-
-// The engine's runs are listed through its store, with TTL from an
-// injected clock.
-func TestEngineListAndTTL(t *testing.T) {
-	clock := newFakeClock()
-	store := NewMemoryStore(WithTTL(time.Hour), WithStoreClock(clock.Now))
-	reg := NewRegistry()
-	mustRegisterTask(t, reg, "t", constFn("x"))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "t", Output: "o"}}})
-	e := newEngine(t, reg, WithStore(store))
-	ctx := testCtx(t)
-	for range 3 {
-		if _, err := e.Run(ctx, "p", nil, StartOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	page, err := e.List(ctx, ListOptions{PipelineID: "p", Status: RunSucceeded})
-	if err != nil || len(page.Runs) != 3 {
-		t.Fatalf("list: %d %v", len(page.Runs), err)
-	}
-	clock.Advance(time.Hour)
-	page, err = e.List(ctx, ListOptions{})
-	if err != nil || len(page.Runs) != 0 {
-		t.Fatalf("after TTL: %d %v", len(page.Runs), err)
 	}
 }

@@ -1,4 +1,4 @@
-package runtime
+package driver
 
 import (
 	"context"
@@ -61,4 +61,35 @@ type Delivery interface {
 	// InProgress tells the broker the message is still being worked on,
 	// postponing redelivery to another worker.
 	InProgress() error
+}
+
+// DeadLetter records a task message a broker gave up on: it failed
+// permanently (Delivery.Term) or used up its deliveries.
+type DeadLetter struct {
+	// MessageID is the task message's ID (TaskMessage.ID).
+	MessageID  string `json:"message_id"`
+	RunID      string `json:"run_id"`
+	PipelineID string `json:"pipeline_id"`
+	Task       string `json:"task"`
+	// Index is the element of a map task, or -1.
+	Index int `json:"index"`
+	// Reason is why: the task's final error, or that its deliveries ran out.
+	Reason string `json:"reason"`
+	// Deliveries is how many times the message was delivered.
+	Deliveries int `json:"deliveries"`
+	// Exhausted reports that the broker's delivery limit was used up (rather
+	// than a permanent failure terminating the message).
+	Exhausted bool      `json:"exhausted,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// NewDeadLetter returns the dead letter of m after deliveries deliveries.
+func NewDeadLetter(m TaskMessage, deliveries int, reason string, exhausted bool, now time.Time) DeadLetter {
+	return DeadLetter{MessageID: m.ID(), RunID: m.RunID, PipelineID: m.PipelineID, Task: m.Task, Index: m.Index,
+		Reason: reason, Deliveries: deliveries, Exhausted: exhausted, Time: now}
+}
+
+// Message returns the task message the dead letter records.
+func (d DeadLetter) Message() TaskMessage {
+	return TaskMessage{RunID: d.RunID, PipelineID: d.PipelineID, Task: d.Task, Index: d.Index}
 }

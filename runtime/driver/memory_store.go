@@ -1,4 +1,4 @@
-package runtime
+package driver
 
 import (
 	"context"
@@ -175,7 +175,7 @@ func (s *MemoryStore) List(ctx context.Context, opts ListOptions) (RunPage, erro
 	end := -1 // exclusive upper bound on seq; -1 means none
 	var before uint64
 	if opts.Cursor != "" {
-		seq, err := decodeCursor(opts.Cursor)
+		seq, err := DecodeCursor("c", opts.Cursor)
 		if err != nil {
 			return RunPage{}, err
 		}
@@ -207,7 +207,7 @@ func (s *MemoryStore) List(ctx context.Context, opts ListOptions) (RunPage, erro
 			continue
 		}
 		if r == nil { // one more match exists beyond this page
-			page.NextCursor = encodeCursor(lastSeq)
+			page.NextCursor = EncodeCursor("c", lastSeq)
 			break
 		}
 		page.Runs = append(page.Runs, r)

@@ -1,4 +1,4 @@
-package runtime
+package driver
 
 import (
 	"context"
@@ -39,7 +39,7 @@ func TestMemoryBrokerAckNakTerm(t *testing.T) {
 		t.Fatal(d.Attempt())
 	}
 	_ = d.Nak(0) // max deliver reached: dead-lettered
-	if dl := b.DeadLetters(); len(dl) != 1 || dl[0].Attempt != 3 {
+	if dl := b.DeadLetters(); len(dl) != 1 || dl[0].Deliveries != 3 {
 		t.Fatalf("dead letters %+v", dl)
 	}
 	_ = b.Enqueue(ctx, msg)

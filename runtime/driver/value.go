@@ -1,4 +1,4 @@
-package runtime
+package driver
 
 import (
 	"bytes"
@@ -155,8 +155,9 @@ func convertValue(v Value, dst reflect.Value) error {
 	return convert(v.v, dst)
 }
 
-// listLen returns the number of elements of a list Value.
-func (v Value) listLen() (int, error) {
+// Len returns the number of elements of a list Value, or an error wrapping
+// ErrDecode when v is not a list.
+func (v Value) Len() (int, error) {
 	if v.raw != nil {
 		var items []json.RawMessage
 		if err := json.Unmarshal(v.raw, &items); err != nil {
@@ -177,8 +178,9 @@ func (v Value) listLen() (int, error) {
 	return rv.Len(), nil
 }
 
-// listIndex returns element i of a list Value.
-func (v Value) listIndex(i int) (Value, error) {
+// Index returns element i of a list Value, or an error wrapping ErrDecode
+// when v is not a list or i is out of range.
+func (v Value) Index(i int) (Value, error) {
 	if v.raw != nil {
 		var items []json.RawMessage
 		if err := json.Unmarshal(v.raw, &items); err != nil {
@@ -189,7 +191,7 @@ func (v Value) listIndex(i int) (Value, error) {
 		}
 		return RawJSON(items[i]), nil
 	}
-	n, err := v.listLen()
+	n, err := v.Len()
 	if err != nil {
 		return Value{}, err
 	}

@@ -1,7 +1,6 @@
-package runtime
+package driver
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -84,22 +83,6 @@ func (r *Run) Err() error {
 		return nil
 	}
 	return &RunError{RunID: r.ID, Status: r.Status, Message: r.Error, TimedOut: r.timedOut}
-}
-
-// Output returns the named output of a succeeded run decoded as a T.
-func Output[T any](r *Run, name string) (T, error) {
-	var zero T
-	if r.Status != RunSucceeded {
-		if err := r.Err(); err != nil {
-			return zero, err
-		}
-		return zero, fmt.Errorf("%w: run %s is %s", ErrRunNotFinished, r.ID, r.Status)
-	}
-	v, ok := r.Outputs[name]
-	if !ok {
-		return zero, fmt.Errorf("%w: run %s has no output %q", ErrMissingInput, r.ID, name)
-	}
-	return Decode[T](v)
 }
 
 // RunRecord is the complete, serialisable state of a run as kept by a Store.

@@ -1,0 +1,67 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the backends, re-exported by package runtime. Match
+// them with errors.Is.
+var (
+	// ErrRunNotFound reports a run ID that the store does not hold (never
+	// created, or already evicted).
+	ErrRunNotFound = errors.New("run not found")
+	// ErrDecode reports a Value that cannot be decoded into the requested type.
+	ErrDecode = errors.New("cannot decode value")
+	// ErrRunFailed is matched by the error of a run that ended failed.
+	ErrRunFailed = errors.New("run failed")
+	// ErrRunCancelled is matched by the error of a run that was cancelled.
+	ErrRunCancelled = errors.New("run cancelled")
+	// ErrPipelineTimeout is matched by the error of a run that exceeded its
+	// pipeline timeout.
+	ErrPipelineTimeout = errors.New("pipeline timeout exceeded")
+	// ErrInvalidCursor reports a List cursor that was not produced by the
+	// store being asked.
+	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrStoreFull reports that a store at its run cap holds no finished run
+	// it could evict to make room.
+	ErrStoreFull = errors.New("run store is full")
+	// ErrBrokerClosed reports use of a broker after Close.
+	ErrBrokerClosed = errors.New("broker closed")
+	// ErrNoChange may be returned by a Store.Update function to leave the
+	// record unchanged; Update then returns nil.
+	ErrNoChange = errors.New("no change")
+)
+
+// RunError is the error of a run that did not succeed, as returned by
+// Run.Err. It matches ErrRunFailed or ErrRunCancelled (and
+// ErrPipelineTimeout for a timed-out run) with errors.Is.
+type RunError struct {
+	// RunID is the run that ended.
+	RunID string
+	// Status is the run's terminal status (failed or cancelled).
+	Status RunStatus
+	// Message is the run's error text, naming the failed task.
+	Message string
+	// TimedOut reports whether the pipeline timeout ended the run.
+	TimedOut bool
+}
+
+// Error returns "run ID STATUS: MESSAGE".
+func (e *RunError) Error() string {
+	return fmt.Sprintf("run %s %s: %s", e.RunID, e.Status, e.Message)
+}
+
+// Is matches ErrRunFailed, ErrRunCancelled and ErrPipelineTimeout according
+// to the run's outcome.
+func (e *RunError) Is(target error) bool {
+	switch target {
+	case ErrRunFailed:
+		return e.Status == RunFailed
+	case ErrRunCancelled:
+		return e.Status == RunCancelled
+	case ErrPipelineTimeout:
+		return e.TimedOut
+	}
+	return false
+}
