@@ -24,29 +24,29 @@ func noopTask(_ context.Context, in Inputs) (any, error) {
 
 // chainPipeline is t0 -> t1 -> ... -> t(n-1), t0 reading the pipeline input.
 func chainPipeline(n int) Pipeline {
-	p := Pipeline{ID: fmt.Sprintf("chain%d", n), Inputs: []string{"in"}}
+	p := Pipeline{ID: fmt.Sprintf("chain%d", n), Inputs: fieldsOf("in")}
 	prev := "in"
 	for i := range n {
 		out := fmt.Sprintf("v%d", i)
-		p.Tasks = append(p.Tasks, TaskDef{Name: fmt.Sprintf("t%d", i), Inputs: []string{prev}, Output: out})
+		p.Tasks = append(p.Tasks, Task{Name: fmt.Sprintf("t%d", i), Inputs: []string{prev}, Output: out})
 		prev = out
 	}
-	p.Outputs = []string{prev}
+	p.Outputs = fieldsOf(prev)
 	return p
 }
 
 // diamondPipeline is src -> (w0 .. w(width-1)) -> sink: width+2 tasks.
 func diamondPipeline(width int) Pipeline {
-	p := Pipeline{ID: fmt.Sprintf("diamond%d", width), Inputs: []string{"in"}}
-	p.Tasks = append(p.Tasks, TaskDef{Name: "src", Inputs: []string{"in"}, Output: "s"})
+	p := Pipeline{ID: fmt.Sprintf("diamond%d", width), Inputs: fieldsOf("in")}
+	p.Tasks = append(p.Tasks, Task{Name: "src", Inputs: []string{"in"}, Output: "s"})
 	var mids []string
 	for i := range width {
 		out := fmt.Sprintf("m%d", i)
 		mids = append(mids, out)
-		p.Tasks = append(p.Tasks, TaskDef{Name: fmt.Sprintf("w%d", i), Inputs: []string{"s"}, Output: out})
+		p.Tasks = append(p.Tasks, Task{Name: fmt.Sprintf("w%d", i), Inputs: []string{"s"}, Output: out})
 	}
-	p.Tasks = append(p.Tasks, TaskDef{Name: "sink", Inputs: mids, Output: "out"})
-	p.Outputs = []string{"out"}
+	p.Tasks = append(p.Tasks, Task{Name: "sink", Inputs: mids, Output: "out"})
+	p.Outputs = fieldsOf("out")
 	return p
 }
 

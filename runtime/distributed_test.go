@@ -178,7 +178,7 @@ func registerWordPipeline(t *testing.T, reg *Registry, block <-chan struct{}) {
 		}
 		return n, err
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "words", Inputs: []string{"words"}, Tasks: []TaskDef{
+	mustRegisterPipeline(t, reg, Pipeline{ID: "words", Inputs: fieldsOf("words"), Tasks: []Task{
 		{Name: "count", Inputs: []string{"words"}, Output: "counts", Map: "words", MapConcurrency: 2, Retry: RetryPolicy{Attempts: 2}},
 		{Name: "total", Inputs: []string{"counts"}, Output: "total"},
 	}})
@@ -269,7 +269,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	defer broker.Close()
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "t", constFn("ok"))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: time.Hour, Tasks: []TaskDef{{Name: "t", Output: "o"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: time.Hour, Tasks: []Task{{Name: "t", Output: "o"}}})
 	// The first engine starts a run but has no worker, and "crashes".
 	first := New(reg, WithWorkers(0), WithBackend(newParts(t, store, broker)))
 	run, err := first.Start(testCtx(t), "p", nil, StartOptions{})

@@ -56,15 +56,15 @@ func TestDiamondRunsReadyTasksWhileSiblingBlocked(t *testing.T) {
 	})
 	mustRegisterPipeline(t, reg, Pipeline{
 		ID:     "diamond",
-		Inputs: []string{"x", "y"},
-		Tasks: []TaskDef{
+		Inputs: fieldsOf("x", "y"),
+		Tasks: []Task{
 			{Name: "d", Inputs: []string{"b_out", "c_out"}, Output: "d_out"},
 			{Name: "a", Inputs: []string{"x"}, Output: "a_out"},
 			{Name: "b", Inputs: []string{"a_out"}, Output: "b_out"},
 			{Name: "c", Inputs: []string{"a_out"}, Output: "c_out"},
 			{Name: "e", Inputs: []string{"y"}, Output: "e_out"},
 		},
-		Outputs: []string{"d_out", "e_out"},
+		Outputs: fieldsOf("d_out", "e_out"),
 	})
 	e := newEngine(t, reg)
 	ctx := testCtx(t)
@@ -124,8 +124,8 @@ func TestPipelineInputConsumedByNonRootTask(t *testing.T) {
 	})
 	mustRegisterPipeline(t, reg, Pipeline{
 		ID:     "p",
-		Inputs: []string{"text", "times"},
-		Tasks: []TaskDef{
+		Inputs: fieldsOf("text", "times"),
+		Tasks: []Task{
 			{Name: "first", Inputs: []string{"text"}, Output: "shout"},
 			{Name: "second", Inputs: []string{"shout", "times"}, Output: "result"},
 		},
@@ -158,7 +158,7 @@ func TestRawJSONInputs(t *testing.T) {
 		}
 		return out, err
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: []string{"items"}, Tasks: []TaskDef{{Name: "names", Inputs: []string{"items"}, Output: "names"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: fieldsOf("items"), Tasks: []Task{{Name: "names", Inputs: []string{"items"}, Output: "names"}}})
 	e := newEngine(t, reg)
 	r, err := e.Run(testCtx(t), "p", map[string]any{"items": RawJSON([]byte(`[{"name":"x"},{"name":"y"}]`))}, StartOptions{})
 	if err != nil {
@@ -173,7 +173,7 @@ func TestRawJSONInputs(t *testing.T) {
 func retryPipeline(t *testing.T, reg *Registry, fn TaskFunc, retry RetryPolicy) {
 	t.Helper()
 	mustRegisterTask(t, reg, "flaky", fn)
-	mustRegisterPipeline(t, reg, Pipeline{ID: "retry", Tasks: []TaskDef{{Name: "flaky", Output: "out", Retry: retry}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "retry", Tasks: []Task{{Name: "flaky", Output: "out", Retry: retry}}})
 }
 
 func TestRetrySucceedsOnThirdAttempt(t *testing.T) {
@@ -265,7 +265,7 @@ func TestTaskTimeout(t *testing.T) {
 		<-ctx.Done() // blocks until the task timeout
 		return nil, ctx.Err()
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "slow", Output: "o", Timeout: 20 * time.Millisecond, Retry: RetryPolicy{Attempts: 2}}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{{Name: "slow", Output: "o", Timeout: 20 * time.Millisecond, Retry: RetryPolicy{Attempts: 2}}}})
 	e := newEngine(t, reg)
 	r, err := e.Run(testCtx(t), "p", nil, StartOptions{})
 	if err != nil {
@@ -284,7 +284,7 @@ func TestPanicFailsTaskNotProcess(t *testing.T) {
 		m["x"] = 1 // nil map write panics
 		return nil, nil
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "boom", Output: "o", Retry: RetryPolicy{Attempts: 3}}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{{Name: "boom", Output: "o", Retry: RetryPolicy{Attempts: 3}}}})
 	e := newEngine(t, reg, WithLogger(discardLogger()))
 	for range 2 { // the engine keeps working after a panic
 		r, err := e.Run(testCtx(t), "p", nil, StartOptions{})
@@ -312,7 +312,7 @@ func TestCancelReachesBlockedTask(t *testing.T) {
 		return nil, ctx.Err()
 	})
 	mustRegisterTask(t, reg, "after", constFn(1))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{
 		{Name: "block", Output: "b"},
 		{Name: "after", Inputs: []string{"b"}, Output: "a"},
 	}})
@@ -361,7 +361,7 @@ func TestFailFastCancelsSiblings(t *testing.T) {
 		<-started
 		return nil, errors.New("disk full")
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{
 		{Name: "blocked", Output: "x"},
 		{Name: "failing", Output: "y"},
 	}})
@@ -384,7 +384,7 @@ func TestFailFastCancelsSiblings(t *testing.T) {
 func TestPipelineTimeoutWithNoTaskRunning(t *testing.T) {
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "t", func(context.Context, Inputs) (any, error) { return nil, errors.New("again") })
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: 30 * time.Millisecond, Tasks: []TaskDef{
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: 30 * time.Millisecond, Tasks: []Task{
 		{Name: "t", Output: "o", Retry: RetryPolicy{Attempts: 3, Backoff: time.Hour}},
 	}})
 	e := newEngine(t, reg)
@@ -407,7 +407,7 @@ func TestPipelineTimeoutCancelsRunningTask(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: 20 * time.Millisecond, Tasks: []TaskDef{{Name: "t", Output: "o"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: 20 * time.Millisecond, Tasks: []Task{{Name: "t", Output: "o"}}})
 	e := newEngine(t, reg)
 	r, err := e.Run(testCtx(t), "p", nil, StartOptions{})
 	if err != nil {
@@ -422,8 +422,8 @@ func TestIdempotencyKey(t *testing.T) {
 	reg := NewRegistry()
 	var calls atomic.Int32
 	mustRegisterTask(t, reg, "once", func(context.Context, Inputs) (any, error) { return calls.Add(1), nil })
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "once", Output: "o"}}})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "q", Tasks: []TaskDef{{Name: "once", Output: "o"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{{Name: "once", Output: "o"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "q", Tasks: []Task{{Name: "once", Output: "o"}}})
 	e := newEngine(t, reg)
 	ctx := testCtx(t)
 	r1, err := e.Start(ctx, "p", nil, StartOptions{IdempotencyKey: "k1"})
@@ -455,7 +455,7 @@ func TestIdempotencyKey(t *testing.T) {
 func TestStartErrors(t *testing.T) {
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "t", constFn(1))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: []string{"a"}, Tasks: []TaskDef{{Name: "t", Inputs: []string{"a"}, Output: "o"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: fieldsOf("a"), Tasks: []Task{{Name: "t", Inputs: []string{"a"}, Output: "o"}}})
 	e := newEngine(t, reg)
 	ctx := testCtx(t)
 	if _, err := e.Start(ctx, "nope", nil, StartOptions{}); !errors.Is(err, ErrUnknownPipeline) {
@@ -496,12 +496,12 @@ func TestWorkerBound(t *testing.T) {
 		cur.Add(-1)
 		return nil, nil
 	})
-	var tasks []TaskDef
+	var tasks []Task
 	mustRegisterTask(t, reg, "x", constFn(nil))
 	for i := range 6 {
 		name := fmt.Sprintf("w%d", i)
 		mustRegisterTask(t, reg, name, reg.funcs["w"])
-		tasks = append(tasks, TaskDef{Name: name, Output: name})
+		tasks = append(tasks, Task{Name: name, Output: name})
 	}
 	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: tasks})
 	e := newEngine(t, reg, WithWorkers(2))
@@ -523,7 +523,7 @@ func TestWorkerBound(t *testing.T) {
 func TestRunJSONShape(t *testing.T) {
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "t", constFn(map[string]string{"processed": "X"}))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "t", Output: "result"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{{Name: "t", Output: "result"}}})
 	e := newEngine(t, reg)
 	r, err := e.Run(testCtx(t), "p", nil, StartOptions{})
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 func TestSlowSubscriberDoesNotBlockEngine(t *testing.T) {
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "t", constFn(1))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "t", Output: "o"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{{Name: "t", Output: "o"}}})
 	e := newEngine(t, reg)
 	ctx := testCtx(t)
 	slow, err := e.Subscribe(ctx, EventFilter{PipelineID: "p"}, 2)
@@ -53,7 +53,7 @@ func TestLateSubscriberGetsSnapshotFirst(t *testing.T) {
 		<-gate
 		return "b", nil
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{
 		{Name: "first", Output: "a"},
 		{Name: "second", Inputs: []string{"a"}, Output: "b"},
 	}})

@@ -115,3 +115,12 @@ func newParts(t *testing.T, store driver.Store, broker driver.Broker) parts {
 
 // withHeartbeat sets the heartbeat of an engine on the default backend.
 func withHeartbeat(d time.Duration) Option { return func(c *config) { c.heartbeat = d } }
+
+// fieldsOf returns required fields of type any with the given names.
+func fieldsOf(names ...string) []Field {
+	out := make([]Field, len(names))
+	for i, n := range names {
+		out[i] = Field{Name: n, Type: "any", Required: true}
+	}
+	return out
+}

@@ -43,8 +43,8 @@ func TestMapKeepsOrderAndBound(t *testing.T) {
 	})
 	mustRegisterPipeline(t, reg, Pipeline{
 		ID:     "mr",
-		Inputs: []string{"nums"},
-		Tasks: []TaskDef{
+		Inputs: fieldsOf("nums"),
+		Tasks: []Task{
 			{Name: "square", Inputs: []string{"nums"}, Output: "squares", Map: "nums", MapConcurrency: bound},
 			{Name: "sum", Inputs: []string{"squares"}, Output: "total"},
 		},
@@ -97,7 +97,7 @@ func TestMapElementFailureFailsTask(t *testing.T) {
 		}
 		return strings.ToUpper(s), nil
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: []string{"words"}, Tasks: []TaskDef{
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: fieldsOf("words"), Tasks: []Task{
 		{Name: "check", Inputs: []string{"words"}, Output: "upper", Map: "words", MapConcurrency: 1, Retry: RetryPolicy{Attempts: 2}},
 	}})
 	e := newEngine(t, reg)
@@ -126,7 +126,7 @@ func TestMapEmptyListGivesEmptyList(t *testing.T) {
 		xs, err := Input[[]string](in, "outs")
 		return len(xs), err
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: []string{"xs"}, Tasks: []TaskDef{
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: fieldsOf("xs"), Tasks: []Task{
 		{Name: "each", Inputs: []string{"xs"}, Output: "outs", Map: "xs"},
 		{Name: "count", Inputs: []string{"outs"}, Output: "n"},
 	}})
@@ -149,7 +149,7 @@ func TestMapEmptyListGivesEmptyList(t *testing.T) {
 func TestMapOverNonListFails(t *testing.T) {
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "each", constFn(1))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: []string{"xs"}, Tasks: []TaskDef{{Name: "each", Inputs: []string{"xs"}, Output: "o", Map: "xs"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: fieldsOf("xs"), Tasks: []Task{{Name: "each", Inputs: []string{"xs"}, Output: "o", Map: "xs"}}})
 	e := newEngine(t, reg)
 	r, err := e.Run(testCtx(t), "p", map[string]any{"xs": 42}, StartOptions{})
 	if err != nil {

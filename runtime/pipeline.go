@@ -6,51 +6,74 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/taskwire/taskwire/runtime/schema"
 )
 
 // DefaultMapConcurrency is the number of elements of a map task that run at
-// once when TaskDef.MapConcurrency is zero.
+// once when Task.MapConcurrency is zero.
 const DefaultMapConcurrency = 8
 
-// Pipeline is a pipeline definition as plain data: the tasks it runs and how
-// their inputs and outputs connect. Generated code builds one per spec
-// pipeline and registers it with Registry.RegisterPipeline.
+// Pipeline describes a pipeline as plain data: the tasks it runs, how their
+// inputs and outputs connect, and the types of its inputs and outputs.
+// Generated code writes one per spec pipeline and registers it with
+// Registry.RegisterPipeline; it is the only description of the pipeline:
+// the engine runs it, the HTTP layer serves it (GET /pipelines/{id},
+// execute) and package graph draws it.
 type Pipeline struct {
 	// ID names the pipeline; it must be unique within a Registry.
-	ID string `json:"id"`
-	// Tasks are the tasks of the pipeline, in any order.
-	Tasks []TaskDef `json:"tasks"`
-	// Inputs names the pipeline inputs, the values a run is started with.
-	Inputs []string `json:"inputs,omitempty"`
-	// Outputs names the values a succeeded run returns; empty means every
+	ID string
+	// Description is the spec's description of the pipeline.
+	Description string
+	// Tasks are the tasks of the pipeline, in topological order for
+	// display (the engine accepts any order).
+	Tasks []Task
+	// Inputs are the pipeline inputs, the values a run is started with.
+	Inputs []Field
+	// Outputs are the values a succeeded run returns; empty means every
 	// task output.
-	Outputs []string `json:"outputs,omitempty"`
+	Outputs []Field
 	// Timeout bounds a whole run; zero means no limit.
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration
+	// Input is the schema of the inputs as one JSON object (the body of an
+	// execute request), which the HTTP layer validates requests with; nil
+	// means the pipeline is not served over HTTP.
+	Input *schema.Schema
 }
 
-// TaskDef is one task of a pipeline. Its function is looked up in the
-// Registry by Name.
-type TaskDef struct {
+// Field is a named, typed value: a pipeline input or output.
+type Field struct {
+	Name string `json:"name"`
+	// Type is the value's type as the spec writes it ("string", "[]Item").
+	Type string `json:"type"`
+	// Required is false for an optional value (T? in the spec).
+	Required bool `json:"required"`
+}
+
+// Task is one task of a pipeline. Its function is looked up in the Registry
+// by Name.
+type Task struct {
 	// Name names the task and the TaskFunc that implements it.
 	Name string `json:"name"`
 	// Inputs names the values the task reads: each is a pipeline input or
 	// another task's Output.
-	Inputs []string `json:"inputs,omitempty"`
+	Inputs []string `json:"inputs"`
 	// Output names the value the task produces.
 	Output string `json:"output"`
+	// Type is the output's type as the spec writes it.
+	Type string `json:"type"`
 	// Timeout bounds one attempt of the task (one element for a map task);
 	// zero means no limit.
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration `json:"-"`
 	// Retry says how failed attempts are retried.
-	Retry RetryPolicy `json:"retry,omitzero"`
+	Retry RetryPolicy `json:"-"`
 	// Map, when set, names the list input the task fans out over: the
 	// function runs once per element, with that input replaced by the
 	// element, and the output is the list of results in input order.
 	Map string `json:"map,omitempty"`
 	// MapConcurrency bounds how many elements of a map task run at once;
 	// zero means DefaultMapConcurrency.
-	MapConcurrency int `json:"map_concurrency,omitempty"`
+	MapConcurrency int `json:"-"`
 }
 
 // RetryPolicy says how a failing task is retried. The zero value runs each
@@ -76,7 +99,7 @@ type plan struct {
 }
 
 type planTask struct {
-	def       TaskDef
+	def       Task
 	fn        TaskFunc
 	deps      []int // producer tasks, without duplicates
 	consumers []int // tasks that read this task's output
@@ -107,12 +130,12 @@ func compile(p Pipeline, funcs map[string]TaskFunc) (*plan, error) {
 		inputs: make(map[string]bool, len(p.Inputs)),
 	}
 	for _, in := range p.Inputs {
-		if in == "" {
+		if in.Name == "" {
 			bad("empty input name")
-		} else if pl.inputs[in] {
-			bad("input %q declared twice", in)
+		} else if pl.inputs[in.Name] {
+			bad("input %q declared twice", in.Name)
 		}
-		pl.inputs[in] = true
+		pl.inputs[in.Name] = true
 	}
 	producer := make(map[string]int, len(p.Tasks))
 	for i, t := range pl.p.Tasks {
@@ -180,15 +203,15 @@ func compile(p Pipeline, funcs map[string]TaskFunc) (*plan, error) {
 	if cyc := pl.cycle(); cyc != nil {
 		bad("cycle: %s", strings.Join(cyc, " -> "))
 	}
-	pl.outputs = pl.p.Outputs
+	for _, o := range pl.p.Outputs {
+		pl.outputs = append(pl.outputs, o.Name)
+		if _, ok := producer[o.Name]; !ok {
+			bad("output %q is produced by no task", o.Name)
+		}
+	}
 	if len(pl.outputs) == 0 {
 		for _, t := range pl.p.Tasks {
 			pl.outputs = append(pl.outputs, t.Output)
-		}
-	}
-	for _, o := range pl.p.Outputs {
-		if _, ok := producer[o]; !ok {
-			bad("output %q is produced by no task", o)
 		}
 	}
 	if len(errs) > 0 {
@@ -252,7 +275,8 @@ func clonePipeline(p Pipeline) Pipeline {
 func (pl *plan) bindInputs(inputs map[string]any) (map[string]Value, error) {
 	vals := make(map[string]Value, len(pl.inputs)+len(pl.tasks))
 	var errs []error
-	for _, name := range pl.p.Inputs {
+	for _, in := range pl.p.Inputs {
+		name := in.Name
 		x, ok := inputs[name]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%w: pipeline %q: missing input %q", ErrInvalidInput, pl.p.ID, name))

@@ -17,27 +17,27 @@ func TestRegisterPipelineValidation(t *testing.T) {
 		p    Pipeline
 		want []string
 	}{
-		{"unknown input", Pipeline{ID: "p", Tasks: []TaskDef{{Name: "a", Inputs: []string{"nope"}, Output: "x"}}},
+		{"unknown input", Pipeline{ID: "p", Tasks: []Task{{Name: "a", Inputs: []string{"nope"}, Output: "x"}}},
 			[]string{`task "a" input "nope" is neither a pipeline input nor produced by a task`}},
-		{"two producers", Pipeline{ID: "p", Tasks: []TaskDef{{Name: "a", Output: "x"}, {Name: "b", Output: "x"}}},
+		{"two producers", Pipeline{ID: "p", Tasks: []Task{{Name: "a", Output: "x"}, {Name: "b", Output: "x"}}},
 			[]string{`output "x" is produced by two tasks, "a" and "b"`}},
-		{"cycle", Pipeline{ID: "p", Tasks: []TaskDef{
+		{"cycle", Pipeline{ID: "p", Tasks: []Task{
 			{Name: "a", Inputs: []string{"z"}, Output: "x"},
 			{Name: "b", Inputs: []string{"x"}, Output: "y"},
 			{Name: "c", Inputs: []string{"y"}, Output: "z"},
 		}}, []string{"cycle: a -> b -> c -> a"}},
-		{"missing function", Pipeline{ID: "p", Tasks: []TaskDef{{Name: "ghost", Output: "x"}}},
+		{"missing function", Pipeline{ID: "p", Tasks: []Task{{Name: "ghost", Output: "x"}}},
 			[]string{`task "ghost" has no registered function`}},
 		{"empty", Pipeline{ID: "", Tasks: nil}, []string{"empty pipeline ID", "no tasks"}},
-		{"bad map", Pipeline{ID: "p", Inputs: []string{"xs"}, Tasks: []TaskDef{{Name: "a", Inputs: []string{"xs"}, Output: "x", Map: "ys"}}},
+		{"bad map", Pipeline{ID: "p", Inputs: fieldsOf("xs"), Tasks: []Task{{Name: "a", Inputs: []string{"xs"}, Output: "x", Map: "ys"}}},
 			[]string{`task "a" maps over "ys", which is not one of its inputs`}},
-		{"bad outputs", Pipeline{ID: "p", Outputs: []string{"nothing"}, Tasks: []TaskDef{{Name: "a", Output: "x"}}},
+		{"bad outputs", Pipeline{ID: "p", Outputs: fieldsOf("nothing"), Tasks: []Task{{Name: "a", Output: "x"}}},
 			[]string{`output "nothing" is produced by no task`}},
-		{"self loop and negative", Pipeline{ID: "p", Tasks: []TaskDef{{Name: "a", Inputs: []string{"x"}, Output: "x", Timeout: -time.Second}}},
+		{"self loop and negative", Pipeline{ID: "p", Tasks: []Task{{Name: "a", Inputs: []string{"x"}, Output: "x", Timeout: -time.Second}}},
 			[]string{`task "a" reads its own output "x"`, `task "a" has a negative timeout`}},
-		{"output shadows input", Pipeline{ID: "p", Inputs: []string{"x"}, Tasks: []TaskDef{{Name: "a", Output: "x"}}},
+		{"output shadows input", Pipeline{ID: "p", Inputs: fieldsOf("x"), Tasks: []Task{{Name: "a", Output: "x"}}},
 			[]string{`output "x" of task "a" has the name of a pipeline input`}},
-		{"duplicate task", Pipeline{ID: "p", Tasks: []TaskDef{{Name: "a", Output: "x"}, {Name: "a", Output: "y"}}},
+		{"duplicate task", Pipeline{ID: "p", Tasks: []Task{{Name: "a", Output: "x"}, {Name: "a", Output: "y"}}},
 			[]string{`task "a" listed twice`}},
 	}
 	for _, c := range cases {
@@ -53,14 +53,14 @@ func TestRegisterPipelineValidation(t *testing.T) {
 			}
 		})
 	}
-	ok := Pipeline{ID: "ok", Tasks: []TaskDef{{Name: "a", Output: "x"}}}
+	ok := Pipeline{ID: "ok", Tasks: []Task{{Name: "a", Output: "x"}}}
 	if err := reg.RegisterPipeline(ok); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.RegisterPipeline(ok); !errors.Is(err, ErrInvalidPipeline) {
 		t.Fatalf("duplicate pipeline: %v", err)
 	}
-	if got, found := reg.Pipeline("ok"); !found || got.ID != "ok" || len(reg.PipelineIDs()) != 1 {
+	if got, found := reg.Pipeline("ok"); !found || got.ID != "ok" || len(reg.Pipelines()) != 1 {
 		t.Fatalf("lookup: %+v %v", got, found)
 	}
 	if err := reg.RegisterTask("a", constFn(nil)); !errors.Is(err, ErrInvalidTask) {

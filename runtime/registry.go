@@ -90,6 +90,7 @@ type Registry struct {
 	mu    sync.RWMutex
 	funcs map[string]TaskFunc
 	plans map[string]*plan
+	order []string // pipeline IDs in registration order
 }
 
 // NewRegistry returns an empty Registry.
@@ -133,6 +134,7 @@ func (r *Registry) RegisterPipeline(p Pipeline) error {
 		r.plans = make(map[string]*plan)
 	}
 	r.plans[p.ID] = pl
+	r.order = append(r.order, p.ID)
 	return nil
 }
 
@@ -145,11 +147,16 @@ func (r *Registry) Pipeline(id string) (Pipeline, bool) {
 	return clonePipeline(pl.p), true
 }
 
-// PipelineIDs returns the IDs of the registered pipelines, sorted.
-func (r *Registry) PipelineIDs() []string {
+// Pipelines returns copies of the registered pipelines, in the order they
+// were registered.
+func (r *Registry) Pipelines() []Pipeline {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return slices.Sorted(maps.Keys(r.plans))
+	out := make([]Pipeline, len(r.order))
+	for i, id := range r.order {
+		out[i] = clonePipeline(r.plans[id].p)
+	}
+	return out
 }
 
 func (r *Registry) plan(id string) (*plan, bool) {

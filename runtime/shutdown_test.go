@@ -22,7 +22,7 @@ func TestShutdownDrainsAndLeavesNoGoroutine(t *testing.T) {
 		<-release
 		return "done", nil
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: time.Hour, Tasks: []TaskDef{{Name: "t", Output: "o"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: time.Hour, Tasks: []Task{{Name: "t", Output: "o"}}})
 	e := New(reg, withHeartbeat(time.Millisecond))
 	ctx := testCtx(t)
 	run, err := e.Start(ctx, "p", nil, StartOptions{})
@@ -73,7 +73,7 @@ func TestShutdownDeadlineCancelsTasks(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "t", Output: "o"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{{Name: "t", Output: "o"}}})
 	e := New(reg)
 	run, err := e.Start(testCtx(t), "p", nil, StartOptions{})
 	if err != nil {

@@ -26,7 +26,7 @@ func TestTypedRun(t *testing.T) {
 		s, err := Input[string](in, "upper")
 		return len(s), err
 	}))
-	must(t, reg.RegisterPipeline(Pipeline{ID: "p", Inputs: []string{"text"}, Tasks: []TaskDef{
+	must(t, reg.RegisterPipeline(Pipeline{ID: "p", Inputs: fieldsOf("text"), Tasks: []Task{
 		{Name: "upper", Inputs: []string{"text"}, Output: "upper"},
 		{Name: "size", Inputs: []string{"upper"}, Output: "size"},
 	}}))

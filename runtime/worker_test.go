@@ -31,7 +31,7 @@ func TestEnqueueFailureFailsRun(t *testing.T) {
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "first", constFn(1))
 	mustRegisterTask(t, reg, "second", constFn(2))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{
 		{Name: "first", Output: "a"},
 		{Name: "second", Inputs: []string{"a"}, Output: "b"},
 	}})
@@ -80,7 +80,7 @@ func TestMismatchedRecordIsTerminated(t *testing.T) {
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "x", constFn(1))
 	mustRegisterTask(t, reg, "y", constFn(2))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "x", Output: "a"}, {Name: "y", Output: "b"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{{Name: "x", Output: "a"}, {Name: "y", Output: "b"}}})
 	w, err := NewWorker(reg, WithBackend(newParts(t, store, broker)))
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestEngineListAndTTL(t *testing.T) {
 	store := driver.NewMemoryStore(driver.WithTTL(time.Hour), driver.WithStoreClock(clock.Now))
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "t", constFn("x"))
-	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []TaskDef{{Name: "t", Output: "o"}}})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{{Name: "t", Output: "o"}}})
 	e := newEngine(t, reg, WithBackend(newParts(t, store, driver.NewMemoryBroker())))
 	ctx := testCtx(t)
 	for range 3 {

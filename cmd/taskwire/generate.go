@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/taskwire/taskwire/generator"
 	"github.com/taskwire/taskwire/generator/golang"
+	"github.com/taskwire/taskwire/generator/openapi"
 )
 
 // runGenerate writes the generated Go files and OpenAPI document of a spec.
@@ -35,7 +37,7 @@ func runGenerate(e *env, args []string) int {
 	if m == nil {
 		return code
 	}
-	gen, err := golang.Gen(m)
+	gen, err := generator.Generate(m, golang.Gen, openapi.Gen)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "taskwire generate: %v\n", err)
 		return exitInvalid
@@ -76,7 +78,7 @@ func runGenerate(e *env, args []string) int {
 
 // checkGenerated prints every generated file of dir that differs from gen,
 // is missing or is no longer generated, and returns exitInvalid if any.
-func checkGenerated(e *env, dir string, gen []golang.File, owned map[string][]byte) int {
+func checkGenerated(e *env, dir string, gen []generator.File, owned map[string][]byte) int {
 	n := 0
 	for _, f := range gen {
 		old, ok := owned[f.Name]
@@ -109,7 +111,7 @@ func isGeneratedName(name string) bool {
 // ownedFiles returns the content of every file of dir that generate owns,
 // by name. It fails when a file generate would write exists and belongs to
 // the user. A missing dir holds no files.
-func ownedFiles(dir string, gen []golang.File) (map[string][]byte, error) {
+func ownedFiles(dir string, gen []generator.File) (map[string][]byte, error) {
 	owned := map[string][]byte{}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -143,7 +145,7 @@ func ownedFiles(dir string, gen []golang.File) (map[string][]byte, error) {
 }
 
 // extraFiles returns the owned files that gen no longer produces, sorted.
-func extraFiles(gen []golang.File, owned map[string][]byte) []string {
+func extraFiles(gen []generator.File, owned map[string][]byte) []string {
 	produced := map[string]bool{}
 	for _, f := range gen {
 		produced[f.Name] = true

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/taskwire/taskwire/generator/diag"
-	"github.com/taskwire/taskwire/generator/graph"
 	"github.com/taskwire/taskwire/generator/model"
 	rtgraph "github.com/taskwire/taskwire/runtime/graph"
 )
@@ -42,12 +41,12 @@ func runGraph(e *env, args []string) int {
 	if *format == "json" && len(pipelines) != 1 {
 		graphs := make([]*rtgraph.Graph, len(pipelines))
 		for i, p := range pipelines {
-			graphs[i] = graph.Gen(p)
+			graphs[i] = rtgraph.Of(p.Descriptor())
 		}
 		return writeJSON(e, "graph", graphs)
 	}
 	for i, p := range pipelines {
-		out, err := rtgraph.Render(graph.Gen(p), *format)
+		out, err := rtgraph.Render(rtgraph.Of(p.Descriptor()), *format)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "taskwire graph: %v\n", err)
 			return exitUsage

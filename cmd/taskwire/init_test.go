@@ -83,6 +83,37 @@ func TestInitBuildsRunsAndTests(t *testing.T) {
 	if after := snapshot(t, dir); !equalSnapshots(before, after) {
 		t.Errorf("the refused init changed files")
 	}
+
+	// go generate stays green when pipelines are added, renamed and
+	// removed: it lists the package's files before the directive runs, so
+	// generate must delete none of them.
+	specFile := filepath.Join(dir, "hello", "taskwire.yaml")
+	orig, err := os.ReadFile(specFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(from, to string) {
+		t.Helper()
+		b, err := os.ReadFile(specFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), from) {
+			t.Fatalf("the scaffold's spec has no %q", from)
+		}
+		writeFile(t, specFile, strings.Replace(string(b), from, to, 1))
+	}
+	edit("\n  welcome:\n", "\n  welcome_again:\n    tasks: [normalize_name, greet]\n  welcome:\n")
+	goCmd("generate", "./...")
+	goCmd("build", "./...")
+	edit("\n  welcome_again:\n    tasks: [normalize_name, greet]\n  welcome:\n", "\n  greeting_flow:\n")
+	goCmd("generate", "./...")
+	goCmd("build", "./...")
+	if b, err := os.ReadFile(filepath.Join(dir, "hello", "taskwire_pipelines_gen.go")); err != nil || !strings.Contains(string(b), "StartGreetingFlow") || strings.Contains(string(b), "Welcome") {
+		t.Errorf("after the rename the pipelines file is wrong (%v):\n%s", err, b)
+	}
+	writeFile(t, specFile, string(orig))
+	goCmd("generate", "./...")
 }
 
 // TestInitRefusesAnyExistingFile checks that one existing file is enough

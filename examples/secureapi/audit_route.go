@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -10,8 +9,9 @@ import (
 	"github.com/taskwire/taskwire/runtime/httpapi"
 )
 
-// addExecuteWithAudit adds the original example's custom route: it records
-// a custom audit event, then starts the pipeline. Being added with
+// addExecuteWithAudit adds the original example's custom route: it reads
+// the pipeline's inputs exactly as its execute route does (DecodeInputs),
+// records a custom audit event, then starts the pipeline. Being added with
 // Server.Handle, it gets the same authentication, rate limit, ACL check
 // (execute on secure_demo_pipeline) and request audit as the built-in routes.
 func addExecuteWithAudit(srv *httpapi.Server) error {
@@ -21,18 +21,11 @@ func addExecuteWithAudit(srv *httpapi.Server) error {
 		OperationID: "execute_with_audit",
 		Action:      httpapi.ActionExecute,
 		Pipeline:    "secure_demo_pipeline",
-		RateLimit:   &httpapi.Rate{N: 10, Per: time.Minute},
+		Limit:       &httpapi.Rate{N: 10, Per: time.Minute},
 	}
 	return srv.Handle(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in securedemo.SecureDemoPipelineInput
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil || dec.More() {
-			httpapi.WriteProblem(w, r, http.StatusBadRequest, `send {"data": "..."}`)
-			return
-		}
-		if len(in.Data) > 10000 {
-			httpapi.WriteProblem(w, r, http.StatusUnprocessableEntity, "data: must be at most 10000 characters long")
+		in, ok := httpapi.DecodeInputs[securedemo.SecureDemoPipelineInput](srv, w, r, "secure_demo_pipeline")
+		if !ok {
 			return
 		}
 		ev := httpapi.Event{

@@ -17,8 +17,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -26,13 +24,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/taskwire/taskwire/examples/secureapi/securedemo"
 	"github.com/taskwire/taskwire/runtime"
-	"github.com/taskwire/taskwire/runtime/httpapi"
 	"github.com/taskwire/taskwire/runtime/deploy"
+	"github.com/taskwire/taskwire/runtime/httpapi"
 )
 
 func main() {
@@ -79,7 +76,7 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	for _, k := range demoKeys {
 		v := getenv(k.env)
 		if v == "" {
-			v = newKey()
+			v, _ = httpapi.NewKey("sk_")
 			keys[k.env] = v
 			banner = append(banner, fmt.Sprintf("API Key for %s: %s", k.who, v))
 		} else {
@@ -93,13 +90,23 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		return getenv(name)
 	}
 
-	srv, err := securedemo.NewServer(tasks{}, httpapi.WithGetenv(env), httpapi.WithLogger(logger),
-		httpapi.WithEngineOptions(dep.EngineOptions()...))
+	engine, err := securedemo.NewEngine(tasks{}, dep.EngineOptions()...)
+	if err != nil {
+		return err
+	}
+	defer func() { // after Serve: requests are done, runs get the grace period
+		ctx, cancel := context.WithTimeout(context.Background(), httpapi.ShutdownGrace)
+		defer cancel()
+		if err := engine.Shutdown(ctx); err != nil {
+			logger.Error("shut down the engine", "err", err)
+		}
+	}()
+	srv, err := securedemo.NewServer(engine, httpapi.WithGetenv(env), httpapi.WithLogger(logger))
 	if err != nil {
 		return err
 	}
 	// Carry forward the runs a previous API process left unfinished.
-	if err := dep.Resume(ctx, srv.Engine()); err != nil {
+	if err := dep.Resume(ctx, engine); err != nil {
 		logger.Error("resume runs", "err", err)
 	}
 	if err := addExecuteWithAudit(srv); err != nil {
@@ -135,13 +142,4 @@ func displayAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// newKey makes a key like `taskwire keygen`: 256 random bits.
-func newKey() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	return "sk_" + strings.TrimRight(base64.RawURLEncoding.EncodeToString(b), "=")
 }

@@ -3,20 +3,31 @@ package golang
 import (
 	"github.com/dave/jennifer/jen"
 
-	"github.com/taskwire/taskwire/generator/graph"
 	"github.com/taskwire/taskwire/generator/model"
+	"github.com/taskwire/taskwire/runtime"
 )
 
-// pipelineVar is the variable holding the runtime definition of p.
+// PipelinesFile is the name of the file holding every pipeline. One file
+// for all of them means that removing or renaming a pipeline deletes no
+// file, which `go generate` could not cope with (it lists a package's files
+// before running the directive).
+const PipelinesFile = "taskwire_pipelines_gen.go"
+
+// pipelineVar is the variable holding the descriptor of p.
 func pipelineVar(p *model.Pipeline) string { return "pipeline" + p.GoName }
 
-// httpPipelineFunc is the function describing p to the HTTP layer.
-func httpPipelineFunc(p *model.Pipeline) string { return "httpPipeline" + p.GoName }
-
-// pipelineFile generates p's input and output structs, its runtime
-// definition, its typed handle and its HTTP description.
-func (g *gen) pipelineFile(p *model.Pipeline) *jen.File {
+// pipelinesFile generates, for each pipeline, its input and output
+// structs, its descriptor (the one description the engine, the HTTP layer
+// and the graphs read) and its typed handle.
+func (g *gen) pipelinesFile() *jen.File {
 	f := g.newFile()
+	for _, p := range g.m.Pipelines {
+		g.pipeline(f, p)
+	}
+	return f
+}
+
+func (g *gen) pipeline(f *jen.File, p *model.Pipeline) {
 	in, out := p.InputGoName, p.OutputGoName
 
 	addDoc(f, doc(in+" holds the inputs of pipeline "+p.Name+": the body of its execute request.", ""))
@@ -24,15 +35,12 @@ func (g *gen) pipelineFile(p *model.Pipeline) *jen.File {
 	addDoc(f, doc(out+" holds the outputs of a succeeded run of pipeline "+p.Name+".", ""))
 	f.Type().Id(out).Add(structOf(p.Outputs))
 
-	f.Comment(pipelineVar(p) + " is the runtime definition of pipeline " + p.Name + ".")
-	f.Var().Id(pipelineVar(p)).Op("=").Add(g.runtimePipeline(p))
-
-	f.Comment(schemaName(in) + " is the schema of the execute request body of pipeline " + p.Name + ".")
-	f.Var().Id(schemaName(in)).Op("=").Op("&").Qual(schemaPath, "Schema").Add((&lit{items: []jen.Code{
+	f.Comment(pipelineVar(p) + " describes pipeline " + p.Name + ".")
+	f.Var().Id(pipelineVar(p)).Op("=").Add(descriptor(p.Descriptor(), jen.Op("&").Qual(schemaPath, "Schema").Add((&lit{items: []jen.Code{
 		jen.Id("Kind").Op(":").Qual(schemaPath, "Object"),
 		jen.Id("Name").Op(":").Lit(in),
 		jen.Id("Fields").Op(":").Add(schemaFields(p.Inputs)),
-	}}).multi())
+	}}).multi())))
 
 	addDoc(f, doc(p.HandleGoName+" is a run of pipeline "+p.Name+" with typed outputs.", ""))
 	f.Type().Id(p.HandleGoName).Op("=").Qual(runtimePath, "TypedRun").Types(jen.Id(out))
@@ -48,12 +56,6 @@ func (g *gen) pipelineFile(p *model.Pipeline) *jen.File {
 			jen.Id("ctx"), jen.Id("e"), jen.Lit(p.Name), startInputs(p.Inputs), jen.Id("opts"),
 		)),
 	)
-
-	f.Comment(httpPipelineFunc(p) + " describes pipeline " + p.Name + " to the HTTP layer.")
-	f.Func().Id(httpPipelineFunc(p)).Params().Qual(httpapiPath, "Pipeline").Block(
-		jen.Return(g.httpPipeline(p)),
-	)
-	return f
 }
 
 // startInputs returns the map of run inputs built from the input struct in.
@@ -69,18 +71,20 @@ func startInputs(fields []*model.Field) *jen.Statement {
 	return m.Add(l.multi())
 }
 
-// runtimePipeline returns the runtime.Pipeline literal of p.
-func (g *gen) runtimePipeline(p *model.Pipeline) *jen.Statement {
+// descriptor returns the runtime.Pipeline literal of d, whose Input is the
+// schema expression input.
+func descriptor(d runtime.Pipeline, input jen.Code) *jen.Statement {
 	var tasks lit
-	for _, t := range p.Tasks {
+	for _, t := range d.Tasks {
 		var l lit
 		l.set("Name", jen.Lit(t.Name))
-		l.set("Inputs", stringSlice(fieldNames(t.Inputs)))
+		l.set("Inputs", stringSlice(t.Inputs))
 		l.set("Output", jen.Lit(t.Output))
+		l.str("Type", t.Type)
 		if t.Timeout != 0 {
 			l.set("Timeout", duration(t.Timeout))
 		}
-		if r := t.Retry; r != (model.Retry{}) {
+		if r := t.Retry; r != (runtime.RetryPolicy{}) {
 			var rl lit
 			if r.Attempts != 0 {
 				rl.set("Attempts", jen.Lit(r.Attempts))
@@ -93,27 +97,28 @@ func (g *gen) runtimePipeline(p *model.Pipeline) *jen.Statement {
 			}
 			l.set("Retry", jen.Qual(runtimePath, "RetryPolicy").Add(rl.line()))
 		}
-		if t.Map != "" {
-			l.set("Map", jen.Lit(t.Map))
-			if t.Concurrency != 0 {
-				l.set("MapConcurrency", jen.Lit(t.Concurrency))
-			}
+		l.str("Map", t.Map)
+		if t.MapConcurrency != 0 {
+			l.set("MapConcurrency", jen.Lit(t.MapConcurrency))
 		}
 		tasks.add(l.multi())
 	}
 	var l lit
-	l.set("ID", jen.Lit(p.Name))
-	l.set("Tasks", jen.Index().Qual(runtimePath, "TaskDef").Add(tasks.multi()))
-	l.set("Inputs", stringSlice(fieldNames(p.Inputs)))
-	l.set("Outputs", stringSlice(fieldNames(p.Outputs)))
-	if p.Timeout != 0 {
-		l.set("Timeout", duration(p.Timeout))
+	l.set("ID", jen.Lit(d.ID))
+	l.str("Description", d.Description)
+	l.set("Tasks", jen.Index().Qual(runtimePath, "Task").Add(tasks.multi()))
+	l.set("Inputs", fieldsLit(d.Inputs))
+	l.set("Outputs", fieldsLit(d.Outputs))
+	if d.Timeout != 0 {
+		l.set("Timeout", duration(d.Timeout))
 	}
+	l.set("Input", input)
 	return jen.Qual(runtimePath, "Pipeline").Add(l.multi())
 }
 
-// httpFields returns the []httpapi.Field literal of fields.
-func httpFields(fields []*model.Field) *jen.Statement {
+// fieldsLit returns the []runtime.Field literal of fields, or nil when
+// there are none.
+func fieldsLit(fields []runtime.Field) *jen.Statement {
 	if len(fields) == 0 {
 		return nil
 	}
@@ -121,38 +126,9 @@ func httpFields(fields []*model.Field) *jen.Statement {
 	for _, fl := range fields {
 		var l lit
 		l.set("Name", jen.Lit(fl.Name))
-		l.set("Type", jen.Lit(fl.Type.String()))
-		l.set("Required", jen.Lit(!fl.Type.Optional))
+		l.set("Type", jen.Lit(fl.Type))
+		l.set("Required", jen.Lit(fl.Required))
 		items.add(l.line())
 	}
-	return jen.Index().Qual(httpapiPath, "Field").Add(items.multi())
-}
-
-// httpPipeline returns the httpapi.Pipeline literal of p.
-func (g *gen) httpPipeline(p *model.Pipeline) *jen.Statement {
-	var tasks lit
-	for _, t := range p.Tasks {
-		var l lit
-		l.set("Name", jen.Lit(t.Name))
-		l.set("Inputs", stringSlice(fieldNames(t.Inputs)))
-		l.set("Output", jen.Lit(t.Output))
-		l.set("Type", jen.Lit(t.OutputType.String()))
-		l.str("Map", t.Map)
-		tasks.add(l.line())
-	}
-	var l lit
-	l.set("ID", jen.Lit(p.Name))
-	l.str("Description", p.Description)
-	l.set("Inputs", httpFields(p.Inputs))
-	l.set("Outputs", httpFields(p.Outputs))
-	l.set("Tasks", jen.Index().Qual(httpapiPath, "Task").Add(tasks.multi()))
-	if p.Timeout != 0 {
-		l.set("Timeout", duration(p.Timeout))
-	}
-	if p.RateLimit != nil {
-		l.set("RateLimit", jen.Lit(p.RateLimit.Text))
-	}
-	l.set("Input", jen.Id(schemaName(p.InputGoName)))
-	l.set("Graph", graphLit(graph.Gen(p)))
-	return jen.Qual(httpapiPath, "Pipeline").Add(l.multi())
+	return jen.Index().Qual(runtimePath, "Field").Add(items.multi())
 }

@@ -5,34 +5,44 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
+	"github.com/taskwire/taskwire/generator"
 	"github.com/taskwire/taskwire/generator/model"
-	rtgraph "github.com/taskwire/taskwire/runtime/graph"
 )
 
-// serverFile generates the service descriptor and NewServer.
+// serverFile generates the service descriptor, NewEngine and NewServer.
 func (g *gen) serverFile() *jen.File {
 	f := g.newFile()
 	f.Anon("embed")
 	f.Comment("openAPIDocument is the OpenAPI document of the service, served at /openapi.json.")
 	f.Comment("")
-	f.Comment("//go:embed " + OpenAPIFile)
+	f.Comment("//go:embed " + generator.OpenAPIFile)
 	f.Var().Id("openAPIDocument").Index().Byte()
 
-	f.Comment("Service describes the service to the HTTP layer: its pipelines, routes,")
-	f.Comment("security policy and OpenAPI document, as the spec declares them.")
+	f.Comment("Service describes the service to the HTTP layer: its title, security")
+	f.Comment("policy and OpenAPI document, as the spec declares them.")
 	f.Func().Id("Service").Params().Qual(httpapiPath, "Service").Block(jen.Return(g.service()))
 
-	f.Comment("NewServer binds impl to the spec's tasks and pipelines and returns the HTTP")
-	f.Comment("server of the service, configured by opts.")
-	f.Func().Id("NewServer").Params(
+	f.Comment("NewEngine binds impl to the spec's tasks and pipelines and returns an")
+	f.Comment("engine running them, configured by opts (a backend, workers...). Shut it")
+	f.Comment("down when done.")
+	f.Func().Id("NewEngine").Params(
 		jen.Id("impl").Id("Tasks"),
-		jen.Id("opts").Op("...").Qual(httpapiPath, "Option"),
-	).Params(jen.Op("*").Qual(httpapiPath, "Server"), jen.Error()).Block(
+		jen.Id("opts").Op("...").Qual(runtimePath, "Option"),
+	).Params(jen.Op("*").Qual(runtimePath, "Engine"), jen.Error()).Block(
 		jen.Id("reg").Op(":=").Qual(runtimePath, "NewRegistry").Call(),
 		jen.If(jen.Err().Op(":=").Id("Register").Call(jen.Id("reg"), jen.Id("impl")), jen.Err().Op("!=").Nil()).Block(
 			jen.Return(jen.Nil(), jen.Err()),
 		),
-		jen.Return(jen.Qual(httpapiPath, "New").Call(jen.Id("reg"), jen.Id("Service").Call(), jen.Id("opts").Op("..."))),
+		jen.Return(jen.Qual(runtimePath, "New").Call(jen.Id("reg"), jen.Id("opts").Op("...")), jen.Nil()),
+	)
+
+	f.Comment("NewServer returns the HTTP server of the service over e, an engine made")
+	f.Comment("by NewEngine, configured by opts.")
+	f.Func().Id("NewServer").Params(
+		jen.Id("e").Op("*").Qual(runtimePath, "Engine"),
+		jen.Id("opts").Op("...").Qual(httpapiPath, "Option"),
+	).Params(jen.Op("*").Qual(httpapiPath, "Server"), jen.Error()).Block(
+		jen.Return(jen.Qual(httpapiPath, "New").Call(jen.Id("e"), jen.Id("Service").Call(), jen.Id("opts").Op("..."))),
 	)
 	return f
 }
@@ -40,52 +50,38 @@ func (g *gen) serverFile() *jen.File {
 // service returns the httpapi.Service literal of the model.
 func (g *gen) service() *jen.Statement {
 	m := g.m
-	var pipelines lit
-	for _, p := range m.Pipelines {
-		pipelines.add(jen.Id(httpPipelineFunc(p)).Call())
-	}
-	var routes lit
-	for _, r := range m.Routes {
-		routes.add(route(r))
-	}
 	var l lit
 	l.set("Title", jen.Lit(m.Service.Title))
 	l.set("Version", jen.Lit(m.Service.Version))
-	if len(m.Pipelines) > 0 {
-		l.set("Pipelines", jen.Index().Qual(httpapiPath, "Pipeline").Add(pipelines.multi()))
-	}
-	l.set("Routes", jen.Index().Qual(httpapiPath, "Route").Add(routes.multi()))
 	l.set("Security", security(m.Security))
 	l.set("OpenAPI", jen.Id("openAPIDocument"))
 	return jen.Qual(httpapiPath, "Service").Add(l.multi())
 }
 
-// actions maps model actions to httpapi constants.
-var actions = map[model.Action]string{
-	model.ActionRead: "ActionRead", model.ActionExecute: "ActionExecute", model.ActionWrite: "ActionWrite",
+// rate returns the httpapi.Rate literal of r.
+func rate(r model.Rate) *jen.Statement {
+	return jen.Qual(httpapiPath, "Rate").Values(jen.Id("N").Op(":").Lit(r.N), jen.Id("Per").Op(":").Add(duration(r.Per)))
 }
 
-// route returns the httpapi.Route literal of r.
-func route(r *model.Route) *jen.Statement {
+// rateLimits returns the *httpapi.Limits literal of the spec's limits, or
+// nil when limits are off.
+func rateLimits(s *model.Security) *jen.Statement {
+	rl := s.RateLimits
+	if !s.Enabled || !rl.Enabled {
+		return nil
+	}
 	var l lit
-	l.set("Method", jen.Lit(r.Method))
-	l.set("Path", jen.Lit(r.Path))
-	l.set("OperationID", jen.Lit(r.OperationID))
-	l.set("RouteKey", jen.Lit(r.RouteKey))
-	if r.Action != "" {
-		l.set("Action", jen.Qual(httpapiPath, actions[r.Action]))
+	if rl.Default != nil {
+		l.set("Default", jen.Op("&").Add(rate(*rl.Default)))
 	}
-	l.str("Pipeline", r.Pipeline)
-	if r.Public {
-		l.set("Public", jen.True())
+	if len(rl.Routes) > 0 {
+		routes := jen.Dict{}
+		for name, r := range rl.Routes {
+			routes[jen.Lit(name)] = jen.Values(jen.Id("N").Op(":").Lit(r.N), jen.Id("Per").Op(":").Add(duration(r.Per)))
+		}
+		l.set("Routes", jen.Map(jen.String()).Qual(httpapiPath, "Rate").Values(routes))
 	}
-	if r.RateLimit != nil {
-		l.set("RateLimit", jen.Op("&").Qual(httpapiPath, "Rate").Values(
-			jen.Id("N").Op(":").Lit(r.RateLimit.N),
-			jen.Id("Per").Op(":").Add(duration(r.RateLimit.Period)),
-		))
-	}
-	return l.line()
+	return jen.Op("&").Qual(httpapiPath, "Limits").Add(l.multi())
 }
 
 // security returns the httpapi.Security literal of s.
@@ -154,6 +150,7 @@ func security(s *model.Security) *jen.Statement {
 		}
 		l.set("TrustedProxies", stringSlice(ps))
 	}
+	l.set("RateLimits", rateLimits(s))
 	var al lit
 	al.set("Enabled", jen.Lit(s.Audit.Enabled))
 	al.str("File", s.Audit.File)
@@ -172,39 +169,4 @@ func timeLit(t time.Time) *jen.Statement {
 		jen.Lit(t.Hour()), jen.Lit(t.Minute()), jen.Lit(t.Second()), jen.Lit(t.Nanosecond()),
 		jen.Qual("time", "UTC"),
 	)
-}
-
-// graphKinds maps node kinds to the runtime/graph constants.
-var graphKinds = map[string]string{
-	rtgraph.KindInput: "KindInput", rtgraph.KindTask: "KindTask", rtgraph.KindOutput: "KindOutput",
-}
-
-// graphLit returns the *graph.Graph literal of gr.
-func graphLit(gr *rtgraph.Graph) *jen.Statement {
-	var nodes lit
-	for _, n := range gr.Nodes {
-		var l lit
-		l.set("ID", jen.Lit(n.ID))
-		l.set("Kind", jen.Qual(graphPath, graphKinds[n.Kind]))
-		l.set("Name", jen.Lit(n.Name))
-		l.str("Type", n.Type)
-		l.str("MapOf", n.MapOf)
-		nodes.add(l.line())
-	}
-	var edges lit
-	for _, e := range gr.Edges {
-		var l lit
-		l.set("From", jen.Lit(e.From))
-		l.set("To", jen.Lit(e.To))
-		l.set("Name", jen.Lit(e.Name))
-		if e.Map {
-			l.set("Map", jen.True())
-		}
-		edges.add(l.line())
-	}
-	var l lit
-	l.set("Pipeline", jen.Lit(gr.Pipeline))
-	l.set("Nodes", jen.Index().Qual(graphPath, "Node").Add(nodes.multi()))
-	l.set("Edges", jen.Index().Qual(graphPath, "Edge").Add(edges.multi()))
-	return jen.Op("&").Qual(graphPath, "Graph").Add(l.multi())
 }

@@ -29,7 +29,7 @@ func (g *gen) typesFile() *jen.File {
 		f.PackageComment(l)
 	}
 	for _, t := range g.m.Types {
-		addDoc(f, doc(t.GoName+" is a type of the spec.", t.Description))
+		addDoc(f, doc(typeSummary(t), t.Description))
 		f.Type().Id(t.GoName).Add(structOf(t.Fields))
 	}
 	for _, e := range g.enums() {
@@ -230,4 +230,20 @@ func number(v float64) *jen.Statement {
 		return jen.Lit(int(v))
 	}
 	return jen.Lit(v)
+}
+
+// typeSummary is the first sentence of a named type's doc comment: the
+// spec type it is and the fields it holds.
+func typeSummary(t *model.Type) string {
+	names := make([]string, len(t.Fields))
+	for i, fl := range t.Fields {
+		names[i] = fl.Name
+	}
+	switch len(names) {
+	case 0:
+		return t.GoName + " is the spec's type " + t.Name + ", which has no fields."
+	case 1:
+		return t.GoName + " is the spec's type " + t.Name + ", with field " + names[0] + "."
+	}
+	return t.GoName + " is the spec's type " + t.Name + ", with fields " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + "."
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/generator/diag"
+	"github.com/taskwire/taskwire/runtime/route"
 )
 
 // FormatVersion is the spec format version this model is resolved from.
@@ -186,12 +187,8 @@ func (p *Pipeline) Producer(name string) *Task {
 	return nil
 }
 
-// Rate is a parsed rate limit: N requests per Period.
-type Rate struct {
-	N      int
-	Period time.Duration
-	Text   string // as written, for example "10/minute"
-}
+// Rate is a rate limit: N requests per period.
+type Rate = route.Rate
 
 // AuthMethod is a way a client proves who it is.
 type AuthMethod string
@@ -252,13 +249,13 @@ type JWT struct {
 }
 
 // Action is what a principal does to a pipeline.
-type Action string
+type Action = route.Action
 
 // The actions ACLs grant.
 const (
-	ActionRead    Action = "read"
-	ActionExecute Action = "execute"
-	ActionWrite   Action = "write"
+	ActionRead    = route.Read
+	ActionExecute = route.Execute
+	ActionWrite   = route.Write
 )
 
 // ACL grants actions on the pipelines matching Pattern to roles.
@@ -271,7 +268,9 @@ type ACL struct {
 // are on each Route.
 type RateLimits struct {
 	Enabled bool
-	Default *Rate
+	// Limits are the spec's limits: the default, and by route name, with
+	// each pipeline's rate_limit under its execute route's operation id.
+	route.Limits
 }
 
 // Audit configures the audit log.
@@ -281,16 +280,6 @@ type Audit struct {
 	MaxSize int64 // bytes before rotation
 }
 
-// Route is one HTTP route of the generated server.
-type Route struct {
-	Method      string
-	Path        string // net/http pattern syntax, for example /runs/{run_id}
-	OperationID string
-	RouteKey    string // the name rate_limits.routes uses for the route family (execute for every execute route)
-	Action      Action // the pipeline action the route needs; "" for routes not about one pipeline
-	Pipeline    string // for execute routes: the pipeline
-	Public      bool   // served without authentication
-	RateLimit   *Rate  // effective limit; nil when unlimited
-	Summary     string // one line for docs
-	Tag         string // OpenAPI tag
-}
+// Route is one HTTP route of the generated server, with its effective
+// rate limit (Limit).
+type Route = route.Route

@@ -94,8 +94,8 @@ func TestSecureDemoModel(t *testing.T) {
 
 	rates := map[string]string{}
 	for _, r := range m.Routes {
-		if r.RateLimit != nil {
-			rates[r.OperationID] = r.RateLimit.Text
+		if r.Limit != nil {
+			rates[r.OperationID] = r.Limit.String()
 		} else {
 			rates[r.OperationID] = "none"
 		}
@@ -127,7 +127,7 @@ func TestETLModel(t *testing.T) {
 	if got := fieldNames(p.Outputs); got != "load_report:LoadReport,metrics:Metrics" {
 		t.Errorf("outputs = %s", got)
 	}
-	if m.Pipeline("etl_nightly").RateLimit.Text != "4/hour" || m.Pipeline("etl_preview").RateLimit.Text != "10/minute" {
+	if m.Pipeline("etl_nightly").RateLimit.String() != "4/hour" || m.Pipeline("etl_preview").RateLimit.String() != "10/minute" {
 		t.Errorf("execute limits = %v %v", m.Pipeline("etl_nightly").RateLimit, m.Pipeline("etl_preview").RateLimit)
 	}
 	sec := m.Security
@@ -208,20 +208,6 @@ func TestGoNames(t *testing.T) {
 	for in, want := range map[string]string{"ok": "Ok", "in-progress": "InProgress", "2xx": "V2xx", "": "Empty", "a b": "AB"} {
 		if got := enumConstName(in); got != want {
 			t.Errorf("enumConstName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestParseRate(t *testing.T) {
-	for in, want := range map[string]Rate{"10/minute": {10, time.Minute, "10/minute"}, "1/second": {1, time.Second, "1/second"}, "5/day": {5, 24 * time.Hour, "5/day"}} {
-		r, err := ParseRate(in)
-		if err != nil || *r != want {
-			t.Errorf("ParseRate(%q) = %v, %v", in, r, err)
-		}
-	}
-	for _, bad := range []string{"", "0/minute", "10/minutes", "10 / minute", "-1/second", "1e3/hour", "99999999999/second", "/minute"} {
-		if _, err := ParseRate(bad); err == nil {
-			t.Errorf("ParseRate(%q) accepted", bad)
 		}
 	}
 }

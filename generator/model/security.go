@@ -12,6 +12,7 @@ import (
 	"github.com/taskwire/taskwire/generator/diag"
 	"github.com/taskwire/taskwire/generator/spec"
 	"github.com/taskwire/taskwire/runtime/pattern"
+	"github.com/taskwire/taskwire/runtime/route"
 )
 
 // Security defaults and bounds.
@@ -28,36 +29,21 @@ const (
 var JWTAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"}
 
 var (
-	rateRE       = regexp.MustCompile(`^([0-9]+)/(second|minute|hour|day)$`)
-	ratePeriods  = map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
 	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	sizeRE       = regexp.MustCompile(`^([0-9]+)(B|KB|MB|GB|KiB|MiB|GiB)$`)
 	sizeUnits    = map[string]int64{"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 )
 
-// ParseRate parses a rate string N/second|minute|hour|day with N >= 1.
-func ParseRate(s string) (*Rate, error) {
-	m := rateRE.FindStringSubmatch(s)
-	if m == nil {
-		return nil, fmt.Errorf("%q is not a rate; write N/second, N/minute, N/hour or N/day, for example 60/minute", s)
-	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil || n < 1 || n > 1_000_000_000 {
-		return nil, fmt.Errorf("rate %q must allow between 1 and 1000000000 requests per %s", s, m[2])
-	}
-	return &Rate{N: n, Period: ratePeriods[m[2]], Text: s}, nil
-}
-
 func (r *resolver) rate(s spec.Str, what string) *Rate {
 	if !s.Set {
 		return nil
 	}
-	rt, err := ParseRate(s.Value)
+	rt, err := route.ParseRate(s.Value)
 	if err != nil {
 		r.diags.Errorf(s.Pos, "%s: %v", what, err)
 		return nil
 	}
-	return rt
+	return &rt
 }
 
 func (r *resolver) security() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/taskwire/taskwire/generator"
 	"github.com/taskwire/taskwire/generator/model"
 )
 
@@ -17,12 +18,22 @@ import (
 // version kin-openapi validates most completely and that most tools read.
 const Version = "3.0.3"
 
-// Gen builds the OpenAPI document of m's HTTP API and validates it. The
+// Gen is the back end (a generator.Backend): it returns the document of m
+// as generator.OpenAPIFile, in JSON (see JSON).
+func Gen(m *model.Model) ([]generator.File, error) {
+	doc, err := JSON(m)
+	if err != nil {
+		return nil, err
+	}
+	return []generator.File{{Name: generator.OpenAPIFile, Content: doc}}, nil
+}
+
+// Document builds the OpenAPI document of m's HTTP API and validates it. The
 // document holds every route of m.Routes (one execute operation per
 // pipeline, with the pipeline's typed body), a schema for every named type,
 // and the shared schemas, responses and headers of the API. An error means
 // the model could not be described as a valid document.
-func Gen(m *model.Model) (*openapi3.T, error) {
+func Document(m *model.Model) (*openapi3.T, error) {
 	if m == nil {
 		return nil, fmt.Errorf("openapi: no model")
 	}
@@ -39,7 +50,7 @@ func Gen(m *model.Model) (*openapi3.T, error) {
 // JSON returns the document of m as JSON indented by two spaces, with a
 // trailing newline. The bytes are the same on every call for the same model.
 func JSON(m *model.Model) ([]byte, error) {
-	doc, err := Gen(m)
+	doc, err := Document(m)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +60,7 @@ func JSON(m *model.Model) ([]byte, error) {
 // YAML returns the document of m as YAML, keys in the same order as JSON's.
 // The bytes are the same on every call for the same model.
 func YAML(m *model.Model) ([]byte, error) {
-	doc, err := Gen(m)
+	doc, err := Document(m)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +95,16 @@ type gen struct {
 	run, taskState, runAccepted, runList, pipelineList, pipeline, graph, health, problem string
 	runStatuses                                                                          []any
 	runResults                                                                           map[string]string // pipeline name -> its RunResult schema
+	// err is the first inconsistency met while building (a case the model
+	// never produces); build returns it.
+	err error
+}
+
+// fail records the first inconsistency met while building.
+func (g *gen) fail(format string, args ...any) {
+	if g.err == nil {
+		g.err = fmt.Errorf("openapi: "+format, args...)
+	}
 }
 
 func newGen(m *model.Model) *gen {
@@ -118,7 +139,10 @@ func (g *gen) build() error {
 	g.sharedSchemas()
 	g.pipelineSchemas()
 	g.security()
-	return g.operations()
+	if err := g.operations(); err != nil {
+		return err
+	}
+	return g.err
 }
 
 // Tags group the operations; every route's Tag is one of these.

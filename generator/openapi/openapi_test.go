@@ -14,6 +14,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/taskwire/taskwire/generator/model"
+	"github.com/taskwire/taskwire/runtime/route"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden documents in testdata/")
@@ -78,7 +79,7 @@ func TestSpecs(t *testing.T) {
 	for _, file := range specFiles(t) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			m := load(t, file)
-			doc, err := Gen(m)
+			doc, err := Document(m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +125,7 @@ func TestSpecs(t *testing.T) {
 				if op.Responses.Value("500") == nil {
 					t.Errorf("%s: no 500 response", rt.OperationID)
 				}
-				if rt.RateLimit != nil && op.Responses.Value("429") == nil {
+				if rt.Limit != nil && op.Responses.Value("429") == nil {
 					t.Errorf("%s: rate limited, but no 429 response", rt.OperationID)
 				}
 			}
@@ -134,7 +135,7 @@ func TestSpecs(t *testing.T) {
 
 			for _, p := range m.Pipelines {
 				op := fromJSON.Paths.Value("/pipelines/" + p.Name + "/execute").Post
-				if op == nil || op.OperationID != model.ExecuteOperationID(p.Name) {
+				if op == nil || op.OperationID != route.ExecuteID(p.Name) {
 					t.Fatalf("%s: no execute operation", p.Name)
 				}
 				mt := op.RequestBody.Value.Content.Get("application/json")
@@ -370,7 +371,7 @@ func TestSecureDemo(t *testing.T) {
 // TestJWT checks the bearer scheme of a spec that uses JWT.
 func TestJWT(t *testing.T) {
 	m := load(t, "../../specs/etl.yaml")
-	doc, err := Gen(m)
+	doc, err := Document(m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/taskwire/taskwire/generator/graph"
 	"github.com/taskwire/taskwire/generator/model"
 	rtgraph "github.com/taskwire/taskwire/runtime/graph"
 )
@@ -133,8 +132,8 @@ func (g *gen) describe(rt *model.Route, desc string) string {
 			parts = append(parts, "Needs an authenticated caller.")
 		}
 	}
-	if rt.RateLimit != nil {
-		parts = append(parts, fmt.Sprintf("Rate limit: %s per caller.", rt.RateLimit.Text))
+	if rt.Limit != nil {
+		parts = append(parts, fmt.Sprintf("Rate limit: %s per caller.", rt.Limit.String()))
 	}
 	return strings.Join(parts, "\n\n")
 }
@@ -213,7 +212,7 @@ func (g *gen) errors(op *openapi3.Operation, rt *model.Route, takesInput bool) {
 	if rt.Pipeline != "" {
 		codes = append(codes, 413, 422)
 	}
-	if rt.RateLimit != nil {
+	if rt.Limit != nil {
 		codes = append(codes, 429)
 		// Every answer within the quota tells what is left of it.
 		for _, code := range op.Responses.Keys() {
@@ -300,14 +299,14 @@ func pipelineExample(p *model.Pipeline) map[string]any {
 		ex["timeout"] = p.Timeout.String()
 	}
 	if p.RateLimit != nil {
-		ex["rate_limit"] = p.RateLimit.Text
+		ex["rate_limit"] = p.RateLimit.String()
 	}
 	return ex
 }
 
 // graphExample is p's graph as get_pipeline_graph renders it in format.
 func graphExample(p *model.Pipeline, format string) any {
-	gr := graph.Gen(p)
+	gr := rtgraph.Of(p.Descriptor())
 	if format != "json" {
 		b, err := rtgraph.Render(gr, format)
 		if err != nil {

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/taskwire/taskwire/generator/model"
+	"github.com/taskwire/taskwire/runtime/route"
 )
 
 const problemJSON = "application/problem+json"
@@ -49,10 +51,12 @@ func (g *gen) newHeader(name string) *openapi3.Header {
 		s = withExample(withMin(integer(""), 0), 6)
 	case hdrRateLimitPolicy:
 		desc = "The route's quota as a structured field (draft-ietf-httpapi-ratelimit-headers): the policy is named by the operation id, q requests per window of w seconds, per caller."
-		s = withExample(str(""), `"execute_secure_demo_pipeline";q=10;w=60`)
+		id, r := g.limitExample()
+		s = withExample(str(""), fmt.Sprintf("%q;q=%d;w=%d", id, r.N, int(r.Per.Seconds())))
 	case hdrRateLimit:
 		desc = "What is left of the quota (draft-ietf-httpapi-ratelimit-headers): r requests remaining, t seconds until the quota is whole again (on a 429, until the next request may pass)."
-		s = withExample(str(""), `"execute_secure_demo_pipeline";r=9;t=6`)
+		id, r := g.limitExample()
+		s = withExample(str(""), fmt.Sprintf("%q;r=%d;t=%d", id, r.N-1, max(int(r.Per.Seconds())/r.N, 1)))
 	case hdrLocation:
 		desc = "The run's URL: /runs/{run_id}."
 		s = withExample(str(""), "/runs/"+exampleRunID)
@@ -61,9 +65,33 @@ func (g *gen) newHeader(name string) *openapi3.Header {
 		desc = "The request's id, as in the problem's request_id and the audit log."
 		s = str("")
 	default:
-		panic("openapi: unknown header " + name)
+		g.fail("unknown header %s", name)
+		s = str("")
 	}
 	return &openapi3.Header{Parameter: openapi3.Parameter{Description: desc, Schema: sref(s)}}
+}
+
+// limitExample returns the operation id and the limit shown in the
+// examples of the RateLimit headers: the first limited execute route's, else
+// the first limited route's, else a default-like 60/minute on
+// list_pipelines.
+func (g *gen) limitExample() (string, route.Rate) {
+	var first *model.Route
+	for _, rt := range g.m.Routes {
+		if rt.Limit == nil {
+			continue
+		}
+		if rt.IsExecute() {
+			return rt.OperationID, *rt.Limit
+		}
+		if first == nil {
+			first = rt
+		}
+	}
+	if first != nil {
+		return first.OperationID, *first.Limit
+	}
+	return route.ListPipelines, route.Rate{N: 60, Per: time.Minute}
 }
 
 // challenges are the WWW-Authenticate challenges of the enabled methods.
@@ -110,7 +138,8 @@ var errorResponses = map[int]errorResponse{
 func (g *gen) errorResponse(status int) *openapi3.ResponseRef {
 	e, ok := errorResponses[status]
 	if !ok {
-		panic(fmt.Sprintf("openapi: no shared response for status %d", status))
+		g.fail("no shared response for status %d", status)
+		e = errorResponses[http.StatusInternalServerError]
 	}
 	c := g.doc.Components
 	if c.Responses == nil {
@@ -150,7 +179,8 @@ func (g *gen) parameter(name string) *openapi3.ParameterRef {
 	}
 	key := map[string]string{"pipeline_id": "PipelineID", "run_id": "RunID"}[name]
 	if key == "" {
-		panic("openapi: unknown path parameter " + name)
+		g.fail("unknown path parameter %s", name)
+		key = name
 	}
 	p, ok := c.Parameters[key]
 	if !ok {

@@ -95,7 +95,8 @@ func (g *gen) typeSchema(t *model.TypeRef, description string) *openapi3.SchemaR
 		// OpenAPI 3.0.3 needs for null to be allowed.
 		s = &openapi3.Schema{Type: &openapi3.Types{openapi3.TypeObject}, AllOf: openapi3.SchemaRefs{r}}
 	default:
-		panic(fmt.Sprintf("openapi: unknown type kind %d", t.Kind))
+		g.fail("unknown type kind %d", t.Kind)
+		s = &openapi3.Schema{}
 	}
 	constrain(s, t)
 	// An empty schema (any) has no type for nullable to extend; optional

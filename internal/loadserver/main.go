@@ -58,16 +58,16 @@ func run() error {
 	}
 	svc := securedemo.Service()
 	if *secure {
-		for i := range svc.Routes {
-			svc.Routes[i].RateLimit = &httpapi.Rate{N: 1e9, Per: time.Second}
-		}
+		svc.Security.RateLimits = &httpapi.Limits{Default: &httpapi.Rate{N: 1e9, Per: time.Second}}
 		svc.Security.Audit.Enabled = !*noAudit
 		svc.Security.Audit.File = *auditFile
 	} else {
 		svc.Security.Enabled = false
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	srv, err := httpapi.New(reg, svc, httpapi.WithLogger(log))
+	engine := runtime.New(reg)
+	defer engine.Shutdown(context.Background())
+	srv, err := httpapi.New(engine, svc, httpapi.WithLogger(log))
 	if err != nil {
 		return err
 	}

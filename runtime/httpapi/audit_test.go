@@ -287,7 +287,7 @@ func secAddAuditRoute(t *testing.T, s *secServer, extra map[string]any) {
 		OperationID: "execute_with_audit",
 		Action:      httpapi.ActionExecute,
 		Pipeline:    "secure_demo_pipeline",
-		RateLimit:   &httpapi.Rate{N: 10, Per: time.Minute},
+		Limit:       &httpapi.Rate{N: 10, Per: time.Minute},
 	}
 	err := srv.Handle(route, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in securedemo.SecureDemoPipelineInput

@@ -24,13 +24,11 @@ func inProcessServer(tb testing.TB, now time.Time, edit func(*httpapi.Service)) 
 		tb.Fatal(err)
 	}
 	svc := testService()
-	for i := range svc.Routes {
-		svc.Routes[i].RateLimit = nil
-	}
+	svc.Security.RateLimits = nil
 	if edit != nil {
 		edit(&svc)
 	}
-	srv, err := httpapi.New(reg, svc,
+	srv, err := httpapi.New(testEngine(tb, reg), svc,
 		httpapi.WithGetenv(getenvFrom(testEnv)),
 		httpapi.WithClock(func() time.Time { return now }),
 		httpapi.WithLogger(quietLog),

@@ -58,7 +58,7 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request) {
 	p := s.principal(r)
 	ids := []string{}
-	for _, pl := range s.svc.Pipelines {
+	for _, pl := range s.order {
 		if s.policy.allowed(p, ActionRead, pl.ID) {
 			ids = append(ids, pl.ID)
 		}
@@ -68,7 +68,7 @@ func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request) {
 
 // readablePipeline resolves {pipeline_id}: 404 when unknown, 403 when the
 // caller may not read it.
-func (s *Server) readablePipeline(w http.ResponseWriter, r *http.Request) (*Pipeline, bool) {
+func (s *Server) readablePipeline(w http.ResponseWriter, r *http.Request) (*pipeline, bool) {
 	id := r.PathValue("pipeline_id")
 	if info := infoFrom(r); info != nil {
 		info.PipelineID = id
@@ -86,13 +86,21 @@ func (s *Server) readablePipeline(w http.ResponseWriter, r *http.Request) (*Pipe
 }
 
 type pipelineView struct {
-	ID          string  `json:"id"`
-	Description string  `json:"description,omitempty"`
-	Inputs      []Field `json:"inputs"`
-	Outputs     []Field `json:"outputs"`
-	Tasks       []Task  `json:"tasks"`
-	Timeout     string  `json:"timeout,omitempty"`
-	RateLimit   string  `json:"rate_limit,omitempty"`
+	ID          string             `json:"id"`
+	Description string             `json:"description,omitempty"`
+	Inputs      []runtime.Field    `json:"inputs"`
+	Outputs     []runtime.Field    `json:"outputs"`
+	Tasks       []pipelineTaskView `json:"tasks"`
+	Timeout     string             `json:"timeout,omitempty"`
+	RateLimit   string             `json:"rate_limit,omitempty"`
+}
+
+type pipelineTaskView struct {
+	Name   string   `json:"name"`
+	Inputs []string `json:"inputs"`
+	Output string   `json:"output"`
+	Type   string   `json:"type"`
+	Map    string   `json:"map,omitempty"`
 }
 
 func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) {
@@ -100,9 +108,15 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := pipelineView{ID: pl.ID, Description: pl.Description, Inputs: pl.Inputs, Outputs: pl.Outputs, Tasks: pl.Tasks, RateLimit: pl.RateLimit}
+	v := pipelineView{ID: pl.ID, Description: pl.Description, Inputs: pl.Inputs, Outputs: pl.Outputs, Tasks: make([]pipelineTaskView, len(pl.Tasks))}
+	for i, t := range pl.Tasks {
+		v.Tasks[i] = pipelineTaskView{Name: t.Name, Inputs: t.Inputs, Output: t.Output, Type: t.Type, Map: t.Map}
+	}
+	if pl.limit != nil {
+		v.RateLimit = pl.limit.String()
+	}
 	if v.Inputs == nil {
-		v.Inputs = []Field{}
+		v.Inputs = []runtime.Field{}
 	}
 	if pl.Timeout > 0 {
 		v.Timeout = pl.Timeout.String()
@@ -126,11 +140,7 @@ func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if pl.Graph == nil {
-		writeProblem(w, r, http.StatusNotFound, "this pipeline has no graph")
-		return
-	}
-	body, err := graph.Render(pl.Graph, format)
+	body, err := graph.Render(pl.graph, format)
 	if err != nil {
 		writeProblem(w, r, http.StatusInternalServerError, "rendering the graph failed")
 		return
@@ -144,14 +154,10 @@ func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
 }
 
 // execute starts a run from a validated body.
-func (s *Server) execute(w http.ResponseWriter, r *http.Request, pl *Pipeline) {
+func (s *Server) execute(w http.ResponseWriter, r *http.Request, pl *pipeline) {
 	info := infoFrom(r)
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "application/problem+json") {
-			writeProblem(w, r, http.StatusUnsupportedMediaType, "send the inputs as application/json")
-			return
-		}
+	if !jsonBody(w, r) {
+		return
 	}
 	wait, ok := s.waitParam(w, r)
 	if !ok {
@@ -161,31 +167,8 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, pl *Pipeline) {
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeProblem(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit))
-			return
-		}
-		writeProblem(w, r, http.StatusBadRequest, "reading the body failed")
-		return
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
-	}
-	if err := schema.Validate(body, pl.Input); err != nil {
-		var verr *schema.Error
-		if !errors.As(err, &verr) {
-			s.log.Error("taskwire: invalid input schema", "pipeline", pl.ID, "err", err)
-			writeProblem(w, r, http.StatusInternalServerError, "the pipeline's input schema is invalid")
-			return
-		}
-		errs := make([]FieldError, len(verr.Errors))
-		for i, fe := range verr.Errors {
-			errs[i] = FieldError{Path: fe.Path, Message: fe.Message}
-		}
-		writeProblem(w, r, verr.Status, "the request body does not match the pipeline's input types", errs...)
+	body, ok := s.readInputs(w, r, pl)
+	if !ok {
 		return
 	}
 	var fields map[string]json.RawMessage
@@ -240,6 +223,77 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, pl *Pipeline) {
 		return
 	}
 	writeJSON(w, r, http.StatusAccepted, map[string]string{"run_id": run.ID, "status": string(run.Status)})
+}
+
+// jsonBody answers 415 unless r's body is JSON (or has no content type).
+func jsonBody(w http.ResponseWriter, r *http.Request) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "application/problem+json") {
+			writeProblem(w, r, http.StatusUnsupportedMediaType, "send the inputs as application/json")
+			return false
+		}
+	}
+	return true
+}
+
+// readInputs reads r's body and validates it strictly against pl's input
+// schema, answering 400, 413 or 422 (naming every offending field) when it
+// does not match. An empty body is {}.
+func (s *Server) readInputs(w http.ResponseWriter, r *http.Request, pl *pipeline) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeProblem(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit))
+			return nil, false
+		}
+		writeProblem(w, r, http.StatusBadRequest, "reading the body failed")
+		return nil, false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	if err := schema.Validate(body, pl.Input); err != nil {
+		var verr *schema.Error
+		if !errors.As(err, &verr) {
+			s.log.Error("taskwire: invalid input schema", "pipeline", pl.ID, "err", err)
+			writeProblem(w, r, http.StatusInternalServerError, "the pipeline's input schema is invalid")
+			return nil, false
+		}
+		writeProblem(w, r, verr.Status, "the request body does not match the pipeline's input types", verr.Errors...)
+		return nil, false
+	}
+	return body, true
+}
+
+// DecodeInputs reads r's body as the inputs of pipeline pipelineID, checked
+// exactly as its execute route checks them (content type, size, strict
+// JSON, the spec's types and constraints), and decodes it into a T,
+// normally the pipeline's generated input struct. On failure it writes the
+// problem response and returns false. It is for user routes (Server.Handle)
+// that take a pipeline's inputs.
+func DecodeInputs[T any](s *Server, w http.ResponseWriter, r *http.Request, pipelineID string) (T, bool) {
+	var in T
+	pl := s.pipelines[pipelineID]
+	if pl == nil {
+		s.log.Error("taskwire: DecodeInputs of an unknown pipeline", "pipeline", pipelineID)
+		writeProblem(w, r, http.StatusInternalServerError, "internal error")
+		return in, false
+	}
+	if !jsonBody(w, r) {
+		return in, false
+	}
+	body, ok := s.readInputs(w, r, pl)
+	if !ok {
+		return in, false
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		s.log.Error("taskwire: DecodeInputs: validated body does not decode", "pipeline", pipelineID, "err", err)
+		writeProblem(w, r, http.StatusInternalServerError, "internal error")
+		return in, false
+	}
+	return in, true
 }
 
 func (s *Server) waitParam(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {

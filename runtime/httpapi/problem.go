@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/taskwire/taskwire/runtime/schema"
 )
 
 // Problem is an RFC 9457 problem detail, the body of every error response.
@@ -16,11 +18,9 @@ type Problem struct {
 	Errors    []FieldError `json:"errors,omitempty"`
 }
 
-// FieldError names one invalid field of a request body by its path.
-type FieldError struct {
-	Path    string `json:"path"`
-	Message string `json:"message"`
-}
+// FieldError names one invalid field of a request body by its path; see
+// schema.FieldError.
+type FieldError = schema.FieldError
 
 // The detail of a request without credentials, as the contract fixes it.
 const detailNotAuthenticated = "Not authenticated"

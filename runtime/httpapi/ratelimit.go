@@ -155,7 +155,7 @@ func policyName(rt *Route) string { return strconv.Quote(rt.OperationID) }
 // returns false when the bucket is empty. Successful responses carry the
 // RateLimit field.
 func (s *Server) limit(w http.ResponseWriter, r *http.Request, rt *Route, p *Principal) bool {
-	if rt.RateLimit == nil || !s.svc.Security.Enabled {
+	if rt.Limit == nil || !s.svc.Security.Enabled {
 		return true
 	}
 	key := rt.OperationID + "|" + rateKey(p, s.clientIP(r))
@@ -163,9 +163,9 @@ func (s *Server) limit(w http.ResponseWriter, r *http.Request, rt *Route, p *Pri
 	if p == nil || p.ID == "" {
 		lim = s.addrLimits // buckets of client addresses: a flood of them cannot evict principals' buckets
 	}
-	ok, remaining, retry, reset := lim.take(key, *rt.RateLimit, s.now())
+	ok, remaining, retry, reset := lim.take(key, *rt.Limit, s.now())
 	h := w.Header()
-	h.Set("RateLimit-Policy", fmt.Sprintf("%s;q=%d;w=%d", policyName(rt), rt.RateLimit.N, ceilSeconds(rt.RateLimit.Per)))
+	h.Set("RateLimit-Policy", fmt.Sprintf("%s;q=%d;w=%d", policyName(rt), rt.Limit.N, ceilSeconds(rt.Limit.Per)))
 	if ok {
 		h.Set("RateLimit", fmt.Sprintf("%s;r=%d;t=%d", policyName(rt), remaining, ceilSecondsOrZero(reset)))
 		return true
@@ -173,7 +173,7 @@ func (s *Server) limit(w http.ResponseWriter, r *http.Request, rt *Route, p *Pri
 	wait := ceilSeconds(retry)
 	h.Set("Retry-After", strconv.Itoa(wait))
 	h.Set("RateLimit", fmt.Sprintf("%s;r=0;t=%d", policyName(rt), wait))
-	writeProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %d requests per %s exceeded; retry in %d s", rt.RateLimit.N, rt.RateLimit.Per, wait))
+	writeProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %d requests per %s exceeded; retry in %d s", rt.Limit.N, rt.Limit.Per, wait))
 	return false
 }
 

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +154,20 @@ func TestPeekDoesNotCreateBuckets(t *testing.T) {
 	l := newLimiter(10)
 	if ok, _ := l.peek("authfail|ip:192.0.2.1", DefaultAuthFailureRate, limT0); !ok || l.size() != 0 {
 		t.Fatalf("peek of an unknown key: ok %v, %d buckets", ok, l.size())
+	}
+}
+
+// A caller without a principal on a route that is public while security is
+// on (a user route marked Public) reaches no pipeline, unlike the anonymous
+// caller of a server without security.
+func TestPublicRouteCallerReachesNoPipeline(t *testing.T) {
+	s := &Server{svc: Service{Security: Security{Enabled: true}}, policy: policy{enabled: true}}
+	p := s.principal(httptest.NewRequest(http.MethodGet, "/ping", nil))
+	if p != nobody || s.policy.allowed(p, ActionRead, "secure_demo_pipeline") {
+		t.Fatalf("a public route's caller is %+v", p)
+	}
+	open := &Server{}
+	if p := open.principal(httptest.NewRequest(http.MethodGet, "/ping", nil)); p != anonymous || !open.policy.allowed(p, ActionRead, "secure_demo_pipeline") {
+		t.Fatalf("without security the caller is %+v", p)
 	}
 }

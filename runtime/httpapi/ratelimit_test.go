@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -91,7 +92,7 @@ func newSecServer(t *testing.T, edit func(*httpapi.Service), opts ...httpapi.Opt
 	}
 	clock := newSecClock()
 	opts = append([]httpapi.Option{httpapi.WithGetenv(secEnv), httpapi.WithClock(clock.Now)}, opts...)
-	srv, err := httpapi.New(reg, svc, opts...)
+	srv, err := httpapi.New(testEngine(t, reg), svc, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +109,13 @@ func newSecServer(t *testing.T, edit func(*httpapi.Service), opts ...httpapi.Opt
 // secSetRate sets the rate limit of the route with operation id op.
 func secSetRate(t *testing.T, svc *httpapi.Service, op string, r httpapi.Rate) {
 	t.Helper()
-	for i := range svc.Routes {
-		if svc.Routes[i].OperationID == op {
-			svc.Routes[i].RateLimit = &r
-			return
-		}
+	l := *svc.Security.RateLimits
+	l.Routes = maps.Clone(l.Routes)
+	if l.Routes == nil {
+		l.Routes = map[string]httpapi.Rate{}
 	}
-	t.Fatalf("no route %q", op)
+	l.Routes[op] = r
+	svc.Security.RateLimits = &l
 }
 
 type secReq struct {
@@ -233,11 +234,11 @@ func TestRateLimitFivePerMinute(t *testing.T) {
 }
 
 func TestRateLimitsOfTheGeneratedService(t *testing.T) {
-	svc := securedemo.Service()
+	s := newSecServer(t, nil)
 	limits := map[string]httpapi.Rate{}
-	for _, rt := range svc.Routes {
-		if rt.RateLimit != nil {
-			limits[rt.OperationID] = *rt.RateLimit
+	for _, rt := range s.srv.Routes() {
+		if rt.Limit != nil {
+			limits[rt.OperationID] = *rt.Limit
 		}
 	}
 	// list_pipelines has its own limit in the spec's routes, execute the
@@ -252,7 +253,6 @@ func TestRateLimitsOfTheGeneratedService(t *testing.T) {
 		}
 	}
 
-	s := newSecServer(t, nil)
 	cases := []struct {
 		op     string
 		q      secReq
@@ -318,7 +318,7 @@ func TestRateLimitConcurrentExactlyN(t *testing.T) {
 // secAddPing adds a public user route limited per client address.
 func secAddPing(t *testing.T, s *secServer, r httpapi.Rate) {
 	t.Helper()
-	err := s.srv.Handle(httpapi.Route{Method: http.MethodGet, Path: "/ping", OperationID: "ping", Public: true, RateLimit: &r},
+	err := s.srv.Handle(httpapi.Route{Method: http.MethodGet, Path: "/ping", OperationID: "ping", Public: true, Limit: &r},
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			httpapi.WriteJSON(w, r, http.StatusOK, map[string]string{"pong": "yes"})
 		}))

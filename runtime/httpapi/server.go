@@ -14,7 +14,9 @@ import (
 
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/audit"
+	"github.com/taskwire/taskwire/runtime/graph"
 	"github.com/taskwire/taskwire/runtime/pattern"
+	"github.com/taskwire/taskwire/runtime/route"
 )
 
 // DefaultMaxBodyBytes is the largest request body accepted unless
@@ -25,7 +27,6 @@ const DefaultMaxBodyBytes = 1 << 20
 type Option func(*config)
 
 type config struct {
-	engineOpts []runtime.Option
 	getenv     func(string) string
 	log        *slog.Logger
 	maxBody    int64
@@ -33,12 +34,6 @@ type config struct {
 	maxBuckets int
 	authFail   Rate
 	audit      *audit.Logger
-}
-
-// WithEngineOptions passes options to the runtime engine the server creates
-// (a store, a broker, workers...).
-func WithEngineOptions(opts ...runtime.Option) Option {
-	return func(c *config) { c.engineOpts = append(c.engineOpts, opts...) }
 }
 
 // WithGetenv sets how the server reads API keys and JWT secrets from the
@@ -73,7 +68,8 @@ type Server struct {
 	engine       *runtime.Engine
 	mux          *http.ServeMux
 	routes       []*Route
-	pipelines    map[string]*Pipeline
+	pipelines    map[string]*pipeline
+	order        []*pipeline // in registration order
 	policy       policy
 	auth         *authenticator
 	proxies      []netip.Prefix
@@ -100,12 +96,24 @@ type Server struct {
 // stopStreams ends the open event streams (once).
 func (s *Server) stopStreams() { s.closingOnce.Do(func() { close(s.closing) }) }
 
-// New checks svc, starts a runtime engine for the pipelines of reg, and
-// returns the server. It fails (and starts nothing) when the service
-// description is inconsistent or the security policy cannot be enforced: an
-// API key whose variable is unset, empty or too short, a JWT secret shorter
-// than 32 bytes, an unreadable public key, a malformed trusted proxy.
-func New(reg *runtime.Registry, svc Service, opts ...Option) (*Server, error) {
+// pipeline is a pipeline the server serves, with what it derives once.
+type pipeline struct {
+	runtime.Pipeline
+	graph *graph.Graph
+	limit *Rate // of its execute route
+}
+
+// New checks svc and returns the server of the pipelines of e's registry,
+// served by the routes of package route. It fails (and starts nothing) when
+// the service description is inconsistent or the security policy cannot be
+// enforced: an API key whose variable is unset, empty or too short, a JWT
+// secret shorter than 32 bytes, an unreadable public key, a malformed
+// trusted proxy, a pipeline without an input schema. The server does not
+// own e: shut e down after the server (see Serve).
+func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
+	if e == nil {
+		return nil, errors.New("httpapi: no engine")
+	}
 	c := config{getenv: os.Getenv, log: slog.Default(), maxBody: DefaultMaxBodyBytes, now: time.Now, maxBuckets: DefaultMaxBuckets, authFail: DefaultAuthFailureRate}
 	for _, o := range opts {
 		o(&c)
@@ -116,15 +124,11 @@ func New(reg *runtime.Registry, svc Service, opts ...Option) (*Server, error) {
 	if c.maxBuckets < 1 || c.authFail.N < 1 || c.authFail.Per <= 0 {
 		return nil, errors.New("httpapi: rate limiter settings must be positive")
 	}
-	for _, rt := range svc.Routes {
-		if rl := rt.RateLimit; rl != nil && (rl.N < 1 || rl.Per <= 0) {
-			return nil, fmt.Errorf("httpapi: route %q has an invalid rate limit", rt.OperationID)
-		}
-	}
 	s := &Server{
 		svc:          svc,
+		engine:       e,
 		mux:          http.NewServeMux(),
-		pipelines:    make(map[string]*Pipeline, len(svc.Pipelines)),
+		pipelines:    map[string]*pipeline{},
 		policy:       policy{enabled: svc.Security.Enabled, acls: svc.Security.ACLs},
 		log:          c.log,
 		maxBody:      c.maxBody,
@@ -134,18 +138,18 @@ func New(reg *runtime.Registry, svc Service, opts ...Option) (*Server, error) {
 		authFailures: c.authFail,
 		closing:      make(chan struct{}),
 	}
-	for i := range svc.Pipelines {
-		p := &svc.Pipelines[i]
-		if _, ok := reg.Pipeline(p.ID); !ok {
-			return nil, fmt.Errorf("httpapi: pipeline %q is described but not registered", p.ID)
+	var ids []string
+	for _, d := range e.Registry().Pipelines() {
+		if d.Input == nil {
+			return nil, fmt.Errorf("httpapi: pipeline %q has no input schema", d.ID)
 		}
-		if p.Input == nil {
-			return nil, fmt.Errorf("httpapi: pipeline %q has no input schema", p.ID)
+		if err := d.Input.Compile(); err != nil {
+			return nil, fmt.Errorf("httpapi: pipeline %q: %w", d.ID, err)
 		}
-		if err := p.Input.Compile(); err != nil {
-			return nil, fmt.Errorf("httpapi: pipeline %q: %w", p.ID, err)
-		}
-		s.pipelines[p.ID] = p
+		p := &pipeline{Pipeline: d, graph: graph.Of(d)}
+		s.pipelines[d.ID] = p
+		s.order = append(s.order, p)
+		ids = append(ids, d.ID)
 	}
 	if svc.Security.Enabled {
 		auth, err := newAuthenticator(svc.Security, c.getenv, c.now)
@@ -166,7 +170,7 @@ func New(reg *runtime.Registry, svc Service, opts ...Option) (*Server, error) {
 		}
 		s.proxies = append(s.proxies, p.Masked())
 	}
-	if err := s.bindRoutes(); err != nil {
+	if err := s.bindRoutes(route.Table(ids)); err != nil {
 		return nil, err
 	}
 	if svc.Security.Enabled && svc.Security.Audit.Enabled {
@@ -179,12 +183,10 @@ func New(reg *runtime.Registry, svc Service, opts ...Option) (*Server, error) {
 			s.audit, s.ownAudit = l, true
 		}
 	}
-	s.engine = runtime.New(reg, c.engineOpts...)
 	return s, nil
 }
 
-// Engine returns the engine running the service's pipelines, for starting
-// runs from Go without HTTP.
+// Engine returns the engine the server was given.
 func (s *Server) Engine() *runtime.Engine { return s.engine }
 
 // Routes returns the route table the server serves (user routes included).
@@ -198,41 +200,47 @@ func (s *Server) Routes() []Route {
 
 // handlerFor returns the built-in handler of a route of the table.
 func (s *Server) handlerFor(rt *Route) (http.HandlerFunc, error) {
-	if rt.RouteKey == "execute" || strings.HasPrefix(rt.OperationID, "execute_") {
+	if rt.IsExecute() {
 		p := s.pipelines[rt.Pipeline]
-		if p == nil {
-			return nil, fmt.Errorf("httpapi: execute route %s names unknown pipeline %q", rt.Path, rt.Pipeline)
-		}
+		p.limit = rt.Limit
 		return func(w http.ResponseWriter, r *http.Request) { s.execute(w, r, p) }, nil
 	}
 	switch rt.OperationID {
-	case "list_pipelines":
+	case route.ListPipelines:
 		return s.listPipelines, nil
-	case "get_pipeline":
+	case route.GetPipeline:
 		return s.getPipeline, nil
-	case "get_pipeline_graph":
+	case route.GetPipelineGraph:
 		return s.getGraph, nil
-	case "list_runs":
+	case route.ListRuns:
 		return s.listRuns, nil
-	case "get_run":
+	case route.GetRun:
 		return s.getRun, nil
-	case "cancel_run":
+	case route.CancelRun:
 		return s.cancelRun, nil
-	case "run_events":
+	case route.RunEvents:
 		return s.runEvents, nil
-	case "openapi":
+	case route.OpenAPI:
 		return s.openAPI, nil
-	case "docs":
+	case route.Docs:
 		return s.docs, nil
-	case "health":
+	case route.Health:
 		return s.health, nil
 	}
 	return nil, fmt.Errorf("httpapi: no handler for operation %q (%s %s)", rt.OperationID, rt.Method, rt.Path)
 }
 
-func (s *Server) bindRoutes() error {
-	for i := range s.svc.Routes {
-		rt := s.svc.Routes[i]
+// bindRoutes serves table, each route limited as the spec's rate limits say
+// when security and limits are on.
+func (s *Server) bindRoutes(table []Route) error {
+	if s.svc.Security.Enabled {
+		s.svc.Security.RateLimits.Apply(table)
+	}
+	for i := range table {
+		rt := table[i]
+		if rl := rt.Limit; rl != nil && (rl.N < 1 || rl.Per <= 0) {
+			return fmt.Errorf("httpapi: route %q has an invalid rate limit", rt.OperationID)
+		}
 		h, err := s.handlerFor(&rt)
 		if err != nil {
 			return err
@@ -266,13 +274,13 @@ func (s *Server) handle(rt *Route, h http.Handler) (err error) {
 
 // Handle adds a user-defined route to the server. It gets the same chain as
 // the built-in routes: request id, panic recovery, HTTPS enforcement,
-// authentication (unless route.Public), rate limiting by route.RateLimit,
+// authentication (unless route.Public), rate limiting by route.Limit,
 // authorisation (when route.Action and route.Pipeline are set, the principal
 // needs that action on that pipeline), security headers and audit. The
 // handler reads the caller with PrincipalFrom. Call Handle before serving.
 func (s *Server) Handle(route Route, h http.Handler) error {
-	if route.RouteKey == "" {
-		route.RouteKey = route.OperationID
+	if route.Key == "" {
+		route.Key = route.OperationID
 	}
 	if route.OperationID == "" {
 		return errors.New("httpapi: a user route needs an operation id")
@@ -338,14 +346,14 @@ func (h *headerRecorder) Header() http.Header         { return h.header }
 func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
 
-// Shutdown stops the engine gracefully (see runtime.Engine.Shutdown). Stop
-// the http.Server first so that no new request starts runs.
+// Shutdown ends the open event streams and closes the audit log the server
+// opened. Stop the http.Server first so that no request is still being
+// served, and shut the engine down after (see Serve).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopStreams()
 	s.shutdownOnce.Do(func() {
-		s.shutdownErr = s.engine.Shutdown(ctx)
 		if s.ownAudit {
-			s.shutdownErr = errors.Join(s.shutdownErr, s.audit.Close())
+			s.shutdownErr = s.audit.Close()
 		}
 	})
 	return s.shutdownErr

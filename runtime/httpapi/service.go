@@ -3,89 +3,43 @@
 // its documentation page, behind one middleware chain that authenticates,
 // rate-limits, authorises and audits every request.
 //
-// Generated code describes the service as data (a Service) and calls New;
-// everything the server does is here, in one tested place.
+// Generated code describes the service as data (a Service) and hands New
+// an engine whose registry holds the pipelines (runtime.Pipeline, the one
+// description of each); the routes come from package route. Everything the
+// server does is here, in one tested place.
 package httpapi
 
 import (
 	"time"
 
-	"github.com/taskwire/taskwire/runtime/graph"
-	"github.com/taskwire/taskwire/runtime/schema"
+	"github.com/taskwire/taskwire/runtime/route"
 )
 
-// Service describes a generated service to the HTTP layer.
+// Service describes a generated service to the HTTP layer: what the spec
+// says beyond its pipelines.
 type Service struct {
-	Title     string
-	Version   string
-	Pipelines []Pipeline
-	// Routes is the whole route table, as the spec's model derived it: the
-	// server binds each route to its handler by operation id (execute
-	// routes by RouteKey "execute") and refuses unknown ones.
-	Routes   []Route
+	Title    string
+	Version  string
 	Security Security
 	// OpenAPI is the service's OpenAPI document (JSON), served at /openapi.json.
 	OpenAPI []byte
 }
 
-// Pipeline describes one pipeline for GET /pipelines/{id} and execute.
-type Pipeline struct {
-	ID          string
-	Description string
-	Inputs      []Field
-	Outputs     []Field
-	Tasks       []Task // in topological order
-	Timeout     time.Duration
-	RateLimit   string // as written in the spec, for display; "" when unlimited
-	// Input is the schema of the execute request body.
-	Input *schema.Schema
-	// Graph is the pipeline's task graph, served at /pipelines/{id}/graph.
-	Graph *graph.Graph
-}
-
-// Field is a named, typed value of a pipeline's inputs or outputs.
-type Field struct {
-	Name     string `json:"name"`
-	Type     string `json:"type"`
-	Required bool   `json:"required"`
-}
-
-// Task describes one task of a pipeline.
-type Task struct {
-	Name   string   `json:"name"`
-	Inputs []string `json:"inputs"`
-	Output string   `json:"output"`
-	Type   string   `json:"type"`
-	Map    string   `json:"map,omitempty"`
-}
-
 // Action is what a request does to a pipeline.
-type Action string
+type Action = route.Action
 
 // The actions ACLs grant.
 const (
-	ActionRead    Action = "read"
-	ActionExecute Action = "execute"
-	ActionWrite   Action = "write"
+	ActionRead    = route.Read
+	ActionExecute = route.Execute
+	ActionWrite   = route.Write
 )
 
-// Route is one HTTP route.
-type Route struct {
-	Method      string
-	Path        string // net/http pattern syntax: /runs/{run_id}
-	OperationID string
-	RouteKey    string // the rate-limit family: the operation id, or "execute"
-	Action      Action // the pipeline action needed; "" when not about one pipeline
-	Pipeline    string // execute routes: the pipeline
-	Public      bool   // served without authentication
-	RateLimit   *Rate  // nil: unlimited
-}
+// Route is one HTTP route; see package route.
+type Route = route.Route
 
 // Rate is N requests per Per, refilled evenly.
-type Rate struct {
-	N   int
-	Per time.Duration
-}
+type Rate = route.Rate
 
 // Security is the service's security policy.
 type Security struct {
@@ -100,7 +54,10 @@ type Security struct {
 	RequireHTTPS bool
 	// TrustedProxies are CIDRs whose X-Forwarded-For and X-Forwarded-Proto are believed.
 	TrustedProxies []string
-	Audit          Audit
+	// RateLimits are the spec's rate limits; nil serves every route
+	// unlimited.
+	RateLimits *route.Limits
+	Audit      Audit
 }
 
 // Key is an API key: its id (the principal), where the key comes from, and what it may reach.
@@ -139,3 +96,6 @@ type Audit struct {
 	File    string
 	MaxSize int64
 }
+
+// Limits are a service's rate limits; see route.Limits.
+type Limits = route.Limits

@@ -120,7 +120,7 @@ func testRegistry(dir string) *runtime.Registry {
 	must(reg.RegisterTask("a", step("a", "in")))
 	must(reg.RegisterTask("b", step("b", "va")))
 	must(reg.RegisterTask("c", step("c", "vb")))
-	must(reg.RegisterPipeline(runtime.Pipeline{ID: "chain", Inputs: []string{"in"}, Outputs: []string{"vc"}, Tasks: []runtime.TaskDef{
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "chain", Inputs: []runtime.Field{{Name: "in", Type: "any", Required: true}}, Outputs: []runtime.Field{{Name: "vc", Type: "any", Required: true}}, Tasks: []runtime.Task{
 		{Name: "a", Inputs: []string{"in"}, Output: "va"},
 		{Name: "b", Inputs: []string{"va"}, Output: "vb"},
 		{Name: "c", Inputs: []string{"vb"}, Output: "vc"},
@@ -129,7 +129,7 @@ func testRegistry(dir string) *runtime.Registry {
 	for _, n := range []string{"n0", "n1", "n2"} {
 		must(reg.RegisterTask(n, noop))
 	}
-	must(reg.RegisterPipeline(runtime.Pipeline{ID: "noop3", Inputs: []string{"in"}, Tasks: []runtime.TaskDef{
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "noop3", Inputs: []runtime.Field{{Name: "in", Type: "any", Required: true}}, Tasks: []runtime.Task{
 		{Name: "n0", Inputs: []string{"in"}, Output: "o0"},
 		{Name: "n1", Inputs: []string{"o0"}, Output: "o1"},
 		{Name: "n2", Inputs: []string{"o1"}, Output: "o2"},
@@ -146,7 +146,7 @@ func testRegistry(dir string) *runtime.Registry {
 		return fmt.Sprintf("block@%d", pid), nil
 	}))
 	must(reg.RegisterTask("after", step("after", "vblock")))
-	must(reg.RegisterPipeline(runtime.Pipeline{ID: "block", Tasks: []runtime.TaskDef{
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "block", Tasks: []runtime.Task{
 		{Name: "block", Output: "vblock"},
 		{Name: "after", Inputs: []string{"vblock"}, Output: "vafter"},
 	}}))
@@ -157,7 +157,7 @@ func testRegistry(dir string) *runtime.Registry {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}))
-	must(reg.RegisterPipeline(runtime.Pipeline{ID: "hang", Tasks: []runtime.TaskDef{{Name: "hang", Output: "vhang"}}}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "hang", Tasks: []runtime.Task{{Name: "hang", Output: "vhang"}}}))
 
 	// gate: waits until the test opens the gate.
 	must(reg.RegisterTask("gate", func(ctx context.Context, in runtime.Inputs) (any, error) {
@@ -174,7 +174,7 @@ func testRegistry(dir string) *runtime.Registry {
 			}
 		}
 	}))
-	must(reg.RegisterPipeline(runtime.Pipeline{ID: "gate", Tasks: []runtime.TaskDef{{Name: "gate", Output: "vgate"}}}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "gate", Tasks: []runtime.Task{{Name: "gate", Output: "vgate"}}}))
 
 	// wait: runs until cancelled, and says so.
 	must(reg.RegisterTask("wait", func(ctx context.Context, in runtime.Inputs) (any, error) {
@@ -183,20 +183,20 @@ func testRegistry(dir string) *runtime.Registry {
 		marker("wait-cancelled-"+in.RunID(), fmt.Sprintf("%d %v", pid, context.Cause(ctx)))
 		return nil, ctx.Err()
 	}))
-	must(reg.RegisterPipeline(runtime.Pipeline{ID: "wait", Tasks: []runtime.TaskDef{{Name: "wait", Output: "vwait"}}}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "wait", Tasks: []runtime.Task{{Name: "wait", Output: "vwait"}}}))
 
 	// fail: a retryable error forever; more attempts than MaxDeliver allows.
 	must(reg.RegisterTask("fail", func(ctx context.Context, in runtime.Inputs) (any, error) {
 		return nil, errors.New("always fails")
 	}))
-	must(reg.RegisterPipeline(runtime.Pipeline{ID: "fail", Tasks: []runtime.TaskDef{
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "fail", Tasks: []runtime.Task{
 		{Name: "fail", Output: "vfail", Retry: runtime.RetryPolicy{Attempts: 10, Backoff: 20 * time.Millisecond}},
 	}}))
 	// perm: a permanent error, terminated at once.
 	must(reg.RegisterTask("perm", func(ctx context.Context, in runtime.Inputs) (any, error) {
 		return nil, runtime.Permanent(errors.New("bad input"))
 	}))
-	must(reg.RegisterPipeline(runtime.Pipeline{ID: "perm", Tasks: []runtime.TaskDef{
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "perm", Tasks: []runtime.Task{
 		{Name: "perm", Output: "vperm", Retry: runtime.RetryPolicy{Attempts: 5}},
 	}}))
 	return reg

@@ -15,28 +15,12 @@ import (
 //go:embed taskwire_openapi_gen.json
 var openAPIDocument []byte
 
-// Service describes the service to the HTTP layer: its pipelines, routes,
-// security policy and OpenAPI document, as the spec declares them.
+// Service describes the service to the HTTP layer: its title, security
+// policy and OpenAPI document, as the spec declares them.
 func Service() httpapi.Service {
 	return httpapi.Service{
 		Title:   "Secure Taskiq-Flow API",
 		Version: "0.4.5",
-		Pipelines: []httpapi.Pipeline{
-			httpPipelineSecureDemoPipeline(),
-		},
-		Routes: []httpapi.Route{
-			{Method: "GET", Path: "/pipelines", OperationID: "list_pipelines", RouteKey: "list_pipelines", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 100, Per: time.Minute}},
-			{Method: "GET", Path: "/pipelines/{pipeline_id}", OperationID: "get_pipeline", RouteKey: "get_pipeline", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 60, Per: time.Minute}},
-			{Method: "GET", Path: "/pipelines/{pipeline_id}/graph", OperationID: "get_pipeline_graph", RouteKey: "get_pipeline_graph", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 60, Per: time.Minute}},
-			{Method: "POST", Path: "/pipelines/secure_demo_pipeline/execute", OperationID: "execute_secure_demo_pipeline", RouteKey: "execute", Action: httpapi.ActionExecute, Pipeline: "secure_demo_pipeline", RateLimit: &httpapi.Rate{N: 10, Per: time.Minute}},
-			{Method: "GET", Path: "/runs", OperationID: "list_runs", RouteKey: "list_runs", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 60, Per: time.Minute}},
-			{Method: "GET", Path: "/runs/{run_id}", OperationID: "get_run", RouteKey: "get_run", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 60, Per: time.Minute}},
-			{Method: "POST", Path: "/runs/{run_id}/cancel", OperationID: "cancel_run", RouteKey: "cancel_run", Action: httpapi.ActionWrite, RateLimit: &httpapi.Rate{N: 60, Per: time.Minute}},
-			{Method: "GET", Path: "/runs/{run_id}/events", OperationID: "run_events", RouteKey: "run_events", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 60, Per: time.Minute}},
-			{Method: "GET", Path: "/openapi.json", OperationID: "openapi", RouteKey: "openapi", RateLimit: &httpapi.Rate{N: 60, Per: time.Minute}},
-			{Method: "GET", Path: "/docs", OperationID: "docs", RouteKey: "docs", RateLimit: &httpapi.Rate{N: 60, Per: time.Minute}},
-			{Method: "GET", Path: "/healthz", OperationID: "health", RouteKey: "health", Public: true},
-		},
 		Security: httpapi.Security{
 			Enabled:      true,
 			APIKey:       true,
@@ -49,18 +33,33 @@ func Service() httpapi.Service {
 				{Pattern: "*", Read: []string{"admin", "viewer"}, Execute: []string{"admin"}, Write: []string{"admin"}},
 				{Pattern: "report_*", Write: []string{"admin"}},
 			},
+			RateLimits: &httpapi.Limits{
+				Default: &httpapi.Rate{N: 60, Per: time.Minute},
+				Routes: map[string]httpapi.Rate{
+					"execute":                      {N: 10, Per: time.Minute},
+					"execute_secure_demo_pipeline": {N: 10, Per: time.Minute},
+					"list_pipelines":               {N: 100, Per: time.Minute},
+				},
+			},
 			Audit: httpapi.Audit{Enabled: true, File: "audit.jsonl", MaxSize: 104857600},
 		},
 		OpenAPI: openAPIDocument,
 	}
 }
 
-// NewServer binds impl to the spec's tasks and pipelines and returns the HTTP
-// server of the service, configured by opts.
-func NewServer(impl Tasks, opts ...httpapi.Option) (*httpapi.Server, error) {
+// NewEngine binds impl to the spec's tasks and pipelines and returns an
+// engine running them, configured by opts (a backend, workers...). Shut it
+// down when done.
+func NewEngine(impl Tasks, opts ...runtime.Option) (*runtime.Engine, error) {
 	reg := runtime.NewRegistry()
 	if err := Register(reg, impl); err != nil {
 		return nil, err
 	}
-	return httpapi.New(reg, Service(), opts...)
+	return runtime.New(reg, opts...), nil
+}
+
+// NewServer returns the HTTP server of the service over e, an engine made
+// by NewEngine, configured by opts.
+func NewServer(e *runtime.Engine, opts ...httpapi.Option) (*httpapi.Server, error) {
+	return httpapi.New(e, Service(), opts...)
 }

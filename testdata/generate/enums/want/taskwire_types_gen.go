@@ -14,14 +14,14 @@ package enums
 
 import "github.com/taskwire/taskwire/runtime/schema"
 
-// Ticket is a type of the spec.
+// Ticket is the spec's type Ticket, with fields priority, state and kind.
 type Ticket struct {
 	Priority TicketPriority `json:"priority"`
 	State    TicketState    `json:"state"`
 	Kind     *TicketKind    `json:"kind,omitempty"`
 }
 
-// Routed is a type of the spec.
+// Routed is the spec's type Routed, with fields ticket and queue.
 type Routed struct {
 	Ticket Ticket `json:"ticket"`
 	Queue  string `json:"queue"`

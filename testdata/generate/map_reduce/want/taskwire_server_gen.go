@@ -15,30 +15,12 @@ import (
 //go:embed taskwire_openapi_gen.json
 var openAPIDocument []byte
 
-// Service describes the service to the HTTP layer: its pipelines, routes,
-// security policy and OpenAPI document, as the spec declares them.
+// Service describes the service to the HTTP layer: its title, security
+// policy and OpenAPI document, as the spec declares them.
 func Service() httpapi.Service {
 	return httpapi.Service{
 		Title:   "Report Service",
 		Version: "1.2.0",
-		Pipelines: []httpapi.Pipeline{
-			httpPipelineReportDaily(),
-			httpPipelineReportSections(),
-		},
-		Routes: []httpapi.Route{
-			{Method: "GET", Path: "/pipelines", OperationID: "list_pipelines", RouteKey: "list_pipelines", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 120, Per: time.Minute}},
-			{Method: "GET", Path: "/pipelines/{pipeline_id}", OperationID: "get_pipeline", RouteKey: "get_pipeline", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 120, Per: time.Minute}},
-			{Method: "GET", Path: "/pipelines/{pipeline_id}/graph", OperationID: "get_pipeline_graph", RouteKey: "get_pipeline_graph", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 120, Per: time.Minute}},
-			{Method: "POST", Path: "/pipelines/report_daily/execute", OperationID: "execute_report_daily", RouteKey: "execute", Action: httpapi.ActionExecute, Pipeline: "report_daily", RateLimit: &httpapi.Rate{N: 30, Per: time.Hour}},
-			{Method: "POST", Path: "/pipelines/report_sections/execute", OperationID: "execute_report_sections", RouteKey: "execute", Action: httpapi.ActionExecute, Pipeline: "report_sections", RateLimit: &httpapi.Rate{N: 120, Per: time.Minute}},
-			{Method: "GET", Path: "/runs", OperationID: "list_runs", RouteKey: "list_runs", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 120, Per: time.Minute}},
-			{Method: "GET", Path: "/runs/{run_id}", OperationID: "get_run", RouteKey: "get_run", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 120, Per: time.Minute}},
-			{Method: "POST", Path: "/runs/{run_id}/cancel", OperationID: "cancel_run", RouteKey: "cancel_run", Action: httpapi.ActionWrite, RateLimit: &httpapi.Rate{N: 120, Per: time.Minute}},
-			{Method: "GET", Path: "/runs/{run_id}/events", OperationID: "run_events", RouteKey: "run_events", Action: httpapi.ActionRead, RateLimit: &httpapi.Rate{N: 20, Per: time.Minute}},
-			{Method: "GET", Path: "/openapi.json", OperationID: "openapi", RouteKey: "openapi", RateLimit: &httpapi.Rate{N: 120, Per: time.Minute}},
-			{Method: "GET", Path: "/docs", OperationID: "docs", RouteKey: "docs", RateLimit: &httpapi.Rate{N: 120, Per: time.Minute}},
-			{Method: "GET", Path: "/healthz", OperationID: "health", RouteKey: "health", Public: true},
-		},
 		Security: httpapi.Security{
 			Enabled:      true,
 			APIKey:       true,
@@ -50,18 +32,32 @@ func Service() httpapi.Service {
 			ACLs: []httpapi.ACL{
 				{Pattern: "report_*", Read: []string{"editor", "viewer"}, Execute: []string{"editor"}, Write: []string{"editor"}},
 			},
+			RateLimits: &httpapi.Limits{
+				Default: &httpapi.Rate{N: 120, Per: time.Minute},
+				Routes: map[string]httpapi.Rate{
+					"execute_report_daily": {N: 30, Per: time.Hour},
+					"run_events":           {N: 20, Per: time.Minute},
+				},
+			},
 			Audit: httpapi.Audit{Enabled: true, File: "reports-audit.jsonl", MaxSize: 67108864},
 		},
 		OpenAPI: openAPIDocument,
 	}
 }
 
-// NewServer binds impl to the spec's tasks and pipelines and returns the HTTP
-// server of the service, configured by opts.
-func NewServer(impl Tasks, opts ...httpapi.Option) (*httpapi.Server, error) {
+// NewEngine binds impl to the spec's tasks and pipelines and returns an
+// engine running them, configured by opts (a backend, workers...). Shut it
+// down when done.
+func NewEngine(impl Tasks, opts ...runtime.Option) (*runtime.Engine, error) {
 	reg := runtime.NewRegistry()
 	if err := Register(reg, impl); err != nil {
 		return nil, err
 	}
-	return httpapi.New(reg, Service(), opts...)
+	return runtime.New(reg, opts...), nil
+}
+
+// NewServer returns the HTTP server of the service over e, an engine made
+// by NewEngine, configured by opts.
+func NewServer(e *runtime.Engine, opts ...httpapi.Option) (*httpapi.Server, error) {
+	return httpapi.New(e, Service(), opts...)
 }

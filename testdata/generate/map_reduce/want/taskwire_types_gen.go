@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Section is a type of the spec.
+// Section is the spec's type Section, with fields index, heading and body.
 //
 // One section of a source document.
 type Section struct {
@@ -26,7 +26,8 @@ type Section struct {
 	Body    string `json:"body"`
 }
 
-// Summary is a type of the spec.
+// Summary is the spec's type Summary, with fields index, heading, summary and
+// words.
 type Summary struct {
 	Index   int    `json:"index"`
 	Heading string `json:"heading"`
@@ -34,7 +35,8 @@ type Summary struct {
 	Words   int    `json:"words"`
 }
 
-// Report is a type of the spec.
+// Report is the spec's type Report, with fields title, format, summaries,
+// total_words and generated_at.
 type Report struct {
 	Title       string       `json:"title"`
 	Format      ReportFormat `json:"format"`

@@ -14,28 +14,12 @@ import (
 //go:embed taskwire_openapi_gen.json
 var openAPIDocument []byte
 
-// Service describes the service to the HTTP layer: its pipelines, routes,
-// security policy and OpenAPI document, as the spec declares them.
+// Service describes the service to the HTTP layer: its title, security
+// policy and OpenAPI document, as the spec declares them.
 func Service() httpapi.Service {
 	return httpapi.Service{
 		Title:   "Optional Fields",
 		Version: "1.0.0",
-		Pipelines: []httpapi.Pipeline{
-			httpPipelineOptionalPipeline(),
-		},
-		Routes: []httpapi.Route{
-			{Method: "GET", Path: "/pipelines", OperationID: "list_pipelines", RouteKey: "list_pipelines", Action: httpapi.ActionRead},
-			{Method: "GET", Path: "/pipelines/{pipeline_id}", OperationID: "get_pipeline", RouteKey: "get_pipeline", Action: httpapi.ActionRead},
-			{Method: "GET", Path: "/pipelines/{pipeline_id}/graph", OperationID: "get_pipeline_graph", RouteKey: "get_pipeline_graph", Action: httpapi.ActionRead},
-			{Method: "POST", Path: "/pipelines/optional_pipeline/execute", OperationID: "execute_optional_pipeline", RouteKey: "execute", Action: httpapi.ActionExecute, Pipeline: "optional_pipeline"},
-			{Method: "GET", Path: "/runs", OperationID: "list_runs", RouteKey: "list_runs", Action: httpapi.ActionRead},
-			{Method: "GET", Path: "/runs/{run_id}", OperationID: "get_run", RouteKey: "get_run", Action: httpapi.ActionRead},
-			{Method: "POST", Path: "/runs/{run_id}/cancel", OperationID: "cancel_run", RouteKey: "cancel_run", Action: httpapi.ActionWrite},
-			{Method: "GET", Path: "/runs/{run_id}/events", OperationID: "run_events", RouteKey: "run_events", Action: httpapi.ActionRead},
-			{Method: "GET", Path: "/openapi.json", OperationID: "openapi", RouteKey: "openapi"},
-			{Method: "GET", Path: "/docs", OperationID: "docs", RouteKey: "docs"},
-			{Method: "GET", Path: "/healthz", OperationID: "health", RouteKey: "health", Public: true},
-		},
 		Security: httpapi.Security{
 			Enabled:      false,
 			APIKey:       true,
@@ -46,12 +30,19 @@ func Service() httpapi.Service {
 	}
 }
 
-// NewServer binds impl to the spec's tasks and pipelines and returns the HTTP
-// server of the service, configured by opts.
-func NewServer(impl Tasks, opts ...httpapi.Option) (*httpapi.Server, error) {
+// NewEngine binds impl to the spec's tasks and pipelines and returns an
+// engine running them, configured by opts (a backend, workers...). Shut it
+// down when done.
+func NewEngine(impl Tasks, opts ...runtime.Option) (*runtime.Engine, error) {
 	reg := runtime.NewRegistry()
 	if err := Register(reg, impl); err != nil {
 		return nil, err
 	}
-	return httpapi.New(reg, Service(), opts...)
+	return runtime.New(reg, opts...), nil
+}
+
+// NewServer returns the HTTP server of the service over e, an engine made
+// by NewEngine, configured by opts.
+func NewServer(e *runtime.Engine, opts ...httpapi.Option) (*httpapi.Server, error) {
+	return httpapi.New(e, Service(), opts...)
 }

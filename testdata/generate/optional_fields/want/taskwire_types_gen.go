@@ -17,7 +17,10 @@ import (
 	"time"
 )
 
-// Everything is a type of the spec.
+// Everything is the spec's type Everything, with fields name, nick, count,
+// maybe_count, big, maybe_big, ratio, maybe_ratio, flag, maybe_flag, at,
+// maybe_at, blob, maybe_blob, extra, maybe_extra, tags, maybe_tags, labels,
+// maybe_labels, child, maybe_child and code.
 //
 // Every kind of field.
 // Optional ones are pointers unless already nil-able.
@@ -47,12 +50,12 @@ type Everything struct {
 	Code        string            `json:"code"`
 }
 
-// Leaf is a type of the spec.
+// Leaf is the spec's type Leaf, with field value.
 type Leaf struct {
 	Value string `json:"value"`
 }
 
-// Tree is a type of the spec.
+// Tree is the spec's type Tree, with fields label, children and parent.
 //
 // A recursive type.
 type Tree struct {

@@ -46,7 +46,11 @@ func newServer(t *testing.T) (*httpapi.Server, *httptest.Server) {
 		"TASKWIRE_KEY_ADMIN_FULL":     adminKey,
 		"TASKWIRE_KEY_VIEWER_REPORTS": "sk_test_viewer_0123456789abcdefghijklmnopqrstuvwxyz",
 	}
-	srv, err := NewServer(demoTasks{}, httpapi.WithGetenv(func(k string) string { return keys[k] }))
+	engine, err := NewEngine(demoTasks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(engine, httpapi.WithGetenv(func(k string) string { return keys[k] }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +61,9 @@ func newServer(t *testing.T) (*httpapi.Server, *httptest.Server) {
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
+		}
+		if err := engine.Shutdown(ctx); err != nil {
+			t.Errorf("engine shutdown: %v", err)
 		}
 	})
 	return srv, ts

@@ -14,7 +14,7 @@ package securedemo
 
 import "github.com/taskwire/taskwire/runtime/schema"
 
-// Result is a type of the spec.
+// Result is the spec's type Result, with fields processed, status and note.
 //
 // A processed payload.
 type Result struct {
@@ -23,7 +23,8 @@ type Result struct {
 	Note      *string      `json:"note,omitempty"`
 }
 
-// Validated is a type of the spec.
+// Validated is the spec's type Validated, with fields processed, status and
+// validated.
 type Validated struct {
 	Processed string `json:"processed"`
 	Status    string `json:"status"`

@@ -15,30 +15,12 @@ import (
 //go:embed taskwire_openapi_gen.json
 var openAPIDocument []byte
 
-// Service describes the service to the HTTP layer: its pipelines, routes,
-// security policy and OpenAPI document, as the spec declares them.
+// Service describes the service to the HTTP layer: its title, security
+// policy and OpenAPI document, as the spec declares them.
 func Service() httpapi.Service {
 	return httpapi.Service{
 		Title:   "Security Variants",
 		Version: "3.1.4",
-		Pipelines: []httpapi.Pipeline{
-			httpPipelineEchoPipeline(),
-			httpPipelineAdminEcho(),
-		},
-		Routes: []httpapi.Route{
-			{Method: "GET", Path: "/pipelines", OperationID: "list_pipelines", RouteKey: "list_pipelines", Action: httpapi.ActionRead},
-			{Method: "GET", Path: "/pipelines/{pipeline_id}", OperationID: "get_pipeline", RouteKey: "get_pipeline", Action: httpapi.ActionRead},
-			{Method: "GET", Path: "/pipelines/{pipeline_id}/graph", OperationID: "get_pipeline_graph", RouteKey: "get_pipeline_graph", Action: httpapi.ActionRead},
-			{Method: "POST", Path: "/pipelines/echo_pipeline/execute", OperationID: "execute_echo_pipeline", RouteKey: "execute", Action: httpapi.ActionExecute, Pipeline: "echo_pipeline"},
-			{Method: "POST", Path: "/pipelines/admin_echo/execute", OperationID: "execute_admin_echo", RouteKey: "execute", Action: httpapi.ActionExecute, Pipeline: "admin_echo"},
-			{Method: "GET", Path: "/runs", OperationID: "list_runs", RouteKey: "list_runs", Action: httpapi.ActionRead},
-			{Method: "GET", Path: "/runs/{run_id}", OperationID: "get_run", RouteKey: "get_run", Action: httpapi.ActionRead},
-			{Method: "POST", Path: "/runs/{run_id}/cancel", OperationID: "cancel_run", RouteKey: "cancel_run", Action: httpapi.ActionWrite},
-			{Method: "GET", Path: "/runs/{run_id}/events", OperationID: "run_events", RouteKey: "run_events", Action: httpapi.ActionRead},
-			{Method: "GET", Path: "/openapi.json", OperationID: "openapi", RouteKey: "openapi"},
-			{Method: "GET", Path: "/docs", OperationID: "docs", RouteKey: "docs"},
-			{Method: "GET", Path: "/healthz", OperationID: "health", RouteKey: "health", Public: true},
-		},
 		Security: httpapi.Security{
 			Enabled:      true,
 			APIKey:       true,
@@ -70,12 +52,19 @@ func Service() httpapi.Service {
 	}
 }
 
-// NewServer binds impl to the spec's tasks and pipelines and returns the HTTP
-// server of the service, configured by opts.
-func NewServer(impl Tasks, opts ...httpapi.Option) (*httpapi.Server, error) {
+// NewEngine binds impl to the spec's tasks and pipelines and returns an
+// engine running them, configured by opts (a backend, workers...). Shut it
+// down when done.
+func NewEngine(impl Tasks, opts ...runtime.Option) (*runtime.Engine, error) {
 	reg := runtime.NewRegistry()
 	if err := Register(reg, impl); err != nil {
 		return nil, err
 	}
-	return httpapi.New(reg, Service(), opts...)
+	return runtime.New(reg, opts...), nil
+}
+
+// NewServer returns the HTTP server of the service over e, an engine made
+// by NewEngine, configured by opts.
+func NewServer(e *runtime.Engine, opts ...httpapi.Option) (*httpapi.Server, error) {
+	return httpapi.New(e, Service(), opts...)
 }

@@ -14,7 +14,7 @@ package sharedtasks
 
 import "github.com/taskwire/taskwire/runtime/schema"
 
-// Doc is a type of the spec.
+// Doc is the spec's type Doc, with fields text and lang.
 type Doc struct {
 	Text string `json:"text"`
 	Lang string `json:"lang"`

@@ -1,4 +1,4 @@
-package graph
+package graph_test
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	rtgraph "github.com/taskwire/taskwire/runtime/graph"
 )
 
-func TestGenReports(t *testing.T) {
+func TestOfReports(t *testing.T) {
 	data, err := os.ReadFile("../../specs/reports.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -17,7 +17,7 @@ func TestGenReports(t *testing.T) {
 	if m == nil {
 		t.Fatal(ds)
 	}
-	g := Gen(m.Pipeline("report_daily"))
+	g := rtgraph.Of(m.Pipeline("report_daily").Descriptor())
 	kinds := map[string]int{}
 	for _, n := range g.Nodes {
 		kinds[n.Kind]++

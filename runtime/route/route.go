@@ -1,0 +1,203 @@
+// Package route is the route table of every generated server (CONTRACT.md
+// section 4): each route's method, path, operation id, the action it needs
+// on a pipeline and its rate-limit family, and how a spec's rate limits
+// apply to it. The model reads it to check rate-limit names and to write
+// the OpenAPI document; the HTTP server reads it to bind its handlers. It is
+// the one owner of these facts.
+package route
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// Action is what a request does to a pipeline; ACLs grant actions to roles.
+type Action string
+
+// The actions.
+const (
+	// Read sees pipelines, their graphs and their runs.
+	Read Action = "read"
+	// Execute starts runs.
+	Execute Action = "execute"
+	// Write cancels runs.
+	Write Action = "write"
+)
+
+// Actions lists every action, in the order documents show them.
+var Actions = []Action{Read, Execute, Write}
+
+// The operation ids of the fixed routes.
+const (
+	ListPipelines    = "list_pipelines"
+	GetPipeline      = "get_pipeline"
+	GetPipelineGraph = "get_pipeline_graph"
+	ListRuns         = "list_runs"
+	GetRun           = "get_run"
+	CancelRun        = "cancel_run"
+	RunEvents        = "run_events"
+	OpenAPI          = "openapi"
+	Docs             = "docs"
+	Health           = "health"
+)
+
+// KeyExecute is the rate-limit family of every pipeline's execute route:
+// security.rate_limits.routes.execute limits them all.
+const KeyExecute = "execute"
+
+// Route is one HTTP route.
+type Route struct {
+	Method string
+	// Path uses net/http pattern syntax: /runs/{run_id}.
+	Path        string
+	OperationID string
+	// Key is the rate-limit family: the operation id, or KeyExecute for the
+	// execute routes.
+	Key string
+	// Action is the pipeline action the route needs; "" for a route that
+	// is not about one pipeline (or decides per pipeline, like list_runs).
+	Action Action
+	// Pipeline is the pipeline of an execute route (or of a user route
+	// that needs Action on it).
+	Pipeline string
+	// Public routes are served without authentication and never limited.
+	Public bool
+	// Limit is the route's rate limit; nil means unlimited.
+	Limit *Rate
+	// Summary is one line for documents; Tag groups routes in them.
+	Summary, Tag string
+}
+
+// IsExecute reports whether r is a pipeline's execute route.
+func (r *Route) IsExecute() bool { return r.Key == KeyExecute && r.Pipeline != "" }
+
+// ExecuteID returns the operation id of pipeline's execute route.
+func ExecuteID(pipeline string) string { return "execute_" + pipeline }
+
+// fixed is the table without the execute routes, which follow
+// get_pipeline_graph.
+var fixed = []Route{
+	{Method: http.MethodGet, Path: "/pipelines", OperationID: ListPipelines, Action: Read, Tag: "pipelines", Summary: "List the pipelines the caller may read"},
+	{Method: http.MethodGet, Path: "/pipelines/{pipeline_id}", OperationID: GetPipeline, Action: Read, Tag: "pipelines", Summary: "Describe a pipeline"},
+	{Method: http.MethodGet, Path: "/pipelines/{pipeline_id}/graph", OperationID: GetPipelineGraph, Action: Read, Tag: "pipelines", Summary: "A pipeline's task graph as JSON, Mermaid or DOT"},
+	{Method: http.MethodGet, Path: "/runs", OperationID: ListRuns, Action: Read, Tag: "runs", Summary: "List runs the caller may read"},
+	{Method: http.MethodGet, Path: "/runs/{run_id}", OperationID: GetRun, Action: Read, Tag: "runs", Summary: "Read a run"},
+	{Method: http.MethodPost, Path: "/runs/{run_id}/cancel", OperationID: CancelRun, Action: Write, Tag: "runs", Summary: "Cancel a run"},
+	{Method: http.MethodGet, Path: "/runs/{run_id}/events", OperationID: RunEvents, Action: Read, Tag: "runs", Summary: "Stream a run's events (Server-Sent Events)"},
+	{Method: http.MethodGet, Path: "/openapi.json", OperationID: OpenAPI, Tag: "meta", Summary: "This API's OpenAPI document"},
+	{Method: http.MethodGet, Path: "/docs", OperationID: Docs, Tag: "meta", Summary: "API documentation page"},
+	{Method: http.MethodGet, Path: "/healthz", OperationID: Health, Public: true, Tag: "meta", Summary: "Liveness check"},
+}
+
+// Table returns the routes of a service with the given pipelines, in a
+// fixed order: the fixed routes, with one execute route per pipeline (in
+// the order given) after get_pipeline_graph. No route has a Limit; see
+// Limits.Apply.
+func Table(pipelines []string) []Route {
+	out := make([]Route, 0, len(fixed)+len(pipelines))
+	for _, r := range fixed {
+		r.Key = r.OperationID
+		out = append(out, r)
+		if r.OperationID == GetPipelineGraph {
+			for _, p := range pipelines {
+				out = append(out, Route{
+					Method: http.MethodPost, Path: "/pipelines/" + p + "/execute",
+					OperationID: ExecuteID(p), Key: KeyExecute, Action: Execute, Pipeline: p,
+					Tag: "pipelines", Summary: "Start a run of " + p,
+				})
+			}
+		}
+	}
+	return out
+}
+
+// Names returns the names security.rate_limits.routes may use for a table:
+// every operation id of a route that is not public, and KeyExecute.
+func Names(table []Route) []string {
+	var names []string
+	for _, r := range table {
+		if !r.Public {
+			names = append(names, r.OperationID)
+		}
+	}
+	return append(names, KeyExecute)
+}
+
+// Rate is N requests per Per, refilled evenly.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+var units = []struct {
+	name string
+	d    time.Duration
+}{{"second", time.Second}, {"minute", time.Minute}, {"hour", time.Hour}, {"day", 24 * time.Hour}}
+
+// String returns the rate as a spec writes it, for example "10/minute".
+func (r Rate) String() string {
+	for _, u := range units {
+		if r.Per == u.d {
+			return strconv.Itoa(r.N) + "/" + u.name
+		}
+	}
+	return strconv.Itoa(r.N) + "/" + r.Per.String()
+}
+
+var rateRE = regexp.MustCompile(`^([0-9]+)/(second|minute|hour|day)$`)
+
+// ParseRate parses N/second, N/minute, N/hour or N/day, with N from 1 to
+// 1,000,000,000.
+func ParseRate(s string) (Rate, error) {
+	m := rateRE.FindStringSubmatch(s)
+	if m == nil {
+		return Rate{}, fmt.Errorf("%q is not a rate; write N/second, N/minute, N/hour or N/day, for example 60/minute", s)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n < 1 || n > 1_000_000_000 {
+		return Rate{}, fmt.Errorf("rate %q must allow between 1 and 1000000000 requests per %s", s, m[2])
+	}
+	r := Rate{N: n}
+	for _, u := range units {
+		if u.name == m[2] {
+			r.Per = u.d
+		}
+	}
+	return r, nil
+}
+
+// Limits are a service's rate limits as its spec declares them.
+type Limits struct {
+	// Default limits every route that is not public and not named in
+	// Routes; nil leaves those unlimited.
+	Default *Rate
+	// Routes limits routes by operation id, or every execute route by
+	// KeyExecute. A pipeline's own rate_limit is its execute route's
+	// operation id here.
+	Routes map[string]Rate
+}
+
+// For returns the limit of r: Routes by operation id, else by key, else
+// Default; nil (unlimited) for a public route.
+func (l *Limits) For(r *Route) *Rate {
+	if l == nil || r.Public {
+		return nil
+	}
+	if rt, ok := l.Routes[r.OperationID]; ok {
+		return &rt
+	}
+	if rt, ok := l.Routes[r.Key]; ok {
+		return &rt
+	}
+	return l.Default
+}
+
+// Apply sets the Limit of every route of table from l.
+func (l *Limits) Apply(table []Route) {
+	for i := range table {
+		table[i].Limit = l.For(&table[i])
+	}
+}
