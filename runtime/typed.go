@@ -30,12 +30,6 @@ func (r *TypedRun[O]) ID() string { return r.id }
 // Run returns the run's current state.
 func (r *TypedRun[O]) Run(ctx context.Context) (*Run, error) { return r.engine.Get(ctx, r.id) }
 
-// Cancel cancels the run (see Engine.Cancel).
-func (r *TypedRun[O]) Cancel(ctx context.Context) error {
-	_, err := r.engine.Cancel(ctx, r.id)
-	return err
-}
-
 // Wait waits for the run to finish and returns its outputs. A run that
 // failed or was cancelled returns its *RunError.
 func (r *TypedRun[O]) Wait(ctx context.Context) (O, error) {

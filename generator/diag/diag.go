@@ -81,9 +81,6 @@ func (l *List) Warnf(pos Pos, format string, args ...any) {
 // Add records diagnostics made elsewhere.
 func (l *List) Add(ds ...Diagnostic) { l.items = append(l.items, ds...) }
 
-// Len returns the number of diagnostics recorded.
-func (l *List) Len() int { return len(l.items) }
-
 // HasErrors reports whether any diagnostic is an error.
 func (l *List) HasErrors() bool {
 	for _, d := range l.items {

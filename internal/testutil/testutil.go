@@ -25,9 +25,10 @@ type Clock struct {
 }
 
 // NewClock returns a Clock at 2026-01-01 00:00 UTC.
-func NewClock() *Clock {
-	return &Clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
+func NewClock() *Clock { return NewClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
+
+// NewClockAt returns a Clock at t.
+func NewClockAt(t time.Time) *Clock { return &Clock{now: t} }
 
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/examples/secureapi/securedemo"
+	"github.com/taskwire/taskwire/internal/testutil"
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 )
@@ -37,25 +38,10 @@ func secEnv(name string) string {
 }
 
 // secClock is a manual clock, safe for concurrent use.
-type secClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type secClock = testutil.Clock
 
 func newSecClock() *secClock {
-	return &secClock{t: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *secClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *secClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	return testutil.NewClockAt(time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC))
 }
 
 type secTasks struct{}

@@ -29,6 +29,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/taskwire/taskwire/examples/secureapi/securedemo"
+	"github.com/taskwire/taskwire/internal/testutil"
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 )
@@ -53,24 +54,9 @@ func getenvFrom(env map[string]string) func(string) string {
 }
 
 // clock is a settable clock for key expiry, tokens and rate limits.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testutil.Clock
 
-func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return testutil.NewClockAt(time.Now().Truncate(time.Second)) }
 
 // tasks implements securedemo.Tasks like the example; with gate set,
 // ProcessData waits for it (or for cancellation) first.
