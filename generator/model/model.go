@@ -190,7 +190,8 @@ func (p *Pipeline) Producer(name string) *Task {
 type Rate struct {
 	N      int
 	Period time.Duration
-	Text   string // as written, for example "10/minute"
+	Text   string   // as written, for example "10/minute"
+	Pos    diag.Pos // where the spec writes it; zero for a rate not read from a spec
 }
 
 // AuthMethod is a way a client proves who it is.
@@ -204,9 +205,13 @@ const (
 
 // Security is the resolved security policy.
 type Security struct {
+	Pos            diag.Pos // the security key; zero without a security section
+	AuthPos        diag.Pos // security.auth; zero when it is not written
+	ACLsPos        diag.Pos // security.acls; zero when it is not written
 	Enabled        bool
 	Auth           []AuthMethod
 	APIKeyHeader   string
+	APIKeyPos      diag.Pos // security.api_key.header, else security.api_key; zero when neither is written
 	Keys           []*Key
 	JWT            *JWT
 	ACLs           []*ACL
@@ -231,6 +236,7 @@ func (s *Security) Has(method AuthMethod) bool {
 // environment variable that holds it or its SHA-256.
 type Key struct {
 	ID          string
+	Pos         diag.Pos // the key id
 	Env         string
 	SHA256      string // lowercase hex
 	Role        string
@@ -241,6 +247,7 @@ type Key struct {
 
 // JWT is the bearer-token configuration.
 type JWT struct {
+	Pos            diag.Pos // security.jwt
 	Algorithm      string
 	SecretEnv      string // HMAC algorithms
 	PublicKeyFile  string // RSA, ECDSA and EdDSA algorithms
@@ -263,8 +270,10 @@ const (
 
 // ACL grants actions on the pipelines matching Pattern to roles.
 type ACL struct {
-	Pattern string
-	Grants  map[Action][]string
+	Pattern  string
+	Grants   map[Action][]string
+	Pos      diag.Pos            // the pattern
+	GrantPos map[Action]diag.Pos // each action's key
 }
 
 // RateLimits are the resolved rate-limit settings. Per-route effective limits
