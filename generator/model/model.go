@@ -45,6 +45,7 @@ type Service struct {
 	Title       string
 	Version     string
 	Description string
+	Pos         diag.Pos // the service key; zero without a service section
 }
 
 // Type is a named object type.

@@ -122,6 +122,7 @@ func TestSecureDemoModel(t *testing.T) {
 			t.Errorf("%s at %v, want line %d column %d", what, pos, line, col)
 		}
 	}
+	at("service", m.Service.Pos, 7, 1)
 	at("security", sec.Pos, 49, 1)
 	at("security.auth", sec.AuthPos, 51, 3)
 	at("security.acls", sec.ACLsPos, 63, 3)
