@@ -1,0 +1,82 @@
+package diff_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/taskwire/taskwire/generator/diag"
+	"github.com/taskwire/taskwire/generator/diff"
+	"github.com/taskwire/taskwire/generator/model"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected output of golden cases")
+
+// TestGolden runs every case under testdata/diff: old.yaml and new.yaml, and
+// in want every change Compare reports between them, as
+// `taskwire diff --all old.yaml new.yaml` prints it in that folder.
+func TestGolden(t *testing.T) {
+	dirs, err := filepath.Glob("../../testdata/diff/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no cases under testdata/diff")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			before, after := load(t, dir, "old.yaml"), load(t, dir, "new.yaml")
+			var got bytes.Buffer
+			if err := diag.WriteText(&got, diff.Compare(before, after)); err != nil {
+				t.Fatal(err)
+			}
+			wantFile := filepath.Join(dir, "want")
+			if *update {
+				if err := os.WriteFile(wantFile, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(wantFile)
+			if err != nil {
+				t.Fatalf("%v (run `go test ./generator/diff -run TestGolden -update` and review the diff)", err)
+			}
+			if got.String() != string(want) {
+				t.Errorf("changes differ\n--- got\n%s--- want\n%s", got.String(), want)
+			}
+			// A case named for a safe change must hold infos only; every
+			// other case but the unchanged one must report something worse.
+			safe := strings.HasPrefix(filepath.Base(dir), "safe_")
+			breaking := strings.Contains(string(want), ": error: ") || strings.Contains(string(want), ": warning: ")
+			switch {
+			case filepath.Base(dir) == "no_change":
+				if len(want) != 0 {
+					t.Errorf("identical specs report changes:\n%s", want)
+				}
+			case safe && (breaking || len(want) == 0):
+				t.Errorf("a safe change must be reported as info only, and at least once")
+			case !safe && !breaking:
+				t.Errorf("case reports no error or warning; name safe changes safe_*")
+			}
+			// Comparing a spec with itself finds nothing.
+			if ds := diff.Compare(after, after); len(ds) != 0 {
+				t.Errorf("new.yaml compared with itself: %v", ds)
+			}
+		})
+	}
+}
+
+func load(t *testing.T, dir, name string) *model.Model {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ds := model.Load(name, data)
+	if m == nil {
+		t.Fatalf("%s is invalid: %v", name, ds)
+	}
+	return m
+}
