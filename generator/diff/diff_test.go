@@ -80,3 +80,38 @@ func load(t *testing.T, dir, name string) *model.Model {
 	}
 	return m
 }
+
+// TestDocsExamplesAreReal keeps docs/diff.md honest: every example line it
+// quotes is a line that some golden case prints.
+func TestDocsExamplesAreReal(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/diff.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wants, _ := filepath.Glob("../../testdata/diff/*/want")
+	printed := map[string]bool{}
+	for _, w := range wants {
+		data, err := os.ReadFile(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			printed[line] = true
+		}
+	}
+	examples := 0
+	parts := strings.Split(string(doc), "`")
+	for i := 1; i < len(parts); i += 2 { // the text between backticks
+		quote := parts[i]
+		if !strings.HasPrefix(quote, "old.yaml:") && !strings.HasPrefix(quote, "new.yaml:") {
+			continue
+		}
+		examples++
+		if !printed[quote] {
+			t.Errorf("docs/diff.md quotes a line no golden case prints:\n%s", quote)
+		}
+	}
+	if examples < 30 {
+		t.Errorf("docs/diff.md quotes %d example lines; the tables hold more", examples)
+	}
+}

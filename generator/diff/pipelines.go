@@ -68,7 +68,7 @@ func (d *differ) pipeline(a, b *model.Pipeline) {
 	switch {
 	case a.Timeout == b.Timeout:
 	case b.Timeout != 0 && (a.Timeout == 0 || b.Timeout < a.Timeout):
-		was := "no timeout"
+		was := "there was none"
 		if a.Timeout != 0 {
 			was = "it was " + a.Timeout.String()
 		}

@@ -30,12 +30,12 @@ func (d *differ) security() {
 	}
 	for _, m := range a.Auth {
 		if !b.Has(m) {
-			d.report(first(d.new, b.AuthPos, b.Pos), diag.Error, nowhere, "auth method %s was removed; callers that authenticate with %s get 401", m, credential(m))
+			d.report(first(d.new, b.AuthPos, b.Pos), diag.Error, nowhere, "auth method %q was removed; callers that authenticate with %s get 401", m, credential(m))
 		}
 	}
 	for _, m := range b.Auth {
 		if !a.Has(m) {
-			d.report(first(d.new, b.AuthPos, b.Pos), diag.Info, nowhere, "auth method %s was added", m)
+			d.report(first(d.new, b.AuthPos, b.Pos), diag.Info, nowhere, "auth method %q was added", m)
 		}
 	}
 	if !a.RequireHTTPS && b.RequireHTTPS {
@@ -171,9 +171,9 @@ func (d *differ) key(a, b *model.Key) {
 			}
 		}
 		if len(gone) > 0 {
-			d.report(pos, diag.Error, nowhere, "key %q role changed from %s to %s, so it can no longer %s", b.ID, a.Role, b.Role, actionsOn(gone))
+			d.report(pos, diag.Error, nowhere, "key %q role changed from %q to %q, so it can no longer %s", b.ID, a.Role, b.Role, actionsOn(gone))
 		} else {
-			d.report(pos, diag.Info, nowhere, "key %q role changed from %s to %s", b.ID, a.Role, b.Role)
+			d.report(pos, diag.Info, nowhere, "key %q role changed from %q to %q", b.ID, a.Role, b.Role)
 		}
 	}
 }
@@ -252,7 +252,7 @@ func (d *differ) acls() {
 				}
 			}
 			if len(gone) > 0 {
-				d.report(first(d.new, b.ACLsPos, b.Pos), diag.Error, nowhere, "security.acls is new, so role %s can no longer %s", role, actionsOn(gone))
+				d.report(first(d.new, b.ACLsPos, b.Pos), diag.Error, nowhere, "security.acls is new, so role %q can no longer %s", role, actionsOn(gone))
 			}
 		}
 		return
@@ -283,11 +283,11 @@ func (d *differ) acls() {
 		nb := findACL(b.ACLs, k.pattern)
 		switch {
 		case nb == nil:
-			d.report(at(d.old, findACL(a.ACLs, k.pattern).Pos), diag.Error, nowhere, "ACL %q was removed, so role %s can no longer %s", k.pattern, k.role, what)
+			d.report(at(d.old, findACL(a.ACLs, k.pattern).Pos), diag.Error, nowhere, "ACL %q was removed, so role %q can no longer %s", k.pattern, k.role, what)
 		case nb.Grants[k.action] == nil:
-			d.report(at(d.new, nb.Pos), diag.Error, nowhere, "ACL %q no longer grants %s, so role %s can no longer %s", k.pattern, k.action, k.role, what)
+			d.report(at(d.new, nb.Pos), diag.Error, nowhere, "ACL %q no longer grants %s, so role %q can no longer %s", k.pattern, k.action, k.role, what)
 		default:
-			d.report(first(d.new, nb.GrantPos[k.action], nb.Pos), diag.Error, nowhere, "ACL %q no longer grants %s to role %s, so it can no longer %s", k.pattern, k.action, k.role, what)
+			d.report(first(d.new, nb.GrantPos[k.action], nb.Pos), diag.Error, nowhere, "ACL %q no longer grants %s to role %q, so it can no longer %s", k.pattern, k.action, k.role, what)
 		}
 	}
 
@@ -303,11 +303,11 @@ func (d *differ) acls() {
 		for _, act := range actions {
 			for _, role := range minus(na.Grants[act], nb.Grants[act]) {
 				if lost[grantKey{na.Pattern, act, role}] == nil {
-					d.report(first(d.new, nb.GrantPos[act], nb.Pos), diag.Info, nowhere, "ACL %q no longer grants %s to role %s; the role keeps that action on every remaining pipeline", na.Pattern, act, role)
+					d.report(first(d.new, nb.GrantPos[act], nb.Pos), diag.Info, nowhere, "ACL %q no longer grants %s to role %q; the role keeps that action on every remaining pipeline", na.Pattern, act, role)
 				}
 			}
 			for _, role := range minus(nb.Grants[act], na.Grants[act]) {
-				d.report(first(d.new, nb.GrantPos[act], nb.Pos), diag.Info, nowhere, "ACL %q now also grants %s to role %s", nb.Pattern, act, role)
+				d.report(first(d.new, nb.GrantPos[act], nb.Pos), diag.Info, nowhere, "ACL %q now also grants %s to role %q", nb.Pattern, act, role)
 			}
 		}
 	}
