@@ -115,3 +115,36 @@ func TestDocsExamplesAreReal(t *testing.T) {
 		t.Errorf("docs/diff.md quotes %d example lines; the tables hold more", examples)
 	}
 }
+
+// TestComparePairs compares every pair of valid specs in the repository,
+// however unrelated: no panic, and every change points into one of the two
+// files.
+func TestComparePairs(t *testing.T) {
+	var paths []string
+	for _, pattern := range []string{"../../specs/*.yaml", "../../testdata/generate/*/taskwire.yaml", "../../testdata/validate/ok_*/taskwire.yaml", "../../testdata/diff/*/new.yaml"} {
+		ps, _ := filepath.Glob(pattern)
+		paths = append(paths, ps...)
+	}
+	var models []*model.Model
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := model.Load(p, data); m != nil {
+			models = append(models, m)
+		}
+	}
+	if len(models) < 20 {
+		t.Fatalf("only %d valid specs found", len(models))
+	}
+	for _, a := range models {
+		for _, b := range models {
+			for _, d := range diff.Compare(a, b) {
+				if (d.Pos.File != a.File && d.Pos.File != b.File) || d.Pos.Line < 1 || d.Pos.Col < 1 || d.Message == "" {
+					t.Fatalf("%s -> %s: %+v", a.File, b.File, d)
+				}
+			}
+		}
+	}
+}
