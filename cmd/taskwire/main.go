@@ -4,6 +4,7 @@
 // Usage:
 //
 //	taskwire validate [--format text|json|github] [--strict] FILE...
+//	taskwire diff     [--format text|json|github] [--all] OLD NEW
 //	taskwire graph    [--pipeline ID] [--format mermaid|dot|json] FILE
 //	taskwire openapi  [--format json|yaml] [-o FILE] FILE
 //	taskwire init     [--module PATH] DIR
@@ -13,8 +14,9 @@
 //	taskwire audit    verify FILE...
 //	taskwire version
 //
-// Exit codes: 0 success; 1 the spec is invalid or generated files are stale;
-// 2 usage or I/O errors.
+// Exit codes: 0 success; 1 the spec is invalid, generated files are stale or
+// diff found a breaking change; 2 usage or I/O errors (for diff, also an
+// invalid spec).
 package main
 
 import (
@@ -47,6 +49,7 @@ var commands map[string]command
 func init() {
 	commands = map[string]command{
 		"validate": {usage: "validate [--format text|json|github] [--strict] FILE...", short: "check specs and print every problem found", run: runValidate},
+		"diff":     {usage: "diff [--format text|json|github] [--all] OLD NEW", short: "report what changed between two versions of a spec for callers (OLD, NEW: files or REF:PATH in git)", run: runDiff},
 		"generate": {usage: "generate [--out DIR] [--check] FILE", short: "write the typed Go wiring, server and OpenAPI document of a spec", run: runGenerate},
 		"init":     {usage: "init [--module PATH] DIR", short: "scaffold a new service that builds, runs and passes go test", run: runInit},
 		"audit":    {usage: "audit verify [--partial] FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},

@@ -15,12 +15,18 @@ const (
 	Error Severity = iota
 	// Warning points at a likely mistake; it fails validation only in strict mode.
 	Warning
+	// Info reports a fact that needs no action, such as a compatible change
+	// between two versions of a spec. It never fails a command.
+	Info
 )
 
-// String returns "error" or "warning".
+// String returns "error", "warning" or "info".
 func (s Severity) String() string {
-	if s == Warning {
+	switch s {
+	case Warning:
 		return "warning"
+	case Info:
+		return "info"
 	}
 	return "error"
 }
@@ -78,6 +84,11 @@ func (l *List) Warnf(pos Pos, format string, args ...any) {
 	l.items = append(l.items, Diagnostic{Pos: pos, Severity: Warning, Message: fmt.Sprintf(format, args...)})
 }
 
+// Infof records an informational diagnostic at pos.
+func (l *List) Infof(pos Pos, format string, args ...any) {
+	l.items = append(l.items, Diagnostic{Pos: pos, Severity: Info, Message: fmt.Sprintf(format, args...)})
+}
+
 // Add records diagnostics made elsewhere.
 func (l *List) Add(ds ...Diagnostic) { l.items = append(l.items, ds...) }
 
@@ -114,12 +125,13 @@ func (l *List) Sorted() []Diagnostic {
 	return out[:n]
 }
 
-// Counts returns the number of errors and warnings in ds.
+// Counts returns the number of errors and warnings in ds; infos count as neither.
 func Counts(ds []Diagnostic) (errors, warnings int) {
 	for _, d := range ds {
-		if d.Severity == Error {
+		switch d.Severity {
+		case Error:
 			errors++
-		} else {
+		case Warning:
 			warnings++
 		}
 	}

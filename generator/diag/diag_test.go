@@ -67,3 +67,33 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestInfo(t *testing.T) {
+	var l List
+	l.Infof(Pos{"a.yaml", 2, 1}, "added")
+	l.Warnf(Pos{"a.yaml", 2, 1}, "lowered")
+	l.Errorf(Pos{"a.yaml", 2, 1}, "removed")
+	got := l.Sorted()
+	if len(got) != 3 || got[0].Severity != Error || got[1].Severity != Warning || got[2].Severity != Info {
+		t.Fatalf("Sorted = %v: at one position errors come first, infos last", got)
+	}
+	if e, w := Counts(got); e != 1 || w != 1 {
+		t.Errorf("Counts = %d errors, %d warnings; an info is neither", e, w)
+	}
+	var onlyInfo List
+	onlyInfo.Infof(Pos{"a.yaml", 1, 1}, "x")
+	if onlyInfo.HasErrors() {
+		t.Error("an info counts as an error")
+	}
+	var text, js, gh bytes.Buffer
+	ds := got[2:]
+	if err := WriteText(&text, ds); err != nil || text.String() != "a.yaml:2:1: info: added\n" {
+		t.Errorf("text = %q (%v)", text.String(), err)
+	}
+	if err := WriteJSON(&js, ds); err != nil || !bytes.Contains(js.Bytes(), []byte(`"severity": "info"`)) {
+		t.Errorf("json = %s (%v)", js.String(), err)
+	}
+	if err := WriteGitHub(&gh, ds); err != nil || gh.String() != "::notice file=a.yaml,line=2,col=1::added\n" {
+		t.Errorf("github = %q (%v)", gh.String(), err)
+	}
+}

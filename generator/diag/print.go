@@ -38,11 +38,16 @@ func WriteJSON(w io.Writer, ds []Diagnostic) error {
 }
 
 // WriteGitHub writes the diagnostics as GitHub Actions workflow commands
-// (::error file=F,line=L,col=C::MESSAGE), escaped as GitHub requires.
+// (::error file=F,line=L,col=C::MESSAGE), escaped as GitHub requires. Infos
+// become ::notice, GitHub's name for them.
 func WriteGitHub(w io.Writer, ds []Diagnostic) error {
 	for _, d := range ds {
+		command := d.Severity.String()
+		if d.Severity == Info {
+			command = "notice"
+		}
 		_, err := fmt.Fprintf(w, "::%s file=%s,line=%d,col=%d::%s\n",
-			d.Severity, ghProperty(d.Pos.File), d.Pos.Line, d.Pos.Col, ghData(d.Message))
+			command, ghProperty(d.Pos.File), d.Pos.Line, d.Pos.Col, ghData(d.Message))
 		if err != nil {
 			return err
 		}

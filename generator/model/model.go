@@ -46,6 +46,7 @@ type Service struct {
 	Title       string
 	Version     string
 	Description string
+	Pos         diag.Pos // the service key; zero without a service section
 }
 
 // Type is a named object type.
@@ -187,8 +188,12 @@ func (p *Pipeline) Producer(name string) *Task {
 	return nil
 }
 
-// Rate is a rate limit: N requests per period.
-type Rate = route.Rate
+// Rate is a rate limit read from the spec: the limit, and where the spec
+// writes it (zero for a rate not read from a spec).
+type Rate struct {
+	route.Rate
+	Pos diag.Pos
+}
 
 // AuthMethod is a way a client proves who it is.
 type AuthMethod string
@@ -201,9 +206,13 @@ const (
 
 // Security is the resolved security policy.
 type Security struct {
+	Pos            diag.Pos // the security key; zero without a security section
+	AuthPos        diag.Pos // security.auth; zero when it is not written
+	ACLsPos        diag.Pos // security.acls; zero when it is not written
 	Enabled        bool
 	Auth           []AuthMethod
 	APIKeyHeader   string
+	APIKeyPos      diag.Pos // security.api_key.header, else security.api_key; zero when neither is written
 	Keys           []*Key
 	JWT            *JWT
 	ACLs           []*ACL
@@ -228,6 +237,7 @@ func (s *Security) Has(method AuthMethod) bool {
 // environment variable that holds it or its SHA-256.
 type Key struct {
 	ID          string
+	Pos         diag.Pos // the key id
 	Env         string
 	SHA256      string // lowercase hex
 	Role        string
@@ -238,6 +248,7 @@ type Key struct {
 
 // JWT is the bearer-token configuration.
 type JWT struct {
+	Pos            diag.Pos // security.jwt
 	Algorithm      string
 	SecretEnv      string // HMAC algorithms
 	PublicKeyFile  string // RSA, ECDSA and EdDSA algorithms
@@ -260,17 +271,54 @@ const (
 
 // ACL grants actions on the pipelines matching Pattern to roles.
 type ACL struct {
-	Pattern string
-	Grants  map[Action][]string
+	Pattern  string
+	Grants   map[Action][]string
+	Pos      diag.Pos            // the pattern
+	GrantPos map[Action]diag.Pos // each action's key
 }
 
 // RateLimits are the resolved rate-limit settings. Per-route effective limits
 // are on each Route.
 type RateLimits struct {
 	Enabled bool
-	// Limits are the spec's limits: the default, and by route name, with
-	// each pipeline's rate_limit under its execute route's operation id.
-	route.Limits
+	Default *Rate
+	// Routes limits routes by name: an operation id, or route.KeyExecute
+	// for every execute route. Each pipeline's rate_limit is here under its
+	// execute route's operation id.
+	Routes map[string]*Rate
+}
+
+// Limits returns the limits as the server applies them (nil when limits
+// are off).
+func (rl *RateLimits) Limits() *route.Limits {
+	if !rl.Enabled {
+		return nil
+	}
+	l := &route.Limits{}
+	if rl.Default != nil {
+		l.Default = &rl.Default.Rate
+	}
+	for name, r := range rl.Routes {
+		if l.Routes == nil {
+			l.Routes = map[string]route.Rate{}
+		}
+		l.Routes[name] = r.Rate
+	}
+	return l
+}
+
+// RouteRate returns the spec's rate that limits r, with where the spec
+// writes it, or nil when r is unlimited.
+func (m *Model) RouteRate(r *Route) *Rate {
+	rl := &m.Security.RateLimits
+	if !m.Security.Enabled || r.Limit == nil {
+		return nil
+	}
+	name, _ := rl.Limits().Which(r)
+	if name == "" {
+		return rl.Default
+	}
+	return rl.Routes[name]
 }
 
 // Audit configures the audit log.

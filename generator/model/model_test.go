@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/taskwire/taskwire/generator/diag"
 )
 
 func load(t *testing.T, path string) *Model {
@@ -111,6 +113,31 @@ func TestSecureDemoModel(t *testing.T) {
 	}
 	if len(m.Routes) != 11 {
 		t.Errorf("%d routes, want 11", len(m.Routes))
+	}
+
+	// Positions of what the model holds, for diagnostics about it (taskwire diff).
+	at := func(what string, pos diag.Pos, line, col int) {
+		t.Helper()
+		if pos.File != "../../specs/secure_demo.yaml" || pos.Line != line || pos.Col != col {
+			t.Errorf("%s at %v, want line %d column %d", what, pos, line, col)
+		}
+	}
+	at("service", m.Service.Pos, 7, 1)
+	at("security", sec.Pos, 49, 1)
+	at("security.auth", sec.AuthPos, 51, 3)
+	at("security.acls", sec.ACLsPos, 63, 3)
+	at("api_key.header", sec.APIKeyPos, 53, 13)
+	at("key admin_full", sec.Keys[0].Pos, 55, 5)
+	at("ACL report_*", sec.ACLs[1].Pos, 65, 5)
+	at("ACL * execute", sec.ACLs[0].GrantPos[ActionExecute], 64, 34)
+	at("pipeline rate_limit", p.RateLimit.Pos, 47, 17)
+	for _, r := range m.Routes {
+		switch r.OperationID {
+		case "list_pipelines":
+			at("list_pipelines rate", m.RouteRate(r).Pos, 71, 30)
+		case "get_run":
+			at("default rate", m.RouteRate(r).Pos, 70, 14)
+		}
 	}
 }
 

@@ -89,6 +89,7 @@ func (r *resolver) wire(p *Pipeline, ps *spec.Pipeline) {
 
 	deps := map[*Task][]Edge{}
 	inputs := map[string]*Field{}
+	takers := map[string][]*Task{} // pipeline input -> the tasks taking it
 	for _, t := range members {
 		for _, in := range t.Inputs {
 			isMap := t.Map == in.Name
@@ -98,13 +99,83 @@ func (r *resolver) wire(p *Pipeline, ps *spec.Pipeline) {
 				continue
 			}
 			r.pipelineInput(p, t, in, isMap, inputs, produced)
+			takers[in.Name] = append(takers[in.Name], t)
 		}
 	}
 
 	p.Tasks, p.Edges = r.order(p, members, deps, ps.TasksPos)
+	r.warnLikelyRenames(p, members, takers, producers, produced)
 	r.outputs(p, ps, producers, produced)
 	r.checkFieldGoNames(p, p.Inputs, p.InputGoName)
 	r.checkFieldGoNames(p, p.Outputs, p.OutputGoName)
+}
+
+// warnLikelyRenames reports a pipeline input that has the type of an output
+// produced in the pipeline which no task takes: the usual trace of an output
+// renamed on one side only, which silently turns the downstream input into a
+// request field. Only types involving a named type count; string, int,
+// []string and the like are shared by unrelated values far too often. An
+// output is no candidate when a task taking the input produces it or runs
+// before it (wiring them would make a cycle), or when the input already
+// draws the typo warning.
+func (r *resolver) warnLikelyRenames(p *Pipeline, members []*Task, takers map[string][]*Task, producers map[string]*Task, produced []string) {
+	taken := map[string]bool{}
+	for _, t := range members {
+		for _, in := range t.Inputs {
+			taken[in.Name] = true
+		}
+	}
+	for _, in := range p.Inputs {
+		if !involvesNamed(in.Type) || diag.Suggest(in.Name, produced) != "" {
+			continue
+		}
+		var candidates []string
+		for _, out := range produced {
+			t := producers[out]
+			if taken[out] || t.OutputType == nil || !t.OutputType.Same(in.Type) || dependsOnAny(t, takers[in.Name], p) {
+				continue
+			}
+			candidates = append(candidates, fmt.Sprintf("task %q produces %q", t.Name, out))
+		}
+		if len(candidates) == 0 {
+			continue
+		}
+		r.diags.Warnf(in.Pos, "task %q input %q is produced by no task in pipeline %q, so it becomes a request field, but %s of the same type %s, which no task takes (a renamed output?); give the output and the input one name to wire them", takers[in.Name][0].Name, in.Name, p.Name, strings.Join(candidates, " and "), in.Type)
+	}
+}
+
+// involvesNamed reports whether t is a named type or a list or map of one.
+func involvesNamed(t *TypeRef) bool {
+	for ; t != nil; t = t.Elem {
+		if t.Kind == Named {
+			return true
+		}
+	}
+	return false
+}
+
+// dependsOnAny reports whether t is one of tasks or depends, directly or
+// through other tasks of p, on one of them.
+func dependsOnAny(t *Task, tasks []*Task, p *Pipeline) bool {
+	for _, u := range tasks {
+		if u == t {
+			return true
+		}
+	}
+	// p.Edges lists edges in topological order of their targets, so one pass
+	// backwards from t's own edges finds everything t depends on.
+	needs := map[*Task]bool{t: true}
+	for i := len(p.Edges) - 1; i >= 0; i-- {
+		if e := p.Edges[i]; needs[e.To] {
+			needs[e.From] = true
+		}
+	}
+	for _, u := range tasks {
+		if needs[u] {
+			return true
+		}
+	}
+	return false
 }
 
 // checkFieldGoNames reports two inputs (or outputs) of a pipeline that would

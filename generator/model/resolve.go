@@ -98,6 +98,7 @@ func (r *resolver) header() {
 	}
 	r.m.Service = Service{Title: r.m.Package, Version: "0.0.0"}
 	if svc := s.Service; svc != nil {
+		r.m.Service.Pos = svc.Pos
 		if svc.Title.Set {
 			r.m.Service.Title = svc.Title.Value
 		}

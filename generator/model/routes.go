@@ -24,7 +24,7 @@ func (r *resolver) routes() {
 
 	sec := r.m.Security
 	ss := r.spec.Security
-	limits := route.Limits{Default: sec.RateLimits.Default, Routes: map[string]Rate{}}
+	routes := map[string]*Rate{}
 	known := route.Names(table)
 	if ss != nil && ss.RateLimits != nil {
 		for _, rl := range ss.RateLimits.Routes {
@@ -34,7 +34,7 @@ func (r *resolver) routes() {
 				continue
 			}
 			if rate := r.rate(rl.Rate, fmt.Sprintf("rate limit of route %q", name)); rate != nil {
-				limits.Routes[name] = *rate
+				routes[name] = rate
 			}
 		}
 	}
@@ -53,10 +53,10 @@ func (r *resolver) routes() {
 			continue
 		}
 		id := route.ExecuteID(p.Name)
-		if _, both := limits.Routes[id]; both {
+		if _, both := routes[id]; both {
 			r.diags.Warnf(ps.RateLimit.Pos, "pipeline %q sets rate_limit and security.rate_limits.routes sets %s; the pipeline's rate_limit applies", p.Name, id)
 		}
-		limits.Routes[id] = *rate
+		routes[id] = rate
 		pipelineRates++
 	}
 	if !sec.Enabled || !sec.RateLimits.Enabled {
@@ -65,14 +65,13 @@ func (r *resolver) routes() {
 		}
 		return
 	}
-	if len(limits.Routes) == 0 {
-		limits.Routes = nil
+	if len(routes) > 0 {
+		sec.RateLimits.Routes = routes
 	}
-	sec.RateLimits.Limits = limits
-	limits.Apply(table)
+	sec.RateLimits.Limits().Apply(table)
 	for _, rt := range r.m.Routes {
 		if rt.Pipeline != "" {
-			r.m.pipelinesByName[rt.Pipeline].RateLimit = rt.Limit
+			r.m.pipelinesByName[rt.Pipeline].RateLimit = r.m.RouteRate(rt)
 		}
 	}
 }

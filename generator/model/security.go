@@ -43,7 +43,7 @@ func (r *resolver) rate(s spec.Str, what string) *Rate {
 		r.diags.Errorf(s.Pos, "%s: %v", what, err)
 		return nil
 	}
-	return &rt
+	return &Rate{Rate: rt, Pos: s.Pos}
 }
 
 func (r *resolver) security() {
@@ -56,9 +56,14 @@ func (r *resolver) security() {
 	}
 	sec.Enabled = !ss.Enabled.Set || ss.Enabled.Value
 	sec.RequireHTTPS = ss.RequireHTTPS.Value
+	sec.Pos, sec.AuthPos, sec.ACLsPos = ss.Pos, ss.AuthPos, ss.ACLsPos
 
+	if ss.APIKey != nil {
+		sec.APIKeyPos = ss.APIKey.Pos
+	}
 	if ss.APIKey != nil && ss.APIKey.Header.Set {
 		h := ss.APIKey.Header
+		sec.APIKeyPos = h.Pos
 		switch {
 		case !headerNameRE.MatchString(h.Value):
 			r.diags.Errorf(h.Pos, "api_key.header %q is not a valid HTTP header name", h.Value)
@@ -84,7 +89,7 @@ func (r *resolver) keys(sec *Security, ss *spec.Security) {
 		if !r.checkSnake(ks.Name, "key") {
 			continue
 		}
-		k := &Key{ID: ks.Name.Value, Role: ks.Role.Value, Description: ks.Description.Value}
+		k := &Key{ID: ks.Name.Value, Role: ks.Role.Value, Description: ks.Description.Value, Pos: ks.Name.Pos}
 		what := fmt.Sprintf("key %q", k.ID)
 		if ks.Literal.Set {
 			r.diags.Errorf(ks.Literal.Pos, "%s: a key must never be written in the spec; put it in an environment variable (`env: TASKWIRE_KEY_%s`) or write its hash (`sha256: ...`, see `taskwire keygen`)", what, strings.ToUpper(k.ID))
@@ -164,7 +169,7 @@ func (r *resolver) jwt(sec *Security, ss *spec.Security) {
 	if js == nil {
 		return
 	}
-	j := &JWT{RoleClaim: DefaultRoleClaim, PipelinesClaim: DefaultPipelinesClaim, Issuer: js.Issuer.Value, Audience: js.Audience.Value}
+	j := &JWT{Pos: js.Pos, RoleClaim: DefaultRoleClaim, PipelinesClaim: DefaultPipelinesClaim, Issuer: js.Issuer.Value, Audience: js.Audience.Value}
 	if js.RoleClaim.Set {
 		j.RoleClaim = js.RoleClaim.Value
 	}
@@ -287,9 +292,10 @@ func (r *resolver) acls(sec *Security, ss *spec.Security) {
 			continue
 		}
 		r.warnUnmatched(as.Pattern, what)
-		acl := &ACL{Pattern: as.Pattern.Value, Grants: map[Action][]string{}}
+		acl := &ACL{Pattern: as.Pattern.Value, Grants: map[Action][]string{}, Pos: as.Pattern.Pos, GrantPos: map[Action]diag.Pos{}}
 		for _, g := range as.Grants {
 			action := Action(g.Action.Value)
+			acl.GrantPos[action] = g.Action.Pos
 			for _, role := range g.Roles {
 				if !keyRoles[role.Value] && sec.JWT == nil {
 					r.diags.Errorf(role.Pos, "%s grants %s to role %q, which no key has (and no JWT config could grant it)%s", what, action, role.Value, diag.DidYouMean(role.Value, sortedKeys(keyRoles)))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -40,8 +39,6 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	p.diags.Errorf(p.pos(n), format, args...)
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 func (p *parser) parse(data []byte) *Spec {
 	s := &Spec{File: p.file, Pos: diag.Pos{File: p.file, Line: 1, Col: 1}}
 	s.Unreadable = true // until a root mapping is found
@@ -74,34 +71,6 @@ func (p *parser) parse(data []byte) *Spec {
 	s.Pos = p.pos(root)
 	p.root(s, root)
 	return s
-}
-
-// zeroBasedYAMLErrors are the yaml.v3 messages whose "line N" counts from 0
-// (it reports the parser's context mark for them); the others count from 1.
-var zeroBasedYAMLErrors = []string{"did not find expected", "found a tab character"}
-
-func (p *parser) yamlError(err error, data []byte) {
-	p.syntaxError = true
-	msg := err.Error()
-	line := 1
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		if n, convErr := strconv.Atoi(m[1]); convErr == nil {
-			line = n
-		}
-		msg = m[2]
-		for _, prefix := range zeroBasedYAMLErrors {
-			if strings.HasPrefix(msg, prefix) {
-				line++
-				break
-			}
-		}
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	if lines := bytes.Count(data, []byte("\n")) + 1; line > lines {
-		line = lines
-	}
-	p.diags.Errorf(diag.Pos{File: p.file, Line: max(line, 1), Col: 1}, "YAML syntax error: %s", msg)
 }
 
 // kindName names a node's kind for messages.

@@ -183,16 +183,22 @@ type Limits struct {
 // For returns the limit of r: Routes by operation id, else by key, else
 // Default; nil (unlimited) for a public route.
 func (l *Limits) For(r *Route) *Rate {
+	_, rt := l.Which(r)
+	return rt
+}
+
+// Which returns the limit of r as For does, and the name in Routes it comes
+// from ("" for Default or none).
+func (l *Limits) Which(r *Route) (string, *Rate) {
 	if l == nil || r.Public {
-		return nil
+		return "", nil
 	}
-	if rt, ok := l.Routes[r.OperationID]; ok {
-		return &rt
+	for _, name := range []string{r.OperationID, r.Key} {
+		if rt, ok := l.Routes[name]; ok {
+			return name, &rt
+		}
 	}
-	if rt, ok := l.Routes[r.Key]; ok {
-		return &rt
-	}
-	return l.Default
+	return "", l.Default
 }
 
 // Apply sets the Limit of every route of table from l.
