@@ -4,7 +4,7 @@ PKGS     := ./...
 SPECS    := $(wildcard specs/*.yaml)
 FUZZTIME ?= 60s
 
-.PHONY: all build test unit vet fmt-check validate-specs check-generated generate lint bench fuzz demo clean
+.PHONY: all build test unit vet fmt-check validate-specs check-generated generate lint bench fuzz demo release-check clean
 
 ## demo: the secure demo server from specs/secure_demo.yaml on :8000 (ADDR=...), in memory.
 ADDR ?= :8000
@@ -52,5 +52,10 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./generator/spec
 
+## release-check: validates .goreleaser.yaml and checks that a snapshot build stamps `taskwire version`.
+## GoReleaser is built from tools/go.mod (its own module): about 5 minutes the first time, seconds after.
+release-check:
+	GO=$(GO) scripts/release-check.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

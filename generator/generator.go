@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package generator is the driver of the back ends: it runs each on a
 // spec's model and returns the files of one generation. Every back end has
 // the same shape, a Backend, and reads only the model; none calls another.

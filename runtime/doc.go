@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package runtime runs taskwire pipelines: the package generated code calls
 // and users import beside their generated package.
 //

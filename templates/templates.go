@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package templates holds the text/template files that taskwire renders,
 // embedded in the binary: the service that `taskwire init` scaffolds.
 package templates

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command taskwire validates taskwire specs and generates typed Go task
 // wiring, a secure HTTP server and an OpenAPI document from them.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command secureapi is the secure demo: Taskiq-Flow's secure API example
 // built from specs/secure_demo.yaml. It serves the pipeline API behind API
 // keys, ACLs, rate limits and an audit log, running tasks in memory.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package diag holds the diagnostics that the spec parser and resolver report,
 // and the printers that show them to users (text, JSON, GitHub annotations).
 package diag

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package diag
 
 // Suggest returns the candidate closest to name when it is close enough to be a

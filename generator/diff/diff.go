@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package diff compares two versions of a spec, as resolved models, and
 // reports what changed for the clients and callers of the generated API.
 //

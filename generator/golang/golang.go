@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package golang is the Go back end: it turns the model of a spec into the
 // typed Go wiring of a service (types, the Tasks interface and its
 // registration, each pipeline's descriptor and typed handle, the HTTP

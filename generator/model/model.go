@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package model resolves a parsed spec into the model: the checked,
 // fully-derived description of a service that every back end (Go code,
 // OpenAPI, graphs) consumes. Back ends never read YAML and never re-derive what

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package openapi is the OpenAPI back end: it describes the HTTP API of a
 // generated server (docs/http-api.md) as an OpenAPI 3.0.3 document, built and
 // validated with kin-openapi. It reads only the model: routes, rate limits,

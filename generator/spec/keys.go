@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package spec
 
 // Known keys of each mapping of the format, in the order the docs list them.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package spec parses taskwire spec files (format version 1) into a raw,
 // position-carrying tree. It checks the shape of the document (known keys,
 // YAML kinds, scalar types); meaning (wiring, names, security rules) is

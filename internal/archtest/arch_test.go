@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package archtest holds the test that keeps docs/architecture.md true: every
 // package of the module has a row in its import table, and imports only the
 // packages of the module that its row names.

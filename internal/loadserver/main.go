@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command loadserver serves the secure demo for load tests (scripts/load.sh):
 // with -secure=true, every route's rate limit is raised out of the way
 // (1e9 per second) and the audit log is on, written to -audit; with

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package specgen writes synthetic specs for benchmarks and tests of the
 // generator at scale.
 package specgen

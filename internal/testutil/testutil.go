@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testutil holds helpers shared by the runtime's tests: a context
 // that bounds a test and a settable clock.
 package testutil

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package audit writes a tamper-evident, durable audit log: one JSON line per
 // record, each carrying its sequence number and the SHA-256 of the record
 // before it, so that editing, inserting or deleting a record breaks the chain

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package deploy chooses how one process of a generated service runs: its
 // role (api, worker or all) and the backend it shares work through (memory,
 // or NATS JetStream). A generated main does:

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package graph describes a pipeline's task graph and renders it as JSON,
 // Mermaid or Graphviz DOT. The CLI renders graphs from the spec's model and
 // the generated server renders the same graphs at /pipelines/{id}/graph.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package graph
 
 import "github.com/taskwire/taskwire/runtime"

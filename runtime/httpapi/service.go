@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package httpapi serves the HTTP API of a generated taskwire service
 // (CONTRACT.md section 4): pipelines, runs, events, the OpenAPI document and
 // its documentation page, behind one middleware chain that authenticates,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package natsjs runs taskwire pipelines across processes on NATS
 // JetStream. A Backend provides the three pieces the runtime needs:
 //

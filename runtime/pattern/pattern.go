@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package pattern matches pipeline ids against the access patterns of keys,
 // tokens and ACLs. A pattern is a pipeline id in which `*` stands for any run
 // of characters (including none); it is the only wildcard, and matching is

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package route is the route table of every generated server (CONTRACT.md
 // section 4): each route's method, path, operation id, the action it needs
 // on a pipeline and its rate-limit family, and how a spec's rate limits

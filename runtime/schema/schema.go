@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package schema validates JSON request bodies against the types a spec
 // declares and decodes them into the generated Go types.
 //

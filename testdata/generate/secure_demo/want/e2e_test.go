@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package securedemo
 
 // This file is written by hand (it is not generated): it drives the generated
