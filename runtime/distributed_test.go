@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -293,5 +294,67 @@ func TestResumeAfterRestart(t *testing.T) {
 	r := waitRun(t, second, run.ID)
 	if r.Status != RunSucceeded {
 		t.Fatalf("resumed run %s %q", r.Status, r.Error)
+	}
+}
+
+// startWorker runs a worker of reg over be until the test ends.
+func startWorker(t *testing.T, reg *Registry, be parts, opts ...Option) {
+	t.Helper()
+	w, err := NewWorker(reg, append([]Option{WithBackend(be), WithWorkers(2), WithLogger(discardLogger())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// A worker without the pipeline hands its tasks back; a worker with it
+// runs them, and the runs complete.
+func TestWorkerWithoutPipelineHandsTasksBack(t *testing.T) {
+	be := newParts(t, driver.NewMemoryStore(), driver.NewMemoryBroker())
+	defer be.broker.Close()
+	full, other := NewRegistry(), NewRegistry()
+	for _, reg := range []*Registry{full, other} {
+		mustRegisterTask(t, reg, "t", constFn("ok"))
+	}
+	mustRegisterPipeline(t, full, Pipeline{ID: "p", Tasks: []Task{{Name: "t", Output: "o"}}})
+	mustRegisterPipeline(t, other, Pipeline{ID: "q", Tasks: []Task{{Name: "t", Output: "o"}}})
+	api := newEngine(t, full, WithWorkers(0), WithBackend(be))
+	startWorker(t, other, be)
+	startWorker(t, full, be)
+	for range 20 {
+		r, err := api.Run(testCtx(t), "p", nil, StartOptions{})
+		if err != nil || r.Status != RunSucceeded {
+			t.Fatalf("run %v: %v", r, err)
+		}
+	}
+}
+
+// With no worker that has the pipeline, its run fails within the bound
+// with an error naming the worker and what it lacks, and the message is
+// dead-lettered.
+func TestNoWorkerWithPipelineFailsTheRun(t *testing.T) {
+	broker := driver.NewMemoryBroker()
+	be := newParts(t, driver.NewMemoryStore(), broker)
+	defer broker.Close()
+	full, other := NewRegistry(), NewRegistry()
+	for _, reg := range []*Registry{full, other} {
+		mustRegisterTask(t, reg, "t", constFn("ok"))
+	}
+	mustRegisterPipeline(t, full, Pipeline{ID: "p", Tasks: []Task{{Name: "t", Output: "o"}}})
+	mustRegisterPipeline(t, other, Pipeline{ID: "q", Tasks: []Task{{Name: "t", Output: "o"}}})
+	api := newEngine(t, full, WithWorkers(0), WithBackend(be))
+	startWorker(t, other, be, WithUnknownTaskTimeout(300*time.Millisecond))
+	r, err := api.Run(testCtx(t), "p", nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != RunFailed || !strings.Contains(r.Error, `lacks pipeline "p" (it has pipelines "q")`) || !strings.Contains(r.Error, "no worker ran task \"t\" of pipeline \"p\" within") {
+		t.Fatalf("run %s: %q", r.Status, r.Error)
+	}
+	if dl := broker.DeadLetters(); len(dl) != 1 || dl[0].RunID != r.ID || !strings.Contains(dl[0].Reason, "lacks pipeline") {
+		t.Fatalf("dead letters %+v", dl)
 	}
 }

@@ -24,10 +24,15 @@ type config struct {
 	log       *slog.Logger
 	heartbeat time.Duration
 	newID     func() string
+	// brokerRetry bounds how long a refused enqueue is retried.
+	brokerRetry time.Duration
+	// unknownTimeout bounds how long a task no local worker knows waits
+	// for one that does.
+	unknownTimeout time.Duration
 }
 
 func newConfig(opts []Option) config {
-	c := config{workers: -1}
+	c := config{workers: -1, brokerRetry: DefaultBrokerRetry, unknownTimeout: DefaultUnknownTaskTimeout}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -64,6 +69,29 @@ func WithBackend(b driver.Backend) Option { return func(c *config) { c.backend =
 // Zero makes an Engine that only starts and tracks runs, for deployments
 // whose workers run elsewhere (see Worker). The default is DefaultWorkers.
 func WithWorkers(n int) Option { return func(c *config) { c.workers = max(n, 0) } }
+
+// DefaultBrokerRetry is how long a task the broker refuses to enqueue is
+// retried, with backoff, before its run fails.
+const DefaultBrokerRetry = 30 * time.Second
+
+// WithBrokerRetry sets how long a task the broker refuses to enqueue (a
+// broker outage) is retried, with backoff, before its run fails with the
+// reason; DefaultBrokerRetry by default. A worker that stops meanwhile
+// hands the delivery back instead, and its redelivery enqueues the task.
+func WithBrokerRetry(d time.Duration) Option { return func(c *config) { c.brokerRetry = max(d, 0) } }
+
+// DefaultUnknownTaskTimeout is how long a task message that a worker has no
+// pipeline or task for waits for a worker that has it.
+const DefaultUnknownTaskTimeout = time.Minute
+
+// WithUnknownTaskTimeout sets how long a task message this worker has no
+// pipeline or task for keeps going back to the broker for a worker that has
+// it (DefaultUnknownTaskTimeout by default). After that, or at its last
+// delivery, its run fails with an error naming the worker and what it
+// lacks, and the message is dead-lettered.
+func WithUnknownTaskTimeout(d time.Duration) Option {
+	return func(c *config) { c.unknownTimeout = max(d, 0) }
+}
 
 // WithLogger sets where internal errors and task panics are logged
 // (slog.Default by default).

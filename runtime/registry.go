@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -166,4 +168,23 @@ func (r *Registry) plan(id string) (*plan, bool) {
 	pl, ok := r.plans[id]
 	r.mu.RUnlock()
 	return pl, ok
+}
+
+// describe lists the registered pipeline IDs for error messages: sorted,
+// quoted, at most ten.
+func (r *Registry) describe() string {
+	r.mu.RLock()
+	ids := slices.Sorted(maps.Keys(r.plans))
+	r.mu.RUnlock()
+	if len(ids) == 0 {
+		return "none"
+	}
+	more := ""
+	if len(ids) > 10 {
+		ids, more = ids[:10], fmt.Sprintf(" and %d more", len(ids)-10)
+	}
+	for i, id := range ids {
+		ids[i] = strconv.Quote(id)
+	}
+	return strings.Join(ids, ", ") + more
 }

@@ -101,14 +101,17 @@ func (pl *plan) makeReady(rec *driver.RunRecord, i int, now time.Time, o *outcom
 func (pl *plan) begin(rec *driver.RunRecord, i, index, attempt int, now time.Time, o *outcome) error {
 	tr, pt := &rec.Tasks[i], &pl.tasks[i]
 	switch {
-	case rec.Status.Terminal(), tr.Status.Terminal(), !tr.Queued:
+	case rec.Status.Terminal(), tr.Status.Terminal(), !tr.Queued,
+		pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]),
+		pt.mapSlot < 0 && (index != -1 || (tr.Status == TaskRunning && attempt <= tr.Attempts)):
+		// A stale message or a duplicate (of a delivery already running, or
+		// a redelivery after its execution was recorded). Its first
+		// delivery's effects may have been cut short by a crash after the
+		// record was stored, so they are carried out again: messages that
+		// are the broker's to deduplicate, and a finished run's end, which
+		// wakes whoever waits for it.
 		o.skip = true
-		return driver.ErrNoChange
-	case pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]):
-		o.skip = true
-		return driver.ErrNoChange
-	case pt.mapSlot < 0 && (index != -1 || (tr.Status == TaskRunning && attempt <= tr.Attempts)):
-		o.skip = true // a duplicate of a delivery already running
+		pl.redrive(rec, o)
 		return driver.ErrNoChange
 	}
 	if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
@@ -193,7 +196,7 @@ func (pl *plan) succeedTask(rec *driver.RunRecord, i int, out Value, now time.Ti
 	if rec.StartedAt.IsZero() {
 		rec.StartedAt = now
 	}
-	pl.endRun(rec, RunSucceeded, "", now, o)
+	endRun(rec, RunSucceeded, "", now, o)
 }
 
 func (pl *plan) depsDone(rec *driver.RunRecord, i int) bool {
@@ -243,7 +246,7 @@ func (pl *plan) failTask(rec *driver.RunRecord, i, index int, errText string, no
 	default:
 		what += " failed: "
 	}
-	pl.endRun(rec, RunFailed, what+errText, now, o)
+	endRun(rec, RunFailed, what+errText, now, o)
 }
 
 // cancel ends the run as cancelled; it fails with ErrRunFinished when the
@@ -252,7 +255,7 @@ func (pl *plan) cancel(rec *driver.RunRecord, reason string, now time.Time, o *o
 	if rec.Status.Terminal() {
 		return fmt.Errorf("cancel run %s: %w (%s)", rec.ID, ErrRunFinished, rec.Status)
 	}
-	pl.endRun(rec, RunCancelled, reason, now, o)
+	endRun(rec, RunCancelled, reason, now, o)
 	return nil
 }
 
@@ -262,27 +265,31 @@ func (pl *plan) timeout(rec *driver.RunRecord, now time.Time, o *outcome) error 
 		return driver.ErrNoChange
 	}
 	rec.TimedOut = true
-	pl.endRun(rec, RunFailed, fmt.Sprintf("pipeline %q timed out after %s", rec.PipelineID, pl.p.Timeout), now, o)
+	endRun(rec, RunFailed, fmt.Sprintf("pipeline %q timed out after %s", rec.PipelineID, pl.p.Timeout), now, o)
 	return nil
 }
 
 // endRun moves the run to a terminal status; unfinished tasks are cancelled.
-func (pl *plan) endRun(rec *driver.RunRecord, status RunStatus, errText string, now time.Time, o *outcome) {
+func endRun(rec *driver.RunRecord, status RunStatus, errText string, now time.Time, o *outcome) {
 	rec.Status, rec.Error, rec.FinishedAt = status, errText, now
 	for k := range rec.Tasks {
 		if tr := &rec.Tasks[k]; !tr.Status.Terminal() {
 			tr.Status, tr.FinishedAt = TaskCancelled, now
 		}
 	}
-	typ := EventRunSucceeded
+	o.event(rec, endEvent(status), "", -1, 0, errText, now)
+	o.ended = status
+}
+
+// endEvent is the event type of a run ending with status.
+func endEvent(status RunStatus) EventType {
 	switch status {
 	case RunFailed:
-		typ = EventRunFailed
+		return EventRunFailed
 	case RunCancelled:
-		typ = EventRunCancelled
+		return EventRunCancelled
 	}
-	o.event(rec, typ, "", -1, 0, errText, now)
-	o.ended = status
+	return EventRunSucceeded
 }
 
 // resume re-queues the executions of an unfinished run that may have been
@@ -294,6 +301,13 @@ func (pl *plan) resume(rec *driver.RunRecord, now time.Time, o *outcome) error {
 	if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
 		return pl.timeout(rec, now, o)
 	}
+	pl.outstanding(rec, o)
+	return driver.ErrNoChange
+}
+
+// outstanding enqueues the executions of rec that should be in the broker:
+// every element queued and not done, and every queued task not started.
+func (pl *plan) outstanding(rec *driver.RunRecord, o *outcome) {
 	for i := range rec.Tasks {
 		tr := &rec.Tasks[i]
 		switch {
@@ -308,5 +322,15 @@ func (pl *plan) resume(rec *driver.RunRecord, now time.Time, o *outcome) error {
 			o.enqueue(rec, tr.Name, -1)
 		}
 	}
-	return driver.ErrNoChange
+}
+
+// redrive notes again the effects of rec's last stored transitions: the
+// outstanding executions of an unfinished run, or the end of a finished one.
+func (pl *plan) redrive(rec *driver.RunRecord, o *outcome) {
+	if !rec.Status.Terminal() {
+		pl.outstanding(rec, o)
+		return
+	}
+	o.event(rec, endEvent(rec.Status), "", -1, 0, rec.Error, rec.FinishedAt)
+	o.ended = rec.Status
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +25,8 @@ import (
 type Worker struct {
 	reg     *Registry
 	cfg     config
-	control bool // subscribe to run-ended events to cancel local tasks
+	id      string // host:pid, named in the errors of tasks it lacks
+	control bool   // subscribe to run-ended events to cancel local tasks
 
 	running atomic.Bool
 	mu      sync.Mutex
@@ -53,7 +56,8 @@ func NewWorker(reg *Registry, opts ...Option) (*Worker, error) {
 }
 
 func newWorker(reg *Registry, cfg config, control bool) *Worker {
-	return &Worker{reg: reg, cfg: cfg, control: control, runs: make(map[string]*runCtx)}
+	host, _ := os.Hostname()
+	return &Worker{reg: reg, cfg: cfg, control: control, runs: make(map[string]*runCtx), id: host + ":" + strconv.Itoa(os.Getpid())}
 }
 
 // Run executes tasks until ctx is done, then waits for the executions in
@@ -232,12 +236,12 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	msg := d.Message()
 	pl, ok := w.reg.plan(msg.PipelineID)
 	if !ok {
-		_ = d.Term(fmt.Sprintf("unknown pipeline %q", msg.PipelineID))
+		w.unknown(ctx, d, fmt.Sprintf("pipeline %q", msg.PipelineID))
 		return
 	}
 	ti, ok := pl.index[msg.Task]
 	if !ok {
-		_ = d.Term(fmt.Sprintf("pipeline %q has no task %q", msg.PipelineID, msg.Task))
+		w.unknown(ctx, d, fmt.Sprintf("task %q of pipeline %q", msg.Task, msg.PipelineID))
 		return
 	}
 	pt := &pl.tasks[ti]
@@ -252,7 +256,9 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		w.settleError(ctx, d, err)
 		return
 	}
-	w.after(msg.RunID, o)
+	if !w.effects(ctx, d, o) {
+		return
+	}
 	if o.skip {
 		_ = d.Ack()
 		return
@@ -301,7 +307,9 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 				w.settleError(ctx, d, err)
 				return
 			}
-			w.after(msg.RunID, o)
+			if !w.effects(ctx, d, o) {
+				return
+			}
 			if o.skip {
 				_ = d.Ack()
 			} else {
@@ -310,8 +318,9 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 			return
 		}
 		if err = j.run(ctx, msg.RunID, opFail); err == nil {
-			w.after(msg.RunID, o)
-			_ = d.Term(j.text)
+			if w.effects(ctx, d, o) {
+				_ = d.Term(j.text)
+			}
 			return
 		}
 	}
@@ -319,8 +328,60 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		w.settleError(ctx, d, err)
 		return
 	}
-	w.after(msg.RunID, o)
-	_ = d.Ack()
+	if w.effects(ctx, d, o) {
+		_ = d.Ack()
+	}
+}
+
+// effectsRetry is how long a delivery whose effects could not all be
+// carried out waits before its redelivery carries them out again.
+const effectsRetry = time.Second
+
+// effects carries out the stored transition of delivery d (see apply) and
+// reports whether d may now be settled. d is never settled before its
+// effects are: when the worker stops first, d is handed back, and its
+// redelivery carries the effects out again (see plan.redrive); when the
+// broker refuses a message for longer than the retry bound, the run fails
+// with the reason and d is acknowledged.
+func (w *Worker) effects(ctx context.Context, d driver.Delivery, o *outcome) bool {
+	msg := d.Message()
+	m, err := w.apply(ctx, msg.RunID, o)
+	switch {
+	case err == nil:
+		return true
+	case ctx.Err() != nil:
+		_ = d.Nak(0)
+	case w.failEnqueue(ctx, m, err):
+		_ = d.Ack()
+	default:
+		_ = d.Nak(effectsRetry)
+	}
+	return false
+}
+
+// unknown handles a delivery of a pipeline or task this worker does not
+// have (what): another worker of the deployment may have it (a rolling
+// upgrade, or services sharing one broker by mistake), so the message goes
+// back to the broker with a growing delay. Once it has waited
+// WithUnknownTaskTimeout, or at its last delivery, its run fails with an
+// error that says which worker lacked what, and the message is
+// dead-lettered.
+func (w *Worker) unknown(ctx context.Context, d driver.Delivery, what string) {
+	msg := d.Message()
+	waited := w.cfg.now().Sub(d.Enqueued())
+	if waited < w.cfg.unknownTimeout && !d.Last() {
+		w.cfg.log.Warn("taskwire: worker lacks a task; handing it back for another worker", "worker", w.id, "lacks", what, "run", msg.RunID, "waited", waited)
+		_ = d.Nak(min(max(waited, 100*time.Millisecond), 5*time.Second, w.cfg.unknownTimeout))
+		return
+	}
+	reason := fmt.Sprintf("no worker ran task %q of pipeline %q within %s: worker %s lacks %s (it has pipelines %s)",
+		msg.Task, msg.PipelineID, waited.Round(time.Millisecond), w.id, what, w.reg.describe())
+	w.cfg.log.Error("taskwire: "+reason, "run", msg.RunID)
+	if err := w.failRun(ctx, msg.RunID, reason); err != nil && !errors.Is(err, ErrRunNotFound) {
+		w.settleError(ctx, d, err)
+		return
+	}
+	_ = d.Term(reason)
 }
 
 // settleError settles a delivery whose store update failed.
@@ -336,17 +397,60 @@ func (w *Worker) settleError(ctx context.Context, d driver.Delivery, err error) 
 	}
 }
 
-// after carries out a stored transition: publish its events, enqueue the
-// tasks it made ready, and cancel local executions of a run it ended.
+// after carries out a stored transition made outside any delivery (a run
+// started or resumed): as apply, but a task that cannot be enqueued fails
+// its run, since no redelivery would enqueue it again.
 func (w *Worker) after(runID string, o *outcome) {
-	// Effects of a stored transition must not be cut short by shutdown.
 	ctx := context.Background()
-	publish(ctx, w.cfg.bus, w.cfg.log, o.events)
+	if m, err := w.apply(ctx, runID, o); err != nil {
+		w.failEnqueue(ctx, m, err)
+	}
+}
+
+// apply carries out a stored transition: publish its events, enqueue the
+// tasks it made ready (retrying through a broker outage for up to
+// WithBrokerRetry, unless ctx ends first), and cancel local executions of a
+// run it ended. It stops at the first message the broker keeps refusing and
+// returns it.
+func (w *Worker) apply(ctx context.Context, runID string, o *outcome) (driver.TaskMessage, error) {
+	// The calls themselves are not cut short by shutdown: ctx only ends
+	// the waits between them.
+	call := context.WithoutCancel(ctx)
+	publish(call, w.cfg.bus, w.cfg.log, o.events)
 	for _, m := range o.msgs {
-		if err := w.cfg.broker.Enqueue(ctx, m); err != nil {
-			w.failEnqueue(ctx, m, err)
+		if err := w.enqueue(ctx, call, m); err != nil {
+			return m, err
 		}
 	}
+	w.ended(runID, o)
+	return driver.TaskMessage{}, nil
+}
+
+// enqueue enqueues m, retrying with backoff for up to the broker retry
+// bound while the broker refuses it.
+func (w *Worker) enqueue(ctx, call context.Context, m driver.TaskMessage) error {
+	deadline := time.Now().Add(w.cfg.brokerRetry)
+	wait := 20 * time.Millisecond
+	for {
+		err := w.cfg.broker.Enqueue(call, m)
+		if err == nil || errors.Is(err, driver.ErrBrokerClosed) || !time.Now().Add(wait).Before(deadline) {
+			return err
+		}
+		w.cfg.log.Warn("taskwire: enqueue task; retrying", "run", m.RunID, "task", m.Task, "in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// ended cancels local executions of a run the transition ended and tells
+// onEnd.
+func (w *Worker) ended(runID string, o *outcome) {
 	if o.ended != "" {
 		if o.ended != RunSucceeded {
 			w.cancelRun(runID, fmt.Errorf("%w: %s", errForStatus(o.ended), o.ended))
@@ -358,31 +462,34 @@ func (w *Worker) after(runID string, o *outcome) {
 }
 
 // failEnqueue fails a run whose ready task could not be enqueued, rather
-// than leaving it waiting forever.
-func (w *Worker) failEnqueue(ctx context.Context, m driver.TaskMessage, cause error) {
+// than leaving it waiting forever, and reports whether the run has ended.
+func (w *Worker) failEnqueue(ctx context.Context, m driver.TaskMessage, cause error) bool {
 	w.cfg.log.Error("taskwire: enqueue task", "run", m.RunID, "task", m.Task, "err", cause)
-	pl, ok := w.reg.plan(m.PipelineID)
-	if !ok {
-		return
+	err := w.failRun(ctx, m.RunID, fmt.Sprintf("task %q could not be enqueued: %v", m.Task, cause))
+	if err != nil {
+		w.cfg.log.Error("taskwire: fail run", "run", m.RunID, "err", err)
 	}
+	return err == nil
+}
+
+// failRun ends a run failed with reason unless it has ended already; its
+// events are published and this worker's executions of it cancelled.
+func (w *Worker) failRun(ctx context.Context, runID, reason string) error {
 	var o outcome
-	err := w.cfg.store.Update(ctx, m.RunID, func(rec *driver.RunRecord) error {
+	err := w.cfg.store.Update(ctx, runID, func(rec *driver.RunRecord) error {
 		o.reset()
 		if rec.Status.Terminal() {
 			return driver.ErrNoChange
 		}
-		pl.endRun(rec, RunFailed, fmt.Sprintf("task %q could not be enqueued: %v", m.Task, cause), w.cfg.now(), &o)
+		endRun(rec, RunFailed, reason, w.cfg.now(), &o)
 		return nil
 	})
-	if err == nil {
-		publish(ctx, w.cfg.bus, w.cfg.log, o.events)
-		if o.ended != "" {
-			w.cancelRun(m.RunID, ErrRunFailed)
-			if w.onEnd != nil {
-				w.onEnd(m.RunID)
-			}
-		}
+	if err != nil {
+		return err
 	}
+	publish(context.WithoutCancel(ctx), w.cfg.bus, w.cfg.log, o.events)
+	w.ended(runID, &o)
+	return nil
 }
 
 // endCause is the context cancellation cause for a run-ended event.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,10 +26,47 @@ func (b failingBroker) Enqueue(ctx context.Context, m driver.TaskMessage) error 
 	return b.MemoryBroker.Enqueue(ctx, m)
 }
 
-// A task that cannot be enqueued fails the run with a clear error instead
-// of leaving it waiting forever.
+// A task the broker keeps refusing past WithBrokerRetry fails the run with
+// a clear error instead of leaving it waiting forever.
 func TestEnqueueFailureFailsRun(t *testing.T) {
 	broker := failingBroker{driver.NewMemoryBroker(), "second"}
+	defer broker.Close()
+	reg := NewRegistry()
+	mustRegisterTask(t, reg, "first", constFn(1))
+	mustRegisterTask(t, reg, "second", constFn(2))
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{
+		{Name: "first", Output: "a"},
+		{Name: "second", Inputs: []string{"a"}, Output: "b"},
+	}})
+	e := newEngine(t, reg, WithBackend(newParts(t, driver.NewMemoryStore(), broker)), WithLogger(discardLogger()), WithBrokerRetry(100*time.Millisecond))
+	r, err := e.Run(testCtx(t), "p", nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != RunFailed || !strings.Contains(r.Error, `task "second" could not be enqueued: queue unavailable`) {
+		t.Fatalf("status %s error %q", r.Status, r.Error)
+	}
+}
+
+// flakyBroker refuses the first n enqueues of one task.
+type flakyBroker struct {
+	*driver.MemoryBroker
+	task    string
+	refused *atomic.Int32
+	n       int32
+}
+
+func (b flakyBroker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
+	if m.Task == b.task && b.refused.Add(1) <= b.n {
+		return errors.New("broker unavailable")
+	}
+	return b.MemoryBroker.Enqueue(ctx, m)
+}
+
+// A broker that refuses a task for a while (an outage shorter than the
+// retry bound) delays the run; it does not fail it.
+func TestEnqueueRetriedThroughOutage(t *testing.T) {
+	broker := flakyBroker{MemoryBroker: driver.NewMemoryBroker(), task: "second", refused: new(atomic.Int32), n: 3}
 	defer broker.Close()
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "first", constFn(1))
@@ -42,8 +80,8 @@ func TestEnqueueFailureFailsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != RunFailed || !strings.Contains(r.Error, `task "second" could not be enqueued: queue unavailable`) {
-		t.Fatalf("status %s error %q", r.Status, r.Error)
+	if r.Status != RunSucceeded || broker.refused.Load() != 4 {
+		t.Fatalf("status %s error %q after %d enqueues", r.Status, r.Error, broker.refused.Load())
 	}
 }
 

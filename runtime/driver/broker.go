@@ -52,6 +52,11 @@ type Delivery interface {
 	// Attempt returns the 1-based delivery count of the message: 1 on the
 	// first delivery, n after n-1 Naks (or redeliveries after a crash).
 	Attempt() int
+	// Enqueued returns when the message was first enqueued.
+	Enqueued() time.Time
+	// Last reports whether the broker will not deliver the message again
+	// after this delivery (it has a delivery limit and this is the last).
+	Last() bool
 	// Ack removes the message: it was handled.
 	Ack() error
 	// Nak asks for redelivery after delay; the runtime uses it for retries

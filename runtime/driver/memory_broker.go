@@ -50,9 +50,10 @@ func NewMemoryBroker(opts ...BrokerOption) *MemoryBroker {
 }
 
 type memDelivery struct {
-	b       *MemoryBroker
-	msg     TaskMessage
-	attempt int
+	b        *MemoryBroker
+	msg      TaskMessage
+	attempt  int
+	enqueued time.Time
 }
 
 // Enqueue implements Broker.
@@ -60,7 +61,7 @@ func (b *MemoryBroker) Enqueue(ctx context.Context, msg TaskMessage) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return b.push(&memDelivery{b: b, msg: msg, attempt: 1})
+	return b.push(&memDelivery{b: b, msg: msg, attempt: 1, enqueued: time.Now()})
 }
 
 func (b *MemoryBroker) push(d *memDelivery) error {
@@ -165,6 +166,8 @@ func (b *MemoryBroker) deadLetter(d *memDelivery, reason string) {
 
 func (d *memDelivery) Message() TaskMessage { return d.msg }
 func (d *memDelivery) Attempt() int         { return d.attempt }
+func (d *memDelivery) Enqueued() time.Time  { return d.enqueued }
+func (d *memDelivery) Last() bool           { return d.b.maxDeliver > 0 && d.attempt >= d.b.maxDeliver }
 func (d *memDelivery) Ack() error           { return nil }
 func (d *memDelivery) InProgress() error    { return nil }
 
@@ -179,7 +182,7 @@ func (d *memDelivery) Nak(delay time.Duration) error {
 		b.deadLetter(d, fmt.Sprintf("delivered %d times (max deliver)", d.attempt))
 		return nil
 	}
-	next := &memDelivery{b: b, msg: d.msg, attempt: d.attempt + 1}
+	next := &memDelivery{b: b, msg: d.msg, attempt: d.attempt + 1, enqueued: d.enqueued}
 	if delay <= 0 {
 		return b.push(next)
 	}

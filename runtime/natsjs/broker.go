@@ -140,7 +140,7 @@ func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &delivery{b: b, m: m, msg: tm, attempt: int(meta.NumDelivered)}, nil
+	return &delivery{b: b, m: m, msg: tm, attempt: int(meta.NumDelivered), enqueued: meta.Timestamp}, nil
 }
 
 // Close implements driver.Broker: blocked and later Receive calls return
@@ -152,14 +152,17 @@ func (b *Broker) Close() error {
 
 // delivery is one delivery of a task message.
 type delivery struct {
-	b       *Broker
-	m       jetstream.Msg
-	msg     driver.TaskMessage
-	attempt int
+	b        *Broker
+	m        jetstream.Msg
+	msg      driver.TaskMessage
+	attempt  int
+	enqueued time.Time
 }
 
 func (d *delivery) Message() driver.TaskMessage { return d.msg }
 func (d *delivery) Attempt() int                { return d.attempt }
+func (d *delivery) Enqueued() time.Time         { return d.enqueued }
+func (d *delivery) Last() bool                  { return d.b.maxDeliver > 0 && d.attempt >= d.b.maxDeliver }
 func (d *delivery) Ack() error                  { return d.m.Ack() }
 func (d *delivery) InProgress() error           { return d.m.InProgress() }
 
