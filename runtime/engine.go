@@ -31,6 +31,11 @@ type Engine struct {
 	ctl         Subscription
 	ctlDone     chan struct{}
 
+	// waiters are the Waits of this engine, woken by the run-ended events
+	// ctl sees (one subscription for all of them, not one each).
+	waitMu  sync.Mutex
+	waiters map[string][]chan struct{}
+
 	mu           sync.Mutex
 	closing      bool
 	starting     int                    // Start calls past the closing check
@@ -104,11 +109,16 @@ func (e *Engine) Registry() *Registry { return e.reg }
 // watch reacts to runs ended anywhere: it forgets them and cancels this
 // process's executions of them.
 func (e *Engine) watch() {
-	defer close(e.ctlDone)
+	defer func() {
+		close(e.ctlDone)
+		e.wake("")
+	}()
 	for ev := range e.ctl.Events() {
 		if ev.Dropped > 0 {
+			e.wake("") // their runs' end may be among the events lost
 			e.sweep()
 		}
+		e.wake(ev.RunID)
 		if e.worker != nil && ev.Type != EventRunSucceeded {
 			e.worker.cancelRun(ev.RunID, endCause(ev))
 		}
@@ -202,6 +212,86 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) (RunPage, error) {
 // (ErrRunNotFound), or if the engine shuts down before the run ends
 // (ErrShuttingDown).
 func (e *Engine) Wait(ctx context.Context, runID string) (*Run, error) {
+	if e.ctl == nil { // no run-ended events to share: a subscription of its own
+		return e.waitSubscribed(ctx, runID)
+	}
+	for {
+		woken := e.addWaiter(runID)
+		r, err := e.cfg.store.Get(ctx, runID)
+		if err != nil || r.Status.Terminal() {
+			e.removeWaiter(runID, woken)
+			return r, err
+		}
+		select {
+		case <-woken:
+			select {
+			case <-e.ctlDone:
+				if r, err := e.cfg.store.Get(context.WithoutCancel(ctx), runID); err != nil || r.Status.Terminal() {
+					return r, err
+				}
+				return nil, fmt.Errorf("wait for run %s: %w", runID, ErrShuttingDown)
+			default:
+			}
+		case <-ctx.Done():
+			e.removeWaiter(runID, woken)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// addWaiter returns a channel closed when a run-ended event of runID (or
+// a loss of events) is seen.
+func (e *Engine) addWaiter(runID string) chan struct{} {
+	ch := make(chan struct{})
+	e.waitMu.Lock()
+	defer e.waitMu.Unlock()
+	select {
+	case <-e.ctlDone:
+		close(ch) // no event will come: look at the store
+		return ch
+	default:
+	}
+	if e.waiters == nil {
+		e.waiters = make(map[string][]chan struct{})
+	}
+	e.waiters[runID] = append(e.waiters[runID], ch)
+	return ch
+}
+
+func (e *Engine) removeWaiter(runID string, ch chan struct{}) {
+	e.waitMu.Lock()
+	defer e.waitMu.Unlock()
+	ws := e.waiters[runID]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(e.waiters, runID)
+	} else {
+		e.waiters[runID] = ws
+	}
+}
+
+// wake wakes the waiters of runID, or every waiter when runID is empty.
+func (e *Engine) wake(runID string) {
+	e.waitMu.Lock()
+	defer e.waitMu.Unlock()
+	for id, ws := range e.waiters {
+		if runID != "" && id != runID {
+			continue
+		}
+		for _, ch := range ws {
+			close(ch)
+		}
+		delete(e.waiters, id)
+	}
+}
+
+// waitSubscribed is Wait with a subscription to the run's events.
+func (e *Engine) waitSubscribed(ctx context.Context, runID string) (*Run, error) {
 	sub, err := e.Subscribe(ctx, EventFilter{RunID: runID, Types: []EventType{EventSnapshot, EventRunSucceeded, EventRunFailed, EventRunCancelled}}, 4)
 	if err != nil {
 		return nil, err

@@ -97,15 +97,17 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // parts is a backend assembled from pieces, for tests that wrap or share
 // them between engines.
 type parts struct {
-	store  driver.Store
-	broker driver.Broker
-	bus    driver.EventBus
+	store        driver.Store
+	broker       driver.Broker
+	bus          driver.EventBus
+	runningAfter time.Duration
 }
 
-func (p parts) Store() driver.Store      { return p.store }
-func (p parts) Broker() driver.Broker    { return p.broker }
-func (p parts) Bus() driver.EventBus     { return p.bus }
-func (p parts) Heartbeat() time.Duration { return 0 }
+func (p parts) Store() driver.Store         { return p.store }
+func (p parts) Broker() driver.Broker       { return p.broker }
+func (p parts) Bus() driver.EventBus        { return p.bus }
+func (p parts) Heartbeat() time.Duration    { return 0 }
+func (p parts) RunningAfter() time.Duration { return p.runningAfter }
 
 // newParts returns a backend of store and broker with a new memory bus,
 // closed when the test ends.

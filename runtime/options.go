@@ -23,7 +23,10 @@ type config struct {
 	now       func() time.Time
 	log       *slog.Logger
 	heartbeat time.Duration
-	newID     func() string
+	// runningAfter is how long an attempt runs before its start is
+	// written; zero writes it before the task is called.
+	runningAfter time.Duration
+	newID        func() string
 	// brokerRetry bounds how long a refused enqueue is retried.
 	brokerRetry time.Duration
 	// unknownTimeout bounds how long a task no local worker knows waits
@@ -51,6 +54,7 @@ func newConfig(opts []Option) config {
 	if c.backend != nil {
 		c.store, c.broker, c.bus = c.backend.Store(), c.backend.Broker(), c.backend.Bus()
 		c.heartbeat = c.backend.Heartbeat()
+		c.runningAfter = c.backend.RunningAfter()
 	}
 	return c
 }

@@ -97,8 +97,11 @@ func (pl *plan) makeReady(rec *driver.RunRecord, i int, now time.Time, o *outcom
 }
 
 // begin starts an execution of task i (element index of a map task). It
-// sets o.skip when the message is stale or a duplicate.
-func (pl *plan) begin(rec *driver.RunRecord, i, index, attempt int, now time.Time, o *outcome) error {
+// sets o.skip when the message is stale or a duplicate. With record false
+// it records nothing of the start (it returns ErrNoChange, having decided
+// the inputs and noted the start's events): the start is then written by
+// started later, on its own or with the attempt's end.
+func (pl *plan) begin(rec *driver.RunRecord, i, index, attempt int, now time.Time, o *outcome, record bool) error {
 	tr, pt := &rec.Tasks[i], &pl.tasks[i]
 	switch {
 	case rec.Status.Terminal(), tr.Status.Terminal(), !tr.Queued,
@@ -132,15 +135,35 @@ func (pl *plan) begin(rec *driver.RunRecord, i, index, attempt int, now time.Tim
 		o.inputs[pt.mapSlot] = elem
 	}
 	if rec.Status == RunPending {
-		rec.Status, rec.StartedAt = RunRunning, now
 		o.event(rec, EventRunStarted, "", -1, 0, "", now)
 	}
-	if tr.Status == TaskPending {
-		tr.Status, tr.StartedAt = TaskRunning, now
-	}
-	tr.Attempts = max(tr.Attempts, attempt)
 	o.deadline = rec.Deadline
 	o.event(rec, EventTaskStarted, tr.Name, index, attempt, "", now)
+	if !record {
+		return driver.ErrNoChange
+	}
+	return pl.started(rec, i, index, attempt, now)
+}
+
+// started records that an attempt of task i (element index) started at
+// at: the run and the task are running, and the task has had attempt
+// attempts. It changes nothing (ErrNoChange) once the run, the task or the
+// element has ended, or when the start is recorded already.
+func (pl *plan) started(rec *driver.RunRecord, i, index, attempt int, at time.Time) error {
+	tr, pt := &rec.Tasks[i], &pl.tasks[i]
+	switch {
+	case rec.Status.Terminal(), tr.Status.Terminal(),
+		pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]),
+		tr.Status == TaskRunning && rec.Status == RunRunning && tr.Attempts >= attempt:
+		return driver.ErrNoChange
+	}
+	if rec.Status == RunPending {
+		rec.Status, rec.StartedAt = RunRunning, at
+	}
+	if tr.Status == TaskPending {
+		tr.Status, tr.StartedAt = TaskRunning, at
+	}
+	tr.Attempts = max(tr.Attempts, attempt)
 	return nil
 }
 

@@ -174,6 +174,7 @@ type jobOp int
 
 const (
 	opBegin jobOp = iota
+	opStarted
 	opComplete
 	opTimeout
 	opRetry
@@ -195,6 +196,11 @@ type job struct {
 	out     Value
 	text    string
 	delay   time.Duration
+	// record is whether begin writes the attempt's start; begun whether
+	// it did, and at when the attempt started. An attempt whose start is
+	// not written has it written with its end.
+	record, begun bool
+	at            time.Time
 }
 
 func newJob(w *Worker) *job {
@@ -210,9 +216,14 @@ func (j *job) transition(rec *driver.RunRecord) error {
 		return fmt.Errorf("%w: run %s was started with another definition of pipeline %q", ErrInvalidPipeline, rec.ID, rec.PipelineID)
 	}
 	now := j.w.cfg.now()
+	if j.op > opStarted && !j.begun {
+		_ = j.pl.started(rec, j.ti, j.index, j.attempt, j.at)
+	}
 	switch j.op {
 	case opBegin:
-		return j.pl.begin(rec, j.ti, j.index, j.attempt, now, &j.o)
+		return j.pl.begin(rec, j.ti, j.index, j.attempt, now, &j.o, j.record)
+	case opStarted:
+		return j.pl.started(rec, j.ti, j.index, j.attempt, j.at)
 	case opComplete:
 		return j.pl.complete(rec, j.ti, j.index, j.out, now, &j.o)
 	case opTimeout:
@@ -247,6 +258,8 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	pt := &pl.tasks[ti]
 	attempt := d.Attempt()
 	j.pl, j.ti, j.index, j.attempt, j.out, j.text, j.delay = pl, ti, msg.Index, attempt, Value{}, "", 0
+	j.record, j.at = w.cfg.runningAfter <= 0, w.cfg.now()
+	j.begun = j.record
 	o := &j.o
 	// Acquire before begin: a cancellation committed after begin then
 	// finds this execution's context.
@@ -276,7 +289,9 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		tctx, cancel = context.WithDeadline(rc.ctx, deadline)
 	}
 	stopBeat := w.heartbeat(d)
+	stopRunning := w.recordStart(msg.RunID, j)
 	out, callErr := w.call(tctx, pt.fn, in, msg)
+	stopRunning()
 	stopBeat()
 	timedOut := taskDeadline && errors.Is(tctx.Err(), context.DeadlineExceeded)
 	if cancel != nil {
@@ -382,6 +397,25 @@ func (w *Worker) unknown(ctx context.Context, d driver.Delivery, what string) {
 		return
 	}
 	_ = d.Term(reason)
+}
+
+// recordStart writes the start of j's attempt once it has run for the
+// backend's RunningAfter, unless begin wrote it; stop cancels that if the
+// attempt ends first (its end then records its start). Only attempts that
+// last are seen running: each short one costs one write, not two.
+func (w *Worker) recordStart(runID string, j *job) (stop func()) {
+	if j.begun {
+		return noop
+	}
+	// The job is reused by the next delivery: the write gets its own.
+	sj := &job{w: w, op: opStarted, pl: j.pl, ti: j.ti, index: j.index, attempt: j.attempt, at: j.at, begun: true}
+	sj.apply = sj.transition
+	t := time.AfterFunc(w.cfg.runningAfter, func() {
+		if err := w.cfg.store.Update(context.Background(), runID, sj.apply); err != nil && !errors.Is(err, ErrRunNotFound) {
+			w.cfg.log.Warn("taskwire: record a task's start", "run", runID, "task", sj.pl.tasks[sj.ti].def.Name, "err", err)
+		}
+	})
+	return func() { t.Stop() }
 }
 
 // settleError settles a delivery whose store update failed.

@@ -171,3 +171,50 @@ func TestEngineListAndTTL(t *testing.T) {
 		t.Fatalf("after TTL: %d %v", len(page.Runs), err)
 	}
 }
+
+// With a backend's RunningAfter, a short attempt's start is written with
+// its end (one write), and a long attempt is seen running once it has run
+// that long.
+func TestStartWrittenAfterRunningAfter(t *testing.T) {
+	be := newParts(t, driver.NewMemoryStore(), driver.NewMemoryBroker())
+	defer be.broker.Close()
+	be.runningAfter = 30 * time.Millisecond
+	release := make(chan struct{})
+	reg := NewRegistry()
+	mustRegisterTask(t, reg, "quick", constFn(1))
+	mustRegisterTask(t, reg, "slow", func(ctx context.Context, _ Inputs) (any, error) {
+		<-release
+		return 2, nil
+	})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Tasks: []Task{
+		{Name: "quick", Output: "a"},
+		{Name: "slow", Inputs: []string{"a"}, Output: "b"},
+	}})
+	e := newEngine(t, reg, WithBackend(be))
+	ctx := testCtx(t)
+	run, err := e.Start(ctx, "p", nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := e.Get(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Tasks["slow"].Status == TaskRunning {
+			q := r.Tasks["quick"]
+			if r.Status != RunRunning || r.StartedAt.IsZero() || q.Status != TaskSucceeded || q.Attempts != 1 || q.StartedAt.IsZero() || q.StartedAt.After(q.FinishedAt) || r.Tasks["slow"].Attempts != 1 {
+				t.Fatalf("while slow runs: %+v", r)
+			}
+			break
+		}
+		if r.Status.Terminal() {
+			t.Fatalf("run ended: %+v", r)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	if r := waitRun(t, e, run.ID); r.Status != RunSucceeded || r.Tasks["slow"].Attempts != 1 {
+		t.Fatalf("%+v", r)
+	}
+}

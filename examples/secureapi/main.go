@@ -51,7 +51,7 @@ var demoKeys = []struct{ env, who string }{
 func run(args []string, out io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("secureapi", flag.ContinueOnError)
 	addr := fs.String("addr", ":8000", "address to listen on")
-	dep := deploy.Flags(fs, getenv)
+	dep := deploy.Flags(fs, securedemo.ServiceName, getenv)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

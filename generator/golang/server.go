@@ -20,6 +20,11 @@ func (g *gen) serverFile() *jen.File {
 	f.Comment("//go:embed " + generator.OpenAPIFile)
 	f.Var().Id("openAPIDocument").Index().Byte()
 
+	f.Comment("ServiceName is the service's name, the spec's package. Processes of one")
+	f.Comment("service share work through a broker under it, so that several services")
+	f.Comment("can share one broker (see deploy.Flags).")
+	f.Const().Id("ServiceName").Op("=").Lit(g.m.Package)
+
 	f.Comment("Service describes the service to the HTTP layer: its title, security")
 	f.Comment("policy and OpenAPI document, as the spec declares them.")
 	f.Func().Id("Service").Params().Qual(httpapiPath, "Service").Block(jen.Return(g.service()))

@@ -4,7 +4,7 @@
 // role (api, worker or all) and the backend it shares work through (memory,
 // or NATS JetStream). A generated main does:
 //
-//	dep := deploy.Flags(fs, os.Getenv)
+//	dep := deploy.Flags(fs, mysvc.ServiceName, os.Getenv)
 //	fs.Parse(args)
 //	if err := dep.Open(ctx, logger); err != nil { ... }
 //	defer dep.Close()
@@ -23,6 +23,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/driver"
@@ -46,8 +48,10 @@ const (
 
 // Environment variables read by Flags.
 const (
-	EnvBroker = "TASKWIRE_BROKER"
-	EnvRole   = "TASKWIRE_ROLE"
+	EnvBroker  = "TASKWIRE_BROKER"
+	EnvRole    = "TASKWIRE_ROLE"
+	EnvPrefix  = "TASKWIRE_NATS_PREFIX"
+	EnvAckWait = "TASKWIRE_ACK_WAIT"
 )
 
 // Config says how a service process runs: its role and the NATS server it
@@ -58,19 +62,26 @@ type Config struct {
 	// Broker is the NATS URL (nats://host:4222, comma-separated for a
 	// cluster); empty keeps everything in memory (role all only).
 	Broker string
+	// Service names the service; the JetStream prefix derives from it (see
+	// Prefix).
+	Service string
 	// NATS configures the JetStream backend; its Logger defaults to the
-	// logger given to Open.
+	// logger given to Open, its Prefix to Prefix(Service).
 	NATS natsjs.Options
 
 	backend *natsjs.Backend
 	log     *slog.Logger
 }
 
-// Flags registers -role and -broker on fs, with defaults from
-// TASKWIRE_ROLE (else all) and TASKWIRE_BROKER read through getenv: flags
-// override the environment. The result is filled in by fs.Parse.
-func Flags(fs *flag.FlagSet, getenv func(string) string) *Config {
-	c := &Config{}
+// Flags registers on fs, with defaults read through getenv (flags override
+// the environment): -role (TASKWIRE_ROLE, else all), -broker
+// (TASKWIRE_BROKER), -nats-prefix (TASKWIRE_NATS_PREFIX, else derived from
+// service, the generated package's ServiceName, so that services sharing
+// one NATS server never see each other's runs or tasks) and -ack-wait
+// (TASKWIRE_ACK_WAIT: how long a task whose worker died waits before it is
+// redelivered). The result is filled in by fs.Parse.
+func Flags(fs *flag.FlagSet, service string, getenv func(string) string) *Config {
+	c := &Config{Service: service}
 	role := getenv(EnvRole)
 	if role == "" {
 		role = string(RoleAll)
@@ -81,8 +92,31 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) *Config {
 		return err
 	})
 	fs.StringVar(&c.Broker, "broker", getenv(EnvBroker), fmt.Sprintf("NATS JetStream URL, e.g. nats://127.0.0.1:4222; empty runs in memory (default $%s)", EnvBroker))
+	fs.StringVar(&c.NATS.Prefix, "nats-prefix", getenv(EnvPrefix), fmt.Sprintf("prefix of the service's streams, buckets and subjects (default $%s, else %s)", EnvPrefix, Prefix(service)))
+	if v := getenv(EnvAckWait); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			c.NATS.AckWait = d
+		}
+	}
+	fs.DurationVar(&c.NATS.AckWait, "ack-wait", c.NATS.AckWait, fmt.Sprintf("how long a task whose worker died waits before another worker gets it (default $%s, else %s)", EnvAckWait, natsjs.DefaultAckWait))
 	c.Role = Role(role)
 	return c
+}
+
+// Prefix returns the JetStream prefix of a service: its name upper-cased,
+// with characters other than letters, digits, - and _ replaced by _
+// (natsjs.DefaultPrefix for an empty name).
+func Prefix(service string) string {
+	if service == "" {
+		return natsjs.DefaultPrefix
+	}
+	b := []byte(strings.ToUpper(service))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // ParseRole parses a role name.
@@ -131,8 +165,11 @@ func (c *Config) Open(ctx context.Context, log *slog.Logger) error {
 		return nil
 	}
 	opts := c.NATS
+	if opts.Prefix == "" {
+		opts.Prefix = Prefix(c.Service)
+	}
 	if opts.Name == "" {
-		opts.Name = "taskwire-" + string(c.Role)
+		opts.Name = c.Service + "-" + string(c.Role)
 	}
 	if opts.Logger == nil {
 		opts.Logger = log

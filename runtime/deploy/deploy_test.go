@@ -6,6 +6,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFlags(t *testing.T) {
@@ -23,7 +24,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-role", "api", "-broker", ""}, RoleAPI, "", true},
 	} {
 		fs := flag.NewFlagSet("test", flag.ContinueOnError)
-		d := Flags(fs, getenv)
+		d := Flags(fs, "svc", getenv)
 		if err := fs.Parse(c.args); err != nil {
 			t.Fatal(err)
 		}
@@ -32,11 +33,27 @@ func TestFlags(t *testing.T) {
 		}
 	}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	Flags(fs, func(string) string { return "" })
+	Flags(fs, "svc", func(string) string { return "" })
 	if err := fs.Parse([]string{"-role", "boss"}); err == nil {
 		t.Fatal("bad role accepted")
 	}
 	if got := (&Config{Broker: env[EnvBroker]}).Where(); strings.Contains(got, "secret") {
 		t.Fatalf("redact: %s", got)
+	}
+}
+
+func TestPrefix(t *testing.T) {
+	for in, want := range map[string]string{"securedemo": "SECUREDEMO", "my.svc": "MY_SVC", "a-b_c": "A-B_C", "": "TASKWIRE"} {
+		if got := Prefix(in); got != want {
+			t.Errorf("Prefix(%q) = %q, want %q", in, got, want)
+		}
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c := Flags(fs, "svc", func(k string) string { return map[string]string{EnvAckWait: "3s"}[k] })
+	if err := fs.Parse([]string{"-nats-prefix", "OTHER"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.NATS.Prefix != "OTHER" || c.NATS.AckWait != 3*time.Second || c.Service != "svc" {
+		t.Fatalf("%+v", c)
 	}
 }

@@ -19,6 +19,12 @@ type Backend interface {
 	// while a task runs so that the broker does not redeliver it; zero
 	// means the broker needs none.
 	Heartbeat() time.Duration
+	// RunningAfter returns how long a task attempt runs before the worker
+	// writes its start (the run and task running, the attempt count) to
+	// the Store; zero writes it before the task is called. A backend whose
+	// writes cost a round trip returns a short delay, so that an attempt
+	// shorter than that is written once, at its end, with its start.
+	RunningAfter() time.Duration
 }
 
 // Memory is the in-memory Backend: runs, task messages and events live in
@@ -47,6 +53,9 @@ func (m *Memory) Bus() EventBus { return m.Events }
 
 // Heartbeat returns zero: the memory broker never redelivers on its own.
 func (m *Memory) Heartbeat() time.Duration { return 0 }
+
+// RunningAfter returns zero: writes in memory cost nothing worth saving.
+func (m *Memory) RunningAfter() time.Duration { return 0 }
 
 // Close closes the broker and the bus; the store needs no closing.
 func (m *Memory) Close() error {

@@ -41,6 +41,7 @@ const (
 	DefaultAckWait         = 30 * time.Second
 	DefaultMaxDeliver      = 10
 	DefaultDuplicateWindow = 2 * time.Minute
+	DefaultRunningAfter    = 100 * time.Millisecond
 )
 
 // Options configures a Backend. The zero value is usable. Every process of
@@ -72,6 +73,12 @@ type Options struct {
 	// Replicas is the replication factor of streams and buckets in a
 	// clustered JetStream. Default 1.
 	Replicas int
+	// RunningAfter is how long a task attempt runs before its start (the
+	// run and task running, the attempt count) is written to the run's
+	// record: an attempt shorter than that is written once, at its end,
+	// instead of twice. Default DefaultRunningAfter; a negative value
+	// writes every start before the task is called.
+	RunningAfter time.Duration
 	// MemoryStorage keeps streams and buckets in memory instead of files:
 	// faster, but a server restart loses everything.
 	MemoryStorage bool
@@ -98,6 +105,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DuplicateWindow <= 0 {
 		o.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if o.RunningAfter == 0 {
+		o.RunningAfter = DefaultRunningAfter
 	}
 	if o.Replicas <= 0 {
 		o.Replicas = 1
@@ -326,6 +336,9 @@ func (b *Backend) Bus() driver.EventBus { return b.bus }
 // task is still running, so that it is not redelivered after AckWait.
 func (b *Backend) Heartbeat() time.Duration { return b.opts.Heartbeat }
 
+// RunningAfter returns Options.RunningAfter.
+func (b *Backend) RunningAfter() time.Duration { return b.opts.RunningAfter }
+
 // Conn returns the NATS connection.
 func (b *Backend) Conn() *nats.Conn { return b.nc }
 
@@ -343,6 +356,7 @@ func (b *Backend) DeadLetters(ctx context.Context) ([]driver.DeadLetter, error) 
 // before closing their backend. Run state stays in JetStream.
 func (b *Backend) Close() error {
 	_ = b.maxSub.Unsubscribe()
+	b.store.pending.Wait()
 	err := b.broker.Close()
 	err = errors.Join(err, b.bus.Close())
 	if b.ownNC {

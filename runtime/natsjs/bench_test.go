@@ -4,24 +4,37 @@ package natsjs
 
 import (
 	"context"
+	"os"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/taskwire/taskwire/runtime"
 )
 
-// benchConcurrency is the number of runs kept in flight (GOMAXPROCS times
-// this many goroutines each run pipelines back to back).
-const benchConcurrency = 16
+// benchInFlight is the number of runs kept in flight by the benchmark's
+// API engine.
+const benchInFlight = 256
 
 // benchWorkerConc is the executions each worker process runs at once.
-const benchWorkerConc = 8
+const benchWorkerConc = 64
+
+// chainTasks is the number of tasks of noop3, the benchmark's pipeline.
+const chainTasks = 3
 
 // runPipelines runs noop3 (a chain of three no-op tasks) b.N times with
-// many runs in flight and reports runs/s.
-func runPipelines(b *testing.B, e *runtime.Engine) {
+// benchInFlight runs in flight and reports tasks/s, and the CPU time all
+// the processes of the deployment (this one, with nats-server embedded,
+// and pids) spent per task: on a busy machine throughput drifts, the CPU
+// cost of a task much less.
+func runPipelines(b *testing.B, e *runtime.Engine, pids ...int) {
 	ctx := context.Background()
 	inputs := map[string]any{"in": 1}
-	b.SetParallelism(benchConcurrency)
+	b.SetParallelism(max(benchInFlight/runtimeGOMAXPROCS(), 1))
+	cpu0 := cpuSeconds(append([]int{os.Getpid()}, pids...))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -32,12 +45,39 @@ func runPipelines(b *testing.B, e *runtime.Engine) {
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+	b.StopTimer()
+	tasks := float64(b.N * chainTasks)
+	b.ReportMetric(tasks/b.Elapsed().Seconds(), "tasks/s")
+	b.ReportMetric((cpuSeconds(append([]int{os.Getpid()}, pids...))-cpu0)*1e6/tasks, "cpu-µs/task")
+	b.ReportMetric(0, "ns/op")
+}
+
+// latency runs noop3 one run at a time (light load) and reports the p50
+// and p99 of a run's latency.
+func latency(b *testing.B, e *runtime.Engine) {
+	ctx := context.Background()
+	inputs := map[string]any{"in": 1}
+	ds := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		r, err := e.Run(ctx, "noop3", inputs, runtime.StartOptions{})
+		if err != nil || r.Status != runtime.RunSucceeded {
+			b.Fatalf("run: %v %v", r, err)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkThroughput compares pipeline throughput in memory with
-// JetStream and one or two worker processes (the API engine in this
-// process, WithWorkers(0)).
+// JetStream (file storage) and one or two worker processes (the API engine
+// in this process, WithWorkers(0)), with BenchmarkRawJetStream as the
+// baseline: run both in one go test invocation and compare tasks/s with
+// msgs/s.
 func BenchmarkThroughput(b *testing.B) {
 	b.Run("memory", func(b *testing.B) {
 		e := runtime.New(testRegistry(b.TempDir()))
@@ -47,8 +87,31 @@ func BenchmarkThroughput(b *testing.B) {
 	s := startServer(b)
 	dir := b.TempDir()
 	_, api := openAPI(b, s.ClientURL(), dir)
-	startWorker(b, s.ClientURL(), dir, benchWorkerConc)
-	b.Run("jetstream-1worker", func(b *testing.B) { runPipelines(b, api) })
-	startWorker(b, s.ClientURL(), dir, benchWorkerConc)
-	b.Run("jetstream-2workers", func(b *testing.B) { runPipelines(b, api) })
+	w1 := startWorker(b, s.ClientURL(), dir, benchWorkerConc)
+	b.Run("jetstream-1worker", func(b *testing.B) { runPipelines(b, api, w1.pid()) })
+	w2 := startWorker(b, s.ClientURL(), dir, benchWorkerConc)
+	b.Run("jetstream-2workers", func(b *testing.B) { runPipelines(b, api, w1.pid(), w2.pid()) })
+	b.Run("jetstream-latency", func(b *testing.B) { latency(b, api) })
 }
+
+// cpuSeconds returns the user and system CPU time the processes pids have
+// used, from /proc (0 where it cannot be read).
+func cpuSeconds(pids []int) float64 {
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command (which may hold spaces) start after ")".
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return float64(ticks) / 100 // USER_HZ
+}
+
+func runtimeGOMAXPROCS() int { return goruntime.GOMAXPROCS(0) }

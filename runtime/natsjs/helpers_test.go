@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,6 +62,12 @@ func workerMain() int {
 	}()
 	dir := os.Getenv(envDir)
 	conc, _ := strconv.Atoi(os.Getenv(envConc))
+	if prof := os.Getenv("TASKWIRE_NATSJS_TEST_CPUPROFILE"); prof != "" { // for finding where a worker's time goes
+		f, err := os.Create(fmt.Sprintf("%s.%d", prof, os.Getpid()))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	b, err := Connect(ctx, os.Getenv(envURL), testOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)

@@ -144,8 +144,12 @@ func TestAPIRestartLosesNoRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := api1.Get(ctx, r1.ID); got.Status != runtime.RunRunning {
-		t.Fatalf("r1 %s", got.Status)
+	// r1's start is recorded once its task has run for RunningAfter.
+	for got, _ := api1.Get(ctx, r1.ID); got.Status != runtime.RunRunning; got, _ = api1.Get(ctx, r1.ID) {
+		if got.Status.Terminal() || ctx.Err() != nil {
+			t.Fatalf("r1 %s", got.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// The API process goes away.
 	if err := api1.Shutdown(ctx); err != nil {

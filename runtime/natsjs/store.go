@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,6 +35,53 @@ type Store struct {
 	index        jetstream.Stream
 	indexSubject string
 	log          *slog.Logger
+	revs         revCache
+	pending      sync.WaitGroup // background marker deletions
+}
+
+// revCache remembers the last record this process read or wrote of each
+// run it updates, with its revision, so that an update can compare-and-swap
+// from it without reading the record first (a round trip saved per update,
+// two per task). A stale entry only costs a failed swap and a read.
+type revCache struct {
+	mu sync.Mutex
+	m  map[string]revEntry
+}
+
+type revEntry struct {
+	data []byte
+	rev  uint64
+}
+
+// maxRevCache bounds revCache: runs in flight in one process.
+const maxRevCache = 4096
+
+func (c *revCache) get(id string) (revEntry, bool) {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	return e, ok
+}
+
+func (c *revCache) put(id string, data []byte, rev uint64) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[string]revEntry)
+	}
+	if _, ok := c.m[id]; !ok && len(c.m) >= maxRevCache {
+		for k := range c.m { // any entry: an evicted one only costs a read
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[id] = revEntry{data: data, rev: rev}
+	c.mu.Unlock()
+}
+
+func (c *revCache) forget(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
 }
 
 var _ driver.Store = (*Store)(nil)
@@ -132,6 +180,16 @@ func (s *Store) claim(ctx context.Context, key, runID string) (*driver.Run, erro
 
 // load reads a run's record and its revision.
 func (s *Store) load(ctx context.Context, id string) (*driver.RunRecord, uint64, error) {
+	data, rev, err := s.read(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	rec, err := decodeRecord(id, data)
+	return rec, rev, err
+}
+
+// read reads a run's record as stored, and its revision.
+func (s *Store) read(ctx context.Context, id string) ([]byte, uint64, error) {
 	e, err := s.kv.Get(ctx, runKey(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, fmt.Errorf("%w: %q", driver.ErrRunNotFound, id)
@@ -139,11 +197,15 @@ func (s *Store) load(ctx context.Context, id string) (*driver.RunRecord, uint64,
 	if err != nil {
 		return nil, 0, fmt.Errorf("natsjs: get run %s: %w", id, err)
 	}
+	return e.Value(), e.Revision(), nil
+}
+
+func decodeRecord(id string, data []byte) (*driver.RunRecord, error) {
 	var rec driver.RunRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return nil, 0, fmt.Errorf("natsjs: run %s: %w", id, err)
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("natsjs: run %s: %w", id, err)
 	}
-	return &rec, e.Revision(), nil
+	return &rec, nil
 }
 
 // Get implements driver.Store.
@@ -167,38 +229,86 @@ func (s *Store) Record(ctx context.Context, id string) (*driver.RunRecord, error
 // record. This is what makes fan-in safe across processes: of two workers
 // completing a task's last two inputs, exactly one sees both outputs.
 func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord) error) error {
+	// A remembered record is a guess: a write from it is checked by the
+	// swap, but a decision to write nothing (or to fail) is only taken on a
+	// record just read.
+	cached, guess := s.revs.get(id)
 	for {
-		rec, rev, err := s.load(ctx, id)
+		data, rev := cached.data, cached.rev
+		if !guess {
+			var err error
+			if data, rev, err = s.read(ctx, id); err != nil {
+				s.revs.forget(id)
+				return err
+			}
+			s.revs.put(id, data, rev)
+		}
+		rec, err := decodeRecord(id, data)
 		if err != nil {
 			return err
 		}
 		was := rec.Status.Terminal()
-		if err := fn(rec); errors.Is(err, driver.ErrNoChange) {
-			return nil
-		} else if err != nil {
+		if err := fn(rec); err != nil {
+			if guess {
+				guess = false
+				continue
+			}
+			if errors.Is(err, driver.ErrNoChange) {
+				return nil
+			}
 			return err
 		}
-		data, err := json.Marshal(rec)
+		out, err := json.Marshal(rec)
 		if err != nil {
 			return fmt.Errorf("natsjs: update run %s: %w", id, err)
 		}
-		if _, err := s.kv.Update(ctx, runKey(id), data, rev); err != nil {
-			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		newRev, err := s.kv.Update(ctx, runKey(id), out, rev)
+		if err != nil {
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) || apiErrorCode(err) == jetstream.JSErrCodeStreamWrongLastSequence {
+				guess = false // someone else changed it: read and apply fn again
 				continue
 			}
+			s.revs.forget(id)
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				return fmt.Errorf("%w: %q", driver.ErrRunNotFound, id)
 			}
 			return fmt.Errorf("natsjs: update run %s: %w", id, err)
 		}
-		if !was && rec.Status.Terminal() {
-			// Best effort: Unfinished skips finished runs whatever the marker.
-			if err := s.kv.Delete(context.WithoutCancel(ctx), activeKey(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-				s.log.Warn("taskwire: clear active marker", "run", id, "err", err)
+		if rec.Status.Terminal() {
+			s.revs.forget(id)
+			if !was {
+				s.clearActive(id)
 			}
+			return nil
 		}
+		s.revs.put(id, out, newRev)
 		return nil
 	}
+}
+
+// clearActive deletes the active marker of a run that has ended, in the
+// background: it is best effort (Unfinished skips ended runs whatever
+// their marker, and removes it), so the update that ended the run does not
+// wait for it.
+func (s *Store) clearActive(id string) {
+	s.pending.Add(1)
+	go func() {
+		defer s.pending.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.kv.Delete(ctx, activeKey(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			s.log.Warn("taskwire: clear active marker", "run", id, "err", err)
+		}
+	}()
+}
+
+// apiErrorCode returns the JetStream error code of err, or 0.
+func apiErrorCode(err error) jetstream.ErrorCode {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode
+	}
+	return 0
 }
 
 // List implements driver.Store: it walks the run-index stream backwards

@@ -15,6 +15,11 @@ import (
 //go:embed taskwire_openapi_gen.json
 var openAPIDocument []byte
 
+// ServiceName is the service's name, the spec's package. Processes of one
+// service share work through a broker under it, so that several services
+// can share one broker (see deploy.Flags).
+const ServiceName = "securedemo"
+
 // Service describes the service to the HTTP layer: its title, security
 // policy and OpenAPI document, as the spec declares them.
 func Service() httpapi.Service {
