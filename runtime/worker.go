@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/runtime/driver"
+	"github.com/taskwire/taskwire/runtime/internal/fault"
 )
 
 // Worker executes task messages from a Broker. An Engine runs one in
@@ -244,6 +245,7 @@ func (j *job) run(ctx context.Context, runID string, op jobOp) error {
 // handle executes one delivery: begin (record the start and read inputs),
 // call the task function, then record success, a retry or the failure.
 func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
+	fault.At(fault.Received)
 	msg := d.Message()
 	pl, ok := w.reg.plan(msg.PipelineID)
 	if !ok {
@@ -293,6 +295,7 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	out, callErr := w.call(tctx, pt.fn, in, msg)
 	stopRunning()
 	stopBeat()
+	fault.At(fault.Executed)
 	timedOut := taskDeadline && errors.Is(tctx.Err(), context.DeadlineExceeded)
 	if cancel != nil {
 		cancel()
@@ -343,7 +346,9 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		w.settleError(ctx, d, err)
 		return
 	}
+	fault.At(fault.Recorded)
 	if w.effects(ctx, d, o) {
+		fault.At(fault.Enqueued)
 		_ = d.Ack()
 	}
 }

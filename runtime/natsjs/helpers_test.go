@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/internal/fault"
 )
 
 // Worker processes are this test binary re-executed with these variables.
@@ -31,6 +33,9 @@ const (
 	envURL    = "TASKWIRE_NATSJS_TEST_URL"
 	envDir    = "TASKWIRE_NATSJS_TEST_DIR"
 	envConc   = "TASKWIRE_NATSJS_TEST_CONC"
+	// envFault is POINT:N: the worker SIGKILLs itself the Nth time it
+	// reaches fault point POINT.
+	envFault = "TASKWIRE_NATSJS_TEST_FAULT"
 )
 
 // testOptions are shared by the test API and worker processes: a short
@@ -62,6 +67,17 @@ func workerMain() int {
 	}()
 	dir := os.Getenv(envDir)
 	conc, _ := strconv.Atoi(os.Getenv(envConc))
+	if spec := os.Getenv(envFault); spec != "" {
+		point, n, _ := strings.Cut(spec, ":")
+		times, _ := strconv.Atoi(n)
+		var reached atomic.Int64
+		fault.Set(func(p fault.Point) {
+			if string(p) == point && reached.Add(1) == int64(times) {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {} // the signal is on its way
+			}
+		})
+	}
 	if prof := os.Getenv("TASKWIRE_NATSJS_TEST_CPUPROFILE"); prof != "" { // for finding where a worker's time goes
 		f, err := os.Create(fmt.Sprintf("%s.%d", prof, os.Getpid()))
 		if err == nil && pprof.StartCPUProfile(f) == nil {
@@ -138,6 +154,22 @@ func testRegistry(dir string) *runtime.Registry {
 	for _, n := range []string{"n0", "n1", "n2"} {
 		must(reg.RegisterTask(n, noop))
 	}
+	// pass3 is a chain that adds 1 at each task: its output tells whether
+	// every task ran on the right input.
+	inc := func(input string) runtime.TaskFunc {
+		return func(_ context.Context, in runtime.Inputs) (any, error) {
+			n, err := runtime.Input[int](in, input)
+			return n + 1, err
+		}
+	}
+	must(reg.RegisterTask("p0", inc("in")))
+	must(reg.RegisterTask("p1", inc("q0")))
+	must(reg.RegisterTask("p2", inc("q1")))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "pass3", Inputs: []runtime.Field{{Name: "in", Type: "int", Required: true}}, Tasks: []runtime.Task{
+		{Name: "p0", Inputs: []string{"in"}, Output: "q0"},
+		{Name: "p1", Inputs: []string{"q0"}, Output: "q1"},
+		{Name: "p2", Inputs: []string{"q1"}, Output: "q2"},
+	}}))
 	must(reg.RegisterPipeline(runtime.Pipeline{ID: "noop3", Inputs: []runtime.Field{{Name: "in", Type: "any", Required: true}}, Tasks: []runtime.Task{
 		{Name: "n0", Inputs: []string{"in"}, Output: "o0"},
 		{Name: "n1", Inputs: []string{"o0"}, Output: "o1"},
@@ -242,9 +274,21 @@ func (w *workerProc) kill() {
 	<-w.done
 }
 
+// startFaultyWorker is startWorker for a worker that SIGKILLs itself the
+// nth time it reaches point.
+func startFaultyWorker(tb testing.TB, url, dir string, conc int, point fault.Point, n int) *workerProc {
+	tb.Helper()
+	return startWorkerEnv(tb, url, dir, conc, envFault+"="+string(point)+":"+strconv.Itoa(n))
+}
+
 // startWorker re-executes the test binary as a worker process against url,
 // running conc executions at once, and waits until it is ready.
 func startWorker(tb testing.TB, url, dir string, conc int) *workerProc {
+	tb.Helper()
+	return startWorkerEnv(tb, url, dir, conc)
+}
+
+func startWorkerEnv(tb testing.TB, url, dir string, conc int, env ...string) *workerProc {
 	tb.Helper()
 	logf, err := os.CreateTemp(dir, "worker-*.log")
 	if err != nil {
@@ -252,6 +296,7 @@ func startWorker(tb testing.TB, url, dir string, conc int) *workerProc {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envWorker+"=1", envURL+"="+url, envDir+"="+dir, envConc+"="+strconv.Itoa(conc))
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

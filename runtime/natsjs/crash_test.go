@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package natsjs
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/internal/fault"
+)
+
+// crashRuns is how many runs are in flight when a worker is killed.
+const crashRuns = 300
+
+// A worker SIGKILLed at each step of a task's life (a delivery received,
+// the task executed, its result written, its successors enqueued), while
+// hundreds of runs are in flight across two worker processes, loses no
+// run: once a replacement worker starts, every run started completes, and
+// with the right outputs. Run it many times (-count) to cover the
+// interleavings.
+func TestWorkerKilledAtEveryStep(t *testing.T) {
+	for _, point := range fault.Points {
+		t.Run(string(point), func(t *testing.T) {
+			s := startServer(t)
+			dir := t.TempDir()
+			_, api := openAPI(t, s.ClientURL(), dir)
+			faulty := startFaultyWorker(t, s.ClientURL(), dir, 16, point, 100)
+			startWorker(t, s.ClientURL(), dir, 16)
+			ctx := testCtx(t, 2*time.Minute)
+
+			ids := make([]string, crashRuns)
+			var wg sync.WaitGroup
+			errs := make(chan error, crashRuns)
+			for i := range ids {
+				wg.Go(func() {
+					r, err := api.Start(ctx, "pass3", map[string]any{"in": i}, runtime.StartOptions{})
+					if err != nil {
+						errs <- err
+						return
+					}
+					ids[i] = r.ID
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			select {
+			case <-faulty.done:
+			case <-ctx.Done():
+				t.Fatalf("the worker did not reach %s 100 times", point)
+			}
+			if code := faulty.cmd.ProcessState.ExitCode(); code != -1 { // -1: killed by a signal
+				t.Fatalf("the faulty worker exited with %d, not by SIGKILL", code)
+			}
+			startWorker(t, s.ClientURL(), dir, 16) // the replacement
+
+			// Redeliveries come after AckWait (2s here): a run not done well
+			// after that is stuck.
+			wctx := testCtx(t, 30*time.Second)
+			for i, id := range ids {
+				r, err := api.Wait(wctx, id)
+				if err != nil {
+					st, _ := api.Get(ctx, id)
+					t.Fatalf("run %d (%s): %v; it is %s with tasks %+v", i, id, err, st.Status, st.Tasks)
+				}
+				if r.Status != runtime.RunSucceeded {
+					t.Fatalf("run %d (%s) %s: %q %+v", i, id, r.Status, r.Error, r.Tasks)
+				}
+				if got, err := runtime.Output[int](r, "q2"); err != nil || got != i+3 {
+					t.Fatalf("run %d output %v, %v", i, got, err)
+				}
+			}
+		})
+	}
+}
