@@ -16,6 +16,9 @@
 // Package deploy picks the backend and role of a process from flags; package
 // httpapi serves an engine over HTTP.
 //
+// A task learns about its execution (run id, pipeline, task, attempt, map
+// index and a logger with them as attributes) from its ctx: TaskInfoFrom.
+//
 // Task functions return Permanent(err) for failures a retry would not fix;
 // every error the runtime returns wraps one of the sentinel errors below,
 // for errors.Is.

@@ -270,7 +270,11 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		tctx, cancel = context.WithDeadline(rc.ctx, deadline)
 	}
 	stopBeat := w.heartbeat(d)
-	out, callErr := w.call(tctx, pt.fn, in, msg)
+	out, callErr := w.call(&taskContext{
+		Context: tctx,
+		info:    TaskInfo{RunID: msg.RunID, PipelineID: msg.PipelineID, Task: msg.Task, Attempt: attempt, Index: msg.Index},
+		base:    w.cfg.log,
+	}, pt.fn, in, msg)
 	stopBeat()
 	timedOut := taskDeadline && errors.Is(tctx.Err(), context.DeadlineExceeded)
 	if cancel != nil {
