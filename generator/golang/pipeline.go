@@ -5,6 +5,7 @@ package golang
 import (
 	"github.com/dave/jennifer/jen"
 
+	"github.com/taskwire/taskwire/generator/gocode"
 	"github.com/taskwire/taskwire/generator/model"
 	"github.com/taskwire/taskwire/runtime"
 )
@@ -33,9 +34,9 @@ func (g *gen) pipeline(f *jen.File, p *model.Pipeline) {
 	in, out := p.InputGoName, p.OutputGoName
 
 	addDoc(f, doc(in+" holds the inputs of pipeline "+p.Name+": the body of its execute request.", ""))
-	f.Type().Id(in).Add(structOf(p.Inputs))
+	f.Type().Id(in).Add(gocode.Struct(p.Inputs))
 	addDoc(f, doc(out+" holds the outputs of a succeeded run of pipeline "+p.Name+".", ""))
-	f.Type().Id(out).Add(structOf(p.Outputs))
+	f.Type().Id(out).Add(gocode.Struct(p.Outputs))
 
 	f.Comment(pipelineVar(p) + " describes pipeline " + p.Name + ".")
 	f.Var().Id(pipelineVar(p)).Op("=").Add(descriptor(p.Descriptor(), jen.Op("&").Qual(schemaPath, "Schema").Add((&lit{items: []jen.Code{
