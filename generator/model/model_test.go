@@ -234,7 +234,12 @@ func TestGoNames(t *testing.T) {
 			t.Errorf("goParam(%q) = %q, want %q", in, got, want[1])
 		}
 	}
-	for in, want := range map[string]string{"ok": "Ok", "in-progress": "InProgress", "2xx": "V2xx", "": "Empty", "a b": "AB"} {
+	for in, want := range map[string]string{
+		"ok": "Ok", "in-progress": "InProgress", "2xx": "V2xx", "": "Empty", "a b": "AB",
+		// Initialisms are written in capitals, as in every other Go name.
+		"html": "HTML", "HTML": "HTML", "Html": "HTML", "user_id": "UserID", "json-api": "JSONAPI", "url2": "Url2",
+		"café": "Caf", "über": "Ber", "camelCase": "CamelCase",
+	} {
 		if got := enumConstName(in); got != want {
 			t.Errorf("enumConstName(%q) = %q, want %q", in, got, want)
 		}

@@ -85,26 +85,37 @@ var predeclared = map[string]bool{
 	"real": true, "recover": true,
 }
 
-// enumConstName turns an enum value into the suffix of its Go constant
-// ("in-progress" -> InProgress, "ok" -> Ok, "2xx" -> V2xx).
+// enumConstName turns an enum value into the suffix of its Go constant:
+// the value split into words at every character that is not an ASCII letter
+// or digit, each word capitalised, or written in capitals when it is a
+// common initialism ("in-progress" -> InProgress, "ok" -> Ok, "html" ->
+// HTML, "user_id" -> UserID, "2xx" -> V2xx).
 func enumConstName(v string) string {
 	var b strings.Builder
-	upper := true
-	for _, r := range v {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-			upper = true
-			continue
+	word := func(w string) {
+		if w == "" {
+			return
 		}
-		if r > unicode.MaxASCII {
-			upper = true
-			continue
+		if commonInitialisms[strings.ToLower(w)] {
+			b.WriteString(strings.ToUpper(w))
+			return
 		}
-		if upper {
-			b.WriteRune(unicode.ToUpper(r))
-			upper = false
-		} else {
-			b.WriteRune(r)
+		b.WriteString(strings.ToUpper(w[:1]))
+		b.WriteString(w[1:])
+	}
+	start := -1
+	for i, r := range v {
+		alnum := r <= unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r))
+		switch {
+		case alnum && start < 0:
+			start = i
+		case !alnum && start >= 0:
+			word(v[start:i])
+			start = -1
 		}
+	}
+	if start >= 0 {
+		word(v[start:])
 	}
 	s := b.String()
 	if s == "" {

@@ -51,7 +51,7 @@ type ReportFormat string
 // The values of ReportFormat.
 const (
 	ReportFormatMarkdown ReportFormat = "markdown"
-	ReportFormatHtml     ReportFormat = "html"
+	ReportFormatHTML     ReportFormat = "html"
 )
 
 // SummariseSectionStyle is an enum of the spec: one of "brief", "detailed".
@@ -69,7 +69,7 @@ type MergeReportFormat string
 // The values of MergeReportFormat.
 const (
 	MergeReportFormatMarkdown MergeReportFormat = "markdown"
-	MergeReportFormatHtml     MergeReportFormat = "html"
+	MergeReportFormatHTML     MergeReportFormat = "html"
 )
 
 // The schemas of the named types, which the HTTP layer validates request
