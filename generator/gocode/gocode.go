@@ -155,29 +155,39 @@ func Struct(fields []*model.Field) *jen.Statement {
 	})
 }
 
-// DeclareTypes adds to f the spec's named object types, as structs, then
-// every enum type the generated code uses, with its constants.
+// DeclareTypes adds to f the spec's named types in spec order (object
+// types as structs, named enums as string types with their constants),
+// then every enum written inline on a field or input, with its constants.
 func DeclareTypes(f *jen.File, m *model.Model) {
 	for _, t := range m.Types {
+		if t.IsEnum {
+			declareEnum(f, t.GoName, Doc(t.GoName+" is the spec's enum type "+t.Name+": "+enumValues(t.Enum)+".", t.Description), t.Enum)
+			continue
+		}
 		AddDoc(f, Doc(typeSummary(t), t.Description))
 		f.Type().Id(t.GoName).Add(Struct(t.Fields))
 	}
-	for _, e := range Enums(m) {
-		AddDoc(f, Doc(e.EnumGoName+" is an enum of the spec: "+enumValues(e)+".", ""))
-		f.Type().Id(e.EnumGoName).String()
-		consts := make([]jen.Code, len(e.Constraints.Enum))
-		for i, v := range e.Constraints.Enum {
-			consts[i] = jen.Id(v.GoName).Id(e.EnumGoName).Op("=").Lit(v.Value)
-		}
-		f.Comment("The values of " + e.EnumGoName + ".")
-		f.Const().Defs(consts...)
+	for _, e := range inlineEnums(m) {
+		declareEnum(f, e.EnumGoName, Doc(e.EnumGoName+" is an enum of the spec: "+enumValues(e.Constraints.Enum)+".", ""), e.Constraints.Enum)
 	}
 }
 
-// Enums returns every enum type the generated code uses, once each, in the
-// order first met: named types' fields, then task inputs, task outputs and
-// pipeline inputs and outputs.
-func Enums(m *model.Model) []*model.TypeRef {
+// declareEnum adds a string type called name and a constant per value.
+func declareEnum(f *jen.File, name string, doc []jen.Code, values []model.EnumValue) {
+	AddDoc(f, doc)
+	f.Type().Id(name).String()
+	consts := make([]jen.Code, len(values))
+	for i, v := range values {
+		consts[i] = jen.Id(v.GoName).Id(name).Op("=").Lit(v.Value)
+	}
+	f.Comment("The values of " + name + ".")
+	f.Const().Defs(consts...)
+}
+
+// inlineEnums returns every enum written inline (not a named enum) that the
+// generated code uses, once each, in the order first met: named types'
+// fields, then task inputs, task outputs and pipeline inputs and outputs.
+func inlineEnums(m *model.Model) []*model.TypeRef {
 	var out []*model.TypeRef
 	seen := map[string]bool{}
 	var walk func(t *model.TypeRef)
@@ -185,7 +195,7 @@ func Enums(m *model.Model) []*model.TypeRef {
 		if t == nil {
 			return
 		}
-		if t.EnumGoName != "" && len(t.Constraints.Enum) > 0 && !seen[t.EnumGoName] {
+		if t.Enum == nil && t.EnumGoName != "" && len(t.Constraints.Enum) > 0 && !seen[t.EnumGoName] {
 			seen[t.EnumGoName] = true
 			out = append(out, t)
 		}
@@ -212,9 +222,9 @@ func Enums(m *model.Model) []*model.TypeRef {
 }
 
 // enumValues lists the values of an enum for its doc comment.
-func enumValues(t *model.TypeRef) string {
-	vs := make([]string, len(t.Constraints.Enum))
-	for i, v := range t.Constraints.Enum {
+func enumValues(values []model.EnumValue) string {
+	vs := make([]string, len(values))
+	for i, v := range values {
 		vs[i] = strconv.Quote(v.Value)
 	}
 	return "one of " + strings.Join(vs, ", ")

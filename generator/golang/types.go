@@ -31,14 +31,20 @@ func (g *gen) typesFile() *jen.File {
 		f.PackageComment(l)
 	}
 	gocode.DeclareTypes(f, g.m)
-	if len(g.m.Types) == 0 {
+	var objects []*model.Type
+	for _, t := range g.m.Types {
+		if !t.IsEnum {
+			objects = append(objects, t)
+		}
+	}
+	if len(objects) == 0 {
 		return f
 	}
 	f.Comment("The schemas of the named types, which the HTTP layer validates request")
 	f.Comment("bodies with. Their fields are set in init so that types may refer to")
 	f.Comment("each other, and to themselves, in any order.")
-	defs := make([]jen.Code, len(g.m.Types))
-	for i, t := range g.m.Types {
+	defs := make([]jen.Code, len(objects))
+	for i, t := range objects {
 		defs[i] = jen.Id(schemaName(t.GoName)).Op("=").Op("&").Qual(schemaPath, "Schema").Values(
 			jen.Id("Kind").Op(":").Qual(schemaPath, "Object"),
 			jen.Id("Name").Op(":").Lit(t.Name),
@@ -46,7 +52,7 @@ func (g *gen) typesFile() *jen.File {
 	}
 	f.Var().Defs(defs...)
 	f.Func().Id("init").Params().BlockFunc(func(b *jen.Group) {
-		for _, t := range g.m.Types {
+		for _, t := range objects {
 			b.Id(schemaName(t.GoName)).Dot("Fields").Op("=").Add(schemaFields(t.Fields))
 		}
 	})

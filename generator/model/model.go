@@ -51,13 +51,18 @@ type Service struct {
 	Pos         diag.Pos // the service key; zero without a service section
 }
 
-// Type is a named object type.
+// Type is a named type: an object type with Fields, or a named enum.
 type Type struct {
 	Name        string
 	GoName      string
 	Description string
-	Fields      []*Field
-	Pos         diag.Pos
+	Fields      []*Field // an object type's fields; none for an enum
+	// IsEnum marks a named enum ({type: string, enum: [...]}): a string
+	// type with the values Enum, which every use of the name shares (one
+	// Go type, one schema).
+	IsEnum bool
+	Enum   []EnumValue
+	Pos    diag.Pos
 }
 
 // Field is a named, typed value: a field of a type, a task input, or a
@@ -95,8 +100,15 @@ type TypeRef struct {
 	Elem     *TypeRef // List and Map
 	Named    *Type    // Named
 	Optional bool
+	// Enum is the named enum a String type refers to (written Priority
+	// rather than {type: string, enum: [...]}); nil otherwise. Its values
+	// are also in Constraints.Enum, so that a use of a named enum is a
+	// string with an enum constraint to everything that validates or
+	// documents values.
+	Enum *Type
 	// EnumGoName is the Go type generated for an enum (for example
-	// ResultStatus), set when Constraints.Enum is not empty.
+	// ResultStatus, or Priority for a named enum), set when
+	// Constraints.Enum is not empty.
 	EnumGoName  string
 	Constraints Constraints
 }

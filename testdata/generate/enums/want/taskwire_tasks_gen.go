@@ -18,10 +18,15 @@ type Tasks interface {
 	// Triage implements task triage.
 	//
 	// Sets the ticket's priority from its text.
-	Triage(ctx context.Context, text string, severity TriageSeverity) (Ticket, error)
+	Triage(ctx context.Context, text string, severity TriageSeverity, floor Priority) (Ticket, error)
 
 	// Route implements task route.
 	Route(ctx context.Context, ticket Ticket, region RouteRegion) (Routed, error)
+
+	// Rank implements task rank.
+	//
+	// The priority a routed ticket ends up with.
+	Rank(ctx context.Context, routed Routed) (Priority, error)
 }
 
 // Register binds impl to every task of the spec in reg, then registers every
@@ -37,7 +42,11 @@ func Register(reg *runtime.Registry, impl Tasks) error {
 			if err != nil {
 				return nil, err
 			}
-			return impl.Triage(ctx, text, severity)
+			floor, err := runtime.Input[Priority](in, "floor")
+			if err != nil {
+				return nil, err
+			}
+			return impl.Triage(ctx, text, severity, floor)
 		}),
 		reg.RegisterTask("route", func(ctx context.Context, in runtime.Inputs) (any, error) {
 			ticket, err := runtime.Input[Ticket](in, "ticket")
@@ -49,6 +58,13 @@ func Register(reg *runtime.Registry, impl Tasks) error {
 				return nil, err
 			}
 			return impl.Route(ctx, ticket, region)
+		}),
+		reg.RegisterTask("rank", func(ctx context.Context, in runtime.Inputs) (any, error) {
+			routed, err := runtime.Input[Routed](in, "routed")
+			if err != nil {
+				return nil, err
+			}
+			return impl.Rank(ctx, routed)
 		}),
 		reg.RegisterPipeline(pipelineTriageTicket),
 	)

@@ -17,7 +17,7 @@ type ReportDailyInput struct {
 	MaxSections int                   `json:"max_sections"`
 	Style       SummariseSectionStyle `json:"style"`
 	Title       string                `json:"title"`
-	Format      MergeReportFormat     `json:"format"`
+	Format      ReportFormat          `json:"format"`
 }
 
 // ReportDailyOutput holds the outputs of a succeeded run of pipeline
@@ -62,7 +62,7 @@ var pipelineReportDaily = runtime.Pipeline{
 		{Name: "max_sections", Type: "int", Required: true},
 		{Name: "style", Type: "string", Required: true},
 		{Name: "title", Type: "string", Required: true},
-		{Name: "format", Type: "string", Required: true},
+		{Name: "format", Type: "ReportFormat", Required: true},
 	},
 	Outputs: []runtime.Field{
 		{Name: "report", Type: "Report", Required: true},

@@ -30,7 +30,7 @@ type Tasks interface {
 	// MergeReport implements task merge_report.
 	//
 	// Merges the section summaries, in document order, into one report.
-	MergeReport(ctx context.Context, summaries []Summary, title string, format MergeReportFormat) (Report, error)
+	MergeReport(ctx context.Context, summaries []Summary, title string, format ReportFormat) (Report, error)
 }
 
 // Register binds impl to every task of the spec in reg, then registers every
@@ -68,7 +68,7 @@ func Register(reg *runtime.Registry, impl Tasks) error {
 			if err != nil {
 				return nil, err
 			}
-			format, err := runtime.Input[MergeReportFormat](in, "format")
+			format, err := runtime.Input[ReportFormat](in, "format")
 			if err != nil {
 				return nil, err
 			}
