@@ -133,20 +133,30 @@ type EnumValue struct {
 	GoName string
 }
 
+// MaxPositionalInputs is the most inputs a task method takes as positional
+// parameters. A task with more takes them as one struct (InputsGoName), so
+// that reordering the inputs in the spec cannot silently swap two
+// arguments of one type.
+const MaxPositionalInputs = 4
+
 // Task is a unit of work the user implements.
 type Task struct {
 	Name        string
 	GoName      string // method name on the generated Tasks interface
 	Description string
 	Inputs      []*Field
-	Output      string   // the dataflow name this task produces
-	OutputType  *TypeRef // the type of that output; a list of ElemType for map tasks
-	ElemType    *TypeRef // for map tasks: the type one call returns; otherwise OutputType
-	Map         string   // for map tasks: the list input fanned out over; "" otherwise
-	Concurrency int      // for map tasks: elements run at once
-	Timeout     time.Duration
-	Retry       Retry
-	Pos         diag.Pos
+	// InputsGoName is the generated struct holding the inputs of a task
+	// with more than MaxPositionalInputs of them (<GoName>Inputs), which
+	// its method takes instead of one parameter per input; "" otherwise.
+	InputsGoName string
+	Output       string   // the dataflow name this task produces
+	OutputType   *TypeRef // the type of that output; a list of ElemType for map tasks
+	ElemType     *TypeRef // for map tasks: the type one call returns; otherwise OutputType
+	Map          string   // for map tasks: the list input fanned out over; "" otherwise
+	Concurrency  int      // for map tasks: elements run at once
+	Timeout      time.Duration
+	Retry        Retry
+	Pos          diag.Pos
 }
 
 // Input returns the task's input called name, or nil.
