@@ -12,7 +12,7 @@ import (
 )
 
 // tasksFile generates the input structs of tasks with many inputs, the
-// Tasks interface and Register.
+// Tasks interface, UnimplementedTasks and Register.
 func (g *gen) tasksFile() *jen.File {
 	f := g.newFile()
 	for _, t := range g.m.Tasks {
@@ -38,6 +38,21 @@ func (g *gen) tasksFile() *jen.File {
 			b.Id(t.GoName).Add(methodParams(t, true)).Params(goType(t.ElemType), jen.Error())
 		}
 	})
+
+	f.Comment("UnimplementedTasks implements every method of Tasks by failing its task")
+	f.Comment("with a permanent error that wraps runtime.ErrNotImplemented and names the")
+	f.Comment("method to write. Embed it in your implementation to build and run the")
+	f.Comment("service before every task has a method; each method you write replaces")
+	f.Comment("its stub.")
+	f.Type().Id("UnimplementedTasks").Struct()
+	f.Var().Id("_").Id("Tasks").Op("=").Id("UnimplementedTasks").Values()
+	for _, t := range g.m.Tasks {
+		f.Comment(t.GoName + " fails task " + t.Name + ", which has no implementation yet.")
+		f.Func().Params(jen.Id("UnimplementedTasks")).Id(t.GoName).Add(methodParams(t, false)).Params(goType(t.ElemType), jen.Error()).Block(
+			jen.Var().Id("out").Add(goType(t.ElemType)),
+			jen.Return(jen.Id("out"), jen.Qual(runtimePath, "NotImplemented").Call(jen.Lit(t.Name), jen.Lit(t.GoName))),
+		)
+	}
 
 	f.Comment("Register binds impl to every task of the spec in reg, then registers every")
 	f.Comment("pipeline. It reports every problem at once.")

@@ -131,5 +131,5 @@ func enumConstName(v string) string {
 // itself; named types and pipeline-derived names must not take them.
 var reservedGoNames = []string{
 	"Tasks", "Register", "NewServer", "Service", "Server", "Options", "Option", "Pipelines",
-	"Runtime", "Spec", "OpenAPI", "Handler", "NewHandler", "Engine", "NewEngine",
+	"Runtime", "Spec", "OpenAPI", "Handler", "NewHandler", "Engine", "NewEngine", "UnimplementedTasks",
 }

@@ -29,6 +29,33 @@ type Tasks interface {
 	Rank(ctx context.Context, routed Routed) (Priority, error)
 }
 
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// Triage fails task triage, which has no implementation yet.
+func (UnimplementedTasks) Triage(context.Context, string, TriageSeverity, Priority) (Ticket, error) {
+	var out Ticket
+	return out, runtime.NotImplemented("triage", "Triage")
+}
+
+// Route fails task route, which has no implementation yet.
+func (UnimplementedTasks) Route(context.Context, Ticket, RouteRegion) (Routed, error) {
+	var out Routed
+	return out, runtime.NotImplemented("route", "Route")
+}
+
+// Rank fails task rank, which has no implementation yet.
+func (UnimplementedTasks) Rank(context.Context, Routed) (Priority, error) {
+	var out Priority
+	return out, runtime.NotImplemented("rank", "Rank")
+}
+
 // Register binds impl to every task of the spec in reg, then registers every
 // pipeline. It reports every problem at once.
 func Register(reg *runtime.Registry, impl Tasks) error {

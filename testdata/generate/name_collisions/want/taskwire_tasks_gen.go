@@ -48,6 +48,33 @@ type Tasks interface {
 	FewMore(ctx context.Context, fewResult string, time time.Time, runtime string, errors []string) (string, error)
 }
 
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// Tricky fails task tricky, which has no implementation yet.
+func (UnimplementedTasks) Tricky(context.Context, TrickyInputs) (string, error) {
+	var out string
+	return out, runtime.NotImplemented("tricky", "Tricky")
+}
+
+// Few fails task few, which has no implementation yet.
+func (UnimplementedTasks) Few(context.Context, string, int, bool, string) (string, error) {
+	var out string
+	return out, runtime.NotImplemented("few", "Few")
+}
+
+// FewMore fails task few_more, which has no implementation yet.
+func (UnimplementedTasks) FewMore(context.Context, string, time.Time, string, []string) (string, error) {
+	var out string
+	return out, runtime.NotImplemented("few_more", "FewMore")
+}
+
 // Register binds impl to every task of the spec in reg, then registers every
 // pipeline. It reports every problem at once.
 func Register(reg *runtime.Registry, impl Tasks) error {

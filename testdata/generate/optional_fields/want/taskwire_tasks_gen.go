@@ -32,6 +32,21 @@ type Tasks interface {
 	TakeEverything(ctx context.Context, in TakeEverythingInputs) (Tree, error)
 }
 
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// TakeEverything fails task take_everything, which has no implementation yet.
+func (UnimplementedTasks) TakeEverything(context.Context, TakeEverythingInputs) (Tree, error) {
+	var out Tree
+	return out, runtime.NotImplemented("take_everything", "TakeEverything")
+}
+
 // Register binds impl to every task of the spec in reg, then registers every
 // pipeline. It reports every problem at once.
 func Register(reg *runtime.Registry, impl Tasks) error {

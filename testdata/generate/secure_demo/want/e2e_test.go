@@ -229,3 +229,49 @@ type failing struct{ demoTasks }
 func (failing) ProcessData(ctx context.Context, data string) (Result, error) {
 	return Result{Processed: data, Status: ResultStatusFailed}, nil
 }
+
+// partial implements only validate_result: process_data is the stub of the
+// embedded UnimplementedTasks.
+type partial struct{ UnimplementedTasks }
+
+func (partial) ValidateResult(ctx context.Context, result Result) (Validated, error) {
+	return demoTasks{}.ValidateResult(ctx, result)
+}
+
+// An implementation embedding UnimplementedTasks builds with one method;
+// the missing one fails its task at once with an error naming the method.
+func TestUnimplementedTasks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := UnimplementedTasks{}.ProcessData(ctx, "x")
+	if !errors.Is(err, runtime.ErrNotImplemented) || !runtime.IsPermanent(err) {
+		t.Fatalf("stub error = %v, want a permanent runtime.ErrNotImplemented", err)
+	}
+	if out, err := (partial{}).ValidateResult(ctx, Result{Processed: "X", Status: ResultStatusOk}); err != nil || !out.Validated {
+		t.Fatalf("the written method = %+v, %v", out, err)
+	}
+
+	e, err := NewEngine(partial{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+	run, err := StartSecureDemoPipeline(ctx, e, SecureDemoPipelineInput{Data: "x"}, runtime.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runErr *runtime.RunError
+	if _, err := run.Wait(ctx); !errors.As(err, &runErr) {
+		t.Fatalf("Wait = %v, want a *runtime.RunError", err)
+	}
+	r, err := run.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := r.Tasks["process_data"]
+	// process_data may take 3 attempts, but a missing method is permanent.
+	want := `task not implemented: task "process_data" has no implementation; write the method ProcessData of your Tasks implementation`
+	if task.Status != runtime.TaskFailed || task.Attempts != 1 || task.Error != want {
+		t.Errorf("process_data = %+v, want failed after 1 attempt with %q", task, want)
+	}
+}
