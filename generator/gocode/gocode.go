@@ -172,6 +172,25 @@ func DeclareTypes(f *jen.File, m *model.Model) {
 	}
 }
 
+// DeclaredNames returns every top-level name DeclareTypes declares for m:
+// the named types, the enum types and their constants.
+func DeclaredNames(m *model.Model) []string {
+	var out []string
+	for _, t := range m.Types {
+		out = append(out, t.GoName)
+		for _, v := range t.Enum {
+			out = append(out, v.GoName)
+		}
+	}
+	for _, e := range inlineEnums(m) {
+		out = append(out, e.EnumGoName)
+		for _, v := range e.Constraints.Enum {
+			out = append(out, v.GoName)
+		}
+	}
+	return out
+}
+
 // declareEnum adds a string type called name and a constant per value.
 func declareEnum(f *jen.File, name string, doc []jen.Code, values []model.EnumValue) {
 	AddDoc(f, doc)

@@ -5,6 +5,7 @@ package model
 import (
 	"go/token"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -127,9 +128,18 @@ func enumConstName(v string) string {
 	return s
 }
 
-// reservedGoNames are the top-level names the generated package defines for
-// itself; named types and pipeline-derived names must not take them.
+// reservedGoNames are the top-level names the generated packages define for
+// themselves, the service's and its client's (generator/goclient, which
+// also declares the spec's types); named types and pipeline-derived names
+// must not take them.
 var reservedGoNames = []string{
 	"Tasks", "Register", "NewServer", "Service", "Server", "Options", "Option", "Pipelines",
 	"Runtime", "Spec", "OpenAPI", "Handler", "NewHandler", "Engine", "NewEngine", "UnimplementedTasks",
+	// The client package's names that CONTRACT.md fixes; its other names
+	// give way to the spec's (generator/goclient).
+	"Client", "New", "Error", "WithAPIKey", "WithBearerToken", "WithHTTPClient", "WithIdempotencyKey",
 }
+
+// ReservedGoNames returns the top-level Go names the generated packages
+// declare for themselves, which no name derived from a spec may take.
+func ReservedGoNames() []string { return slices.Clone(reservedGoNames) }
