@@ -184,6 +184,7 @@ type Pipeline struct {
 	OutputGoName string // the generated output struct
 	HandleGoName string // the generated typed run handle
 	StartGoName  string // the generated function that starts a run
+	RunGoName    string // the generated function that runs it once on a new engine
 	Description  string
 	Tasks        []*Task // in topological order (ties broken by spec order)
 	Edges        []Edge  // in topological order of their targets

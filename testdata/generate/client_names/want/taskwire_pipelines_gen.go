@@ -58,3 +58,17 @@ func StartPlanRun(ctx context.Context, e *runtime.Engine, in PlanRunInput, opts 
 		"event": in.Event,
 	}, opts)
 }
+
+// RunPlanRun runs pipeline plan_run once with the inputs in on a new engine
+// binding impl (in memory unless opts give a backend), returns its outputs and
+// shuts the engine down: one call for a test of task code, or a one-off run. A
+// run that fails is its *runtime.RunError.
+func RunPlanRun(ctx context.Context, impl Tasks, in PlanRunInput, opts ...runtime.Option) (PlanRunOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return PlanRunOutput{}, err
+	}
+	return runtime.RunOnce[PlanRunOutput](ctx, e, "plan_run", map[string]any{
+		"event": in.Event,
+	})
+}

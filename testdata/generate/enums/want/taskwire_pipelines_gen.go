@@ -90,3 +90,20 @@ func StartTriageTicket(ctx context.Context, e *runtime.Engine, in TriageTicketIn
 		"region":   in.Region,
 	}, opts)
 }
+
+// RunTriageTicket runs pipeline triage_ticket once with the inputs in on a new
+// engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunTriageTicket(ctx context.Context, impl Tasks, in TriageTicketInput, opts ...runtime.Option) (TriageTicketOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return TriageTicketOutput{}, err
+	}
+	return runtime.RunOnce[TriageTicketOutput](ctx, e, "triage_ticket", map[string]any{
+		"text":     in.Text,
+		"severity": in.Severity,
+		"floor":    in.Floor,
+		"region":   in.Region,
+	})
+}

@@ -121,3 +121,28 @@ func StartTrickyPipeline(ctx context.Context, e *runtime.Engine, in TrickyPipeli
 		"e":       in.E,
 	}, opts)
 }
+
+// RunTrickyPipeline runs pipeline tricky_pipeline once with the inputs in on a
+// new engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunTrickyPipeline(ctx context.Context, impl Tasks, in TrickyPipelineInput, opts ...runtime.Option) (TrickyPipelineOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return TrickyPipelineOutput{}, err
+	}
+	return runtime.RunOnce[TrickyPipelineOutput](ctx, e, "tricky_pipeline", map[string]any{
+		"in":      in.In,
+		"err":     in.Err,
+		"impl":    in.Impl,
+		"reg":     in.Reg,
+		"time":    in.Time,
+		"runtime": in.Runtime,
+		"context": in.Context,
+		"errors":  in.Errors,
+		"type":    in.Type,
+		"schema":  in.Schema,
+		"opts":    in.Opts,
+		"e":       in.E,
+	})
+}
