@@ -14,7 +14,12 @@
 // in-memory driver.Memory by default, or a JetStream backend (package
 // natsjs) so that API processes and Workers in other processes share runs.
 // Package deploy picks the backend and role of a process from flags; package
-// httpapi serves an engine over HTTP.
+// httpapi serves an engine over HTTP; package client is the runtime of the
+// generated Go clients; package taskwiretest serves a generated service in
+// tests.
+//
+// A task learns about its execution (run id, pipeline, task, attempt, map
+// index and a logger with them as attributes) from its ctx: TaskInfoFrom.
 //
 // Task functions return Permanent(err) for failures a retry would not fix;
 // every error the runtime returns wraps one of the sentinel errors below,

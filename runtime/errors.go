@@ -4,6 +4,7 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/taskwire/taskwire/runtime/driver"
 )
@@ -37,7 +38,18 @@ var (
 	// ErrTaskPanicked is wrapped by the error of a task attempt whose function
 	// panicked. Panics are permanent failures: they are not retried.
 	ErrTaskPanicked = errors.New("task panicked")
+	// ErrNotImplemented is wrapped by the error of a task whose method is
+	// not implemented yet: see NotImplemented.
+	ErrNotImplemented = errors.New("task not implemented")
 )
+
+// NotImplemented returns the error of a task that has no implementation
+// yet: permanent (a retry would not find one) and wrapping
+// ErrNotImplemented, naming the task and the Go method to write. The
+// generated UnimplementedTasks returns it from every method.
+func NotImplemented(task, method string) error {
+	return Permanent(fmt.Errorf("%w: task %q has no implementation; write the method %s of your Tasks implementation", ErrNotImplemented, task, method))
+}
 
 // Errors defined with the backends (package driver), matched by errors.Is
 // like the ones above.

@@ -17,7 +17,9 @@ import (
 // cross processes. Returning an error fails the attempt: it is retried
 // according to the task's RetryPolicy unless it is Permanent. ctx is
 // cancelled when the run is cancelled or fails, when the task or pipeline
-// timeout expires, and on engine shutdown.
+// timeout expires, and on engine shutdown. ctx also carries the
+// execution's TaskInfo (run, pipeline, task, attempt, map index and a
+// logger): read it with TaskInfoFrom.
 //
 // Generated code binds each task with a small typed adapter:
 //
@@ -31,7 +33,9 @@ import (
 type TaskFunc func(ctx context.Context, in Inputs) (any, error)
 
 // Inputs gives a task function its input values by name. For a map task the
-// map input holds the current element.
+// map input holds the current element. Its RunID, Attempt and Index are
+// also in the TaskInfo of the task's ctx (TaskInfoFrom), which is what the
+// typed methods of generated code read.
 type Inputs struct {
 	names   []string
 	vals    []Value

@@ -26,6 +26,25 @@ func StartTyped[O any](ctx context.Context, e *Engine, pipelineID string, inputs
 	return &TypedRun[O]{engine: e, id: run.ID}, nil
 }
 
+// RunOnce runs pipelineID once on e, from Start to its end, returns its
+// outputs decoded into O and shuts e down: the whole life of an engine made
+// for one run, as the generated Run<Pipeline> functions use it (tests of
+// task code, one-off runs). A run that fails or is cancelled returns its
+// *RunError. If ctx is done before the run ends, the shutdown cancels the
+// run and ctx's error is returned.
+func RunOnce[O any](ctx context.Context, e *Engine, pipelineID string, inputs map[string]any) (out O, err error) {
+	defer func() {
+		if serr := e.Shutdown(ctx); err == nil {
+			err = serr
+		}
+	}()
+	run, err := StartTyped[O](ctx, e, pipelineID, inputs, StartOptions{})
+	if err != nil {
+		return out, err
+	}
+	return run.Wait(ctx)
+}
+
 // ID returns the run's id.
 func (r *TypedRun[O]) ID() string { return r.id }
 

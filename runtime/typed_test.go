@@ -70,3 +70,45 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// RunOnce runs one run to its end on an engine made for it, and shuts the
+// engine down whatever the run's outcome.
+func TestRunOnce(t *testing.T) {
+	newReg := func() *Registry {
+		reg := NewRegistry()
+		must(t, reg.RegisterTask("upper", func(ctx context.Context, in Inputs) (any, error) {
+			s, err := Input[string](in, "text")
+			if s == "fail" {
+				return nil, Permanent(errors.New("asked to fail"))
+			}
+			return strings.ToUpper(s), err
+		}))
+		must(t, reg.RegisterTask("size", func(ctx context.Context, in Inputs) (any, error) {
+			s, err := Input[string](in, "upper")
+			return len(s), err
+		}))
+		must(t, reg.RegisterPipeline(Pipeline{ID: "p", Inputs: fieldsOf("text"), Tasks: []Task{
+			{Name: "upper", Inputs: []string{"text"}, Output: "upper"},
+			{Name: "size", Inputs: []string{"upper"}, Output: "size"},
+		}}))
+		return reg
+	}
+	ctx := testCtx(t)
+	e := New(newReg())
+	out, err := RunOnce[upperOutput](ctx, e, "p", map[string]any{"text": "hello"})
+	if err != nil || out != (upperOutput{Upper: "HELLO", Size: 5}) {
+		t.Fatalf("RunOnce = %+v, %v", out, err)
+	}
+	if _, err := e.Start(ctx, "p", map[string]any{"text": "x"}, StartOptions{}); !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("the engine still runs after RunOnce: %v", err)
+	}
+
+	e = New(newReg())
+	var runErr *RunError
+	if _, err := RunOnce[upperOutput](ctx, e, "p", map[string]any{"text": "fail"}); !errors.As(err, &runErr) || !errors.Is(err, ErrRunFailed) {
+		t.Fatalf("RunOnce of a failing run = %v, want its *RunError", err)
+	}
+	if _, err := RunOnce[upperOutput](ctx, New(newReg()), "nope", nil); !errors.Is(err, ErrUnknownPipeline) {
+		t.Fatalf("RunOnce of an unknown pipeline = %v", err)
+	}
+}

@@ -292,7 +292,11 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	}
 	stopBeat := w.heartbeat(d)
 	stopRunning := w.recordStart(msg.RunID, j)
-	out, callErr := w.call(tctx, pt.fn, in, msg)
+	out, callErr := w.call(&taskContext{
+		Context: tctx,
+		info:    TaskInfo{RunID: msg.RunID, PipelineID: msg.PipelineID, Task: msg.Task, Attempt: attempt, Index: msg.Index},
+		base:    w.cfg.log,
+	}, pt.fn, in, msg)
 	stopRunning()
 	stopBeat()
 	fault.At(fault.Executed)

@@ -8,22 +8,34 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/taskwire/taskwire/generator"
+	"github.com/taskwire/taskwire/generator/goclient"
 	"github.com/taskwire/taskwire/generator/golang"
 	"github.com/taskwire/taskwire/generator/openapi"
 )
 
-// runGenerate writes the generated Go files and OpenAPI document of a spec.
+// backends are the back ends of taskwire generate and taskwire init: the Go
+// wiring of the service, its OpenAPI document and its Go client.
+var backends = []generator.Backend{golang.Gen, openapi.Gen, goclient.Gen}
+
+// generatedDirs are the directories, relative to the output directory,
+// that hold generated files: the service's package and its client's.
+var generatedDirs = []string{".", goclient.Dir}
+
+// runGenerate writes the generated Go files, OpenAPI document and Go client
+// of a spec.
 //
 // It owns exactly the files named taskwire_*_gen.go that start with the
-// generated-code header and the files named taskwire_*_gen.json: it writes
-// only those, deletes the ones it no longer produces, and never touches any
-// other file. A file it would write that exists without the header belongs to
-// the user: generate refuses (exit 2) rather than overwrite it.
+// generated-code header and the files named taskwire_*_gen.json, in the
+// output directory and in its client/ subdirectory: it writes only those,
+// deletes the ones it no longer produces, and never touches any other file.
+// A file it would write that exists without the header belongs to the user:
+// generate refuses (exit 2) rather than overwrite it.
 func runGenerate(e *env, args []string) int {
 	flags := newFlags(e, "generate")
 	out := flags.String("out", "", "write the files into this directory (default: the spec file's directory)")
@@ -39,7 +51,7 @@ func runGenerate(e *env, args []string) int {
 	if m == nil {
 		return code
 	}
-	gen, err := generator.Generate(m, golang.Gen, openapi.Gen)
+	gen, err := generator.Generate(m, backends...)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "taskwire generate: %v\n", err)
 		return exitInvalid
@@ -64,13 +76,18 @@ func runGenerate(e *env, args []string) int {
 		if old, ok := owned[f.Name]; ok && bytes.Equal(old, f.Content) {
 			continue
 		}
-		if err := writeAtomic(filepath.Join(dir, f.Name), f.Content); err != nil {
+		target := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			fmt.Fprintf(e.stderr, "taskwire generate: %v\n", err)
+			return exitUsage
+		}
+		if err := writeAtomic(target, f.Content); err != nil {
 			fmt.Fprintf(e.stderr, "taskwire generate: %v\n", err)
 			return exitUsage
 		}
 	}
 	for _, name := range extraFiles(gen, owned) {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(name))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(e.stderr, "taskwire generate: %v\n", err)
 			return exitUsage
 		}
@@ -86,16 +103,16 @@ func checkGenerated(e *env, dir string, gen []generator.File, owned map[string][
 		old, ok := owned[f.Name]
 		switch {
 		case !ok:
-			fmt.Fprintf(e.stdout, "missing: %s\n", filepath.Join(dir, f.Name))
+			fmt.Fprintf(e.stdout, "missing: %s\n", filepath.Join(dir, filepath.FromSlash(f.Name)))
 		case !bytes.Equal(old, f.Content):
-			fmt.Fprintf(e.stdout, "stale: %s\n", filepath.Join(dir, f.Name))
+			fmt.Fprintf(e.stdout, "stale: %s\n", filepath.Join(dir, filepath.FromSlash(f.Name)))
 		default:
 			continue
 		}
 		n++
 	}
 	for _, name := range extraFiles(gen, owned) {
-		fmt.Fprintf(e.stdout, "extra: %s\n", filepath.Join(dir, name))
+		fmt.Fprintf(e.stdout, "extra: %s\n", filepath.Join(dir, filepath.FromSlash(name)))
 		n++
 	}
 	if n > 0 {
@@ -110,38 +127,42 @@ func isGeneratedName(name string) bool {
 	return strings.HasPrefix(name, "taskwire_") && (strings.HasSuffix(name, "_gen.go") || strings.HasSuffix(name, "_gen.json"))
 }
 
-// ownedFiles returns the content of every file of dir that generate owns,
-// by name. It fails when a file generate would write exists and belongs to
-// the user. A missing dir holds no files.
+// ownedFiles returns the content of every file generate owns in dir and its
+// generated subdirectories, by slash-separated name relative to dir
+// (client/taskwire_client_gen.go). It fails when a file generate would
+// write exists and belongs to the user. A missing directory holds no files.
 func ownedFiles(dir string, gen []generator.File) (map[string][]byte, error) {
 	owned := map[string][]byte{}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return owned, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	produced := map[string]bool{}
 	for _, f := range gen {
 		produced[f.Name] = true
 	}
-	for _, ent := range entries {
-		name := ent.Name()
-		if !ent.Type().IsRegular() || !isGeneratedName(name) {
+	for _, sub := range generatedDirs {
+		entries, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(sub)))
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			return nil, err
 		}
-		if strings.HasSuffix(name, ".go") && !bytes.HasPrefix(data, []byte(golang.Header+"\n")) {
-			if produced[name] {
-				return nil, fmt.Errorf("%s exists and was not generated by taskwire (its first line is not %q); rename or remove it, or generate into another directory with --out", filepath.Join(dir, name), golang.Header)
+		for _, ent := range entries {
+			name := path.Join(sub, ent.Name())
+			if !ent.Type().IsRegular() || !isGeneratedName(ent.Name()) {
+				continue
 			}
-			continue
+			file := filepath.Join(dir, filepath.FromSlash(name))
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return nil, err
+			}
+			if strings.HasSuffix(name, ".go") && !bytes.HasPrefix(data, []byte(golang.Header+"\n")) {
+				if produced[name] {
+					return nil, fmt.Errorf("%s exists and was not generated by taskwire (its first line is not %q); rename or remove it, or generate into another directory with --out", file, golang.Header)
+				}
+				continue
+			}
+			owned[name] = data
 		}
-		owned[name] = data
 	}
 	return owned, nil
 }

@@ -19,9 +19,7 @@ import (
 
 	"github.com/taskwire/taskwire/generator"
 	"github.com/taskwire/taskwire/generator/diag"
-	"github.com/taskwire/taskwire/generator/golang"
 	"github.com/taskwire/taskwire/generator/model"
-	"github.com/taskwire/taskwire/generator/openapi"
 	"github.com/taskwire/taskwire/templates"
 )
 
@@ -128,7 +126,7 @@ func scaffoldFiles(e *env, dir string, s templates.Scaffold) ([]templates.File, 
 		fmt.Fprintf(e.stderr, "taskwire init: the scaffold's spec for package %q is invalid; please report this\n", s.Package)
 		return nil, exitUsage
 	}
-	gen, err := generator.Generate(m, golang.Gen, openapi.Gen)
+	gen, err := generator.Generate(m, backends...)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "taskwire init: %v\n", err)
 		return nil, exitUsage

@@ -39,7 +39,7 @@ func TestInitBuildsRunsAndTests(t *testing.T) {
 			t.Errorf("next steps lack %q:\n%s", want, stdout)
 		}
 	}
-	for _, name := range []string{"go.mod", "main.go", "Makefile", "README.md", "hello/taskwire.yaml", "hello/gen.go", "hello/tasks.go", "hello/server_test.go", "hello/taskwire_server_gen.go"} {
+	for _, name := range []string{"go.mod", "main.go", "Makefile", "README.md", "hello/taskwire.yaml", "hello/gen.go", "hello/tasks.go", "hello/server_test.go", "hello/taskwire_server_gen.go", "hello/client/taskwire_client_gen.go"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("not scaffolded: %v", err)
 		}

@@ -5,6 +5,7 @@ package golang
 import (
 	"github.com/dave/jennifer/jen"
 
+	"github.com/taskwire/taskwire/generator/gocode"
 	"github.com/taskwire/taskwire/generator/model"
 	"github.com/taskwire/taskwire/runtime"
 )
@@ -20,7 +21,7 @@ func pipelineVar(p *model.Pipeline) string { return "pipeline" + p.GoName }
 
 // pipelinesFile generates, for each pipeline, its input and output
 // structs, its descriptor (the one description the engine, the HTTP layer
-// and the graphs read) and its typed handle.
+// and the graphs read), its typed handle and its one-call run.
 func (g *gen) pipelinesFile() *jen.File {
 	f := g.newFile()
 	for _, p := range g.m.Pipelines {
@@ -33,9 +34,9 @@ func (g *gen) pipeline(f *jen.File, p *model.Pipeline) {
 	in, out := p.InputGoName, p.OutputGoName
 
 	addDoc(f, doc(in+" holds the inputs of pipeline "+p.Name+": the body of its execute request.", ""))
-	f.Type().Id(in).Add(structOf(p.Inputs))
+	f.Type().Id(in).Add(gocode.Struct(p.Inputs))
 	addDoc(f, doc(out+" holds the outputs of a succeeded run of pipeline "+p.Name+".", ""))
-	f.Type().Id(out).Add(structOf(p.Outputs))
+	f.Type().Id(out).Add(gocode.Struct(p.Outputs))
 
 	f.Comment(pipelineVar(p) + " describes pipeline " + p.Name + ".")
 	f.Var().Id(pipelineVar(p)).Op("=").Add(descriptor(p.Descriptor(), jen.Op("&").Qual(schemaPath, "Schema").Add((&lit{items: []jen.Code{
@@ -56,6 +57,20 @@ func (g *gen) pipeline(f *jen.File, p *model.Pipeline) {
 	).Params(jen.Op("*").Id(p.HandleGoName), jen.Error()).Block(
 		jen.Return(jen.Qual(runtimePath, "StartTyped").Types(jen.Id(out)).Call(
 			jen.Id("ctx"), jen.Id("e"), jen.Lit(p.Name), startInputs(p.Inputs), jen.Id("opts"),
+		)),
+	)
+
+	addDoc(f, doc(p.RunGoName+" runs pipeline "+p.Name+" once with the inputs in on a new engine binding impl (in memory unless opts give a backend), returns its outputs and shuts the engine down: one call for a test of task code, or a one-off run. A run that fails is its *runtime.RunError.", ""))
+	f.Func().Id(p.RunGoName).Params(
+		jen.Id("ctx").Qual("context", "Context"),
+		jen.Id("impl").Id("Tasks"),
+		jen.Id("in").Id(in),
+		jen.Id("opts").Op("...").Qual(runtimePath, "Option"),
+	).Params(jen.Id(out), jen.Error()).Block(
+		jen.List(jen.Id("e"), jen.Err()).Op(":=").Id("NewEngine").Call(jen.Id("impl"), jen.Id("opts").Op("...")),
+		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id(out).Values(), jen.Err())),
+		jen.Return(jen.Qual(runtimePath, "RunOnce").Types(jen.Id(out)).Call(
+			jen.Id("ctx"), jen.Id("e"), jen.Lit(p.Name), startInputs(p.Inputs),
 		)),
 	)
 }

@@ -5,11 +5,11 @@ package golang
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
 
+	"github.com/taskwire/taskwire/generator/gocode"
 	"github.com/taskwire/taskwire/generator/model"
 )
 
@@ -30,28 +30,21 @@ func (g *gen) typesFile() *jen.File {
 	for _, l := range strings.Split(fmt.Sprintf(packageDoc, g.m.Package, g.source), "\n") {
 		f.PackageComment(l)
 	}
+	gocode.DeclareTypes(f, g.m)
+	var objects []*model.Type
 	for _, t := range g.m.Types {
-		addDoc(f, doc(typeSummary(t), t.Description))
-		f.Type().Id(t.GoName).Add(structOf(t.Fields))
-	}
-	for _, e := range g.enums() {
-		addDoc(f, doc(e.EnumGoName+" is an enum of the spec: "+enumValues(e)+".", ""))
-		f.Type().Id(e.EnumGoName).String()
-		consts := make([]jen.Code, len(e.Constraints.Enum))
-		for i, v := range e.Constraints.Enum {
-			consts[i] = jen.Id(v.GoName).Id(e.EnumGoName).Op("=").Lit(v.Value)
+		if !t.IsEnum {
+			objects = append(objects, t)
 		}
-		f.Comment("The values of " + e.EnumGoName + ".")
-		f.Const().Defs(consts...)
 	}
-	if len(g.m.Types) == 0 {
+	if len(objects) == 0 {
 		return f
 	}
 	f.Comment("The schemas of the named types, which the HTTP layer validates request")
 	f.Comment("bodies with. Their fields are set in init so that types may refer to")
 	f.Comment("each other, and to themselves, in any order.")
-	defs := make([]jen.Code, len(g.m.Types))
-	for i, t := range g.m.Types {
+	defs := make([]jen.Code, len(objects))
+	for i, t := range objects {
 		defs[i] = jen.Id(schemaName(t.GoName)).Op("=").Op("&").Qual(schemaPath, "Schema").Values(
 			jen.Id("Kind").Op(":").Qual(schemaPath, "Object"),
 			jen.Id("Name").Op(":").Lit(t.Name),
@@ -59,7 +52,7 @@ func (g *gen) typesFile() *jen.File {
 	}
 	f.Var().Defs(defs...)
 	f.Func().Id("init").Params().BlockFunc(func(b *jen.Group) {
-		for _, t := range g.m.Types {
+		for _, t := range objects {
 			b.Id(schemaName(t.GoName)).Dot("Fields").Op("=").Add(schemaFields(t.Fields))
 		}
 	})
@@ -68,60 +61,6 @@ func (g *gen) typesFile() *jen.File {
 
 // schemaName is the variable holding the schema of the Go type goName.
 func schemaName(goName string) string { return "schema" + goName }
-
-// structOf returns a struct with a JSON-tagged field per f.
-func structOf(fields []*model.Field) *jen.Statement {
-	return jen.StructFunc(func(s *jen.Group) {
-		for _, fl := range fields {
-			for _, l := range docLines(fl.Description) {
-				s.Comment(l)
-			}
-			tag := fl.Name
-			if fl.Type.Optional {
-				tag += ",omitempty"
-			}
-			s.Id(fl.GoName).Add(goType(fl.Type)).Tag(map[string]string{"json": tag})
-		}
-	})
-}
-
-// goType returns the Go type of t: optional scalars, times, enums and named
-// types are pointers; lists, maps, bytes and any are nil-able already.
-func goType(t *model.TypeRef) *jen.Statement {
-	var s *jen.Statement
-	switch t.Kind {
-	case model.String:
-		if t.EnumGoName != "" {
-			s = jen.Id(t.EnumGoName)
-		} else {
-			s = jen.String()
-		}
-	case model.Int:
-		s = jen.Int()
-	case model.Int64:
-		s = jen.Int64()
-	case model.Float64:
-		s = jen.Float64()
-	case model.Bool:
-		s = jen.Bool()
-	case model.Time:
-		s = jen.Qual("time", "Time")
-	case model.Bytes:
-		return jen.Index().Byte()
-	case model.Any:
-		return jen.Any()
-	case model.List:
-		return jen.Index().Add(goType(t.Elem))
-	case model.Map:
-		return jen.Map(jen.String()).Add(goType(t.Elem))
-	case model.Named:
-		s = jen.Id(t.Named.GoName)
-	}
-	if t.Optional {
-		return jen.Op("*").Add(s)
-	}
-	return s
-}
 
 // schemaKinds maps model kinds to runtime/schema kinds.
 var schemaKinds = map[model.Kind]string{
@@ -180,72 +119,10 @@ func schemaFields(fields []*model.Field) *jen.Statement {
 	return jen.Index().Qual(schemaPath, "Field").Add(items.multi())
 }
 
-// enums returns every enum type the generated code uses, once each, in the
-// order first met: named types' fields, then task inputs, task outputs and
-// pipeline inputs and outputs.
-func (g *gen) enums() []*model.TypeRef {
-	var out []*model.TypeRef
-	seen := map[string]bool{}
-	var walk func(t *model.TypeRef)
-	walk = func(t *model.TypeRef) {
-		if t == nil {
-			return
-		}
-		if t.EnumGoName != "" && len(t.Constraints.Enum) > 0 && !seen[t.EnumGoName] {
-			seen[t.EnumGoName] = true
-			out = append(out, t)
-		}
-		walk(t.Elem)
-	}
-	walkFields := func(fs []*model.Field) {
-		for _, f := range fs {
-			walk(f.Type)
-		}
-	}
-	for _, t := range g.m.Types {
-		walkFields(t.Fields)
-	}
-	for _, t := range g.m.Tasks {
-		walkFields(t.Inputs)
-		walk(t.OutputType)
-		walk(t.ElemType)
-	}
-	for _, p := range g.m.Pipelines {
-		walkFields(p.Inputs)
-		walkFields(p.Outputs)
-	}
-	return out
-}
-
-// enumValues lists the values of an enum for its doc comment.
-func enumValues(t *model.TypeRef) string {
-	vs := make([]string, len(t.Constraints.Enum))
-	for i, v := range t.Constraints.Enum {
-		vs[i] = strconv.Quote(v.Value)
-	}
-	return "one of " + strings.Join(vs, ", ")
-}
-
 // number returns v as an untyped constant: 100 rather than 100.0.
 func number(v float64) *jen.Statement {
 	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
 		return jen.Lit(int(v))
 	}
 	return jen.Lit(v)
-}
-
-// typeSummary is the first sentence of a named type's doc comment: the
-// spec type it is and the fields it holds.
-func typeSummary(t *model.Type) string {
-	names := make([]string, len(t.Fields))
-	for i, fl := range t.Fields {
-		names[i] = fl.Name
-	}
-	switch len(names) {
-	case 0:
-		return t.GoName + " is the spec's type " + t.Name + ", which has no fields."
-	case 1:
-		return t.GoName + " is the spec's type " + t.Name + ", with field " + names[0] + "."
-	}
-	return t.GoName + " is the spec's type " + t.Name + ", with fields " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + "."
 }

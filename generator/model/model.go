@@ -51,13 +51,18 @@ type Service struct {
 	Pos         diag.Pos // the service key; zero without a service section
 }
 
-// Type is a named object type.
+// Type is a named type: an object type with Fields, or a named enum.
 type Type struct {
 	Name        string
 	GoName      string
 	Description string
-	Fields      []*Field
-	Pos         diag.Pos
+	Fields      []*Field // an object type's fields; none for an enum
+	// IsEnum marks a named enum ({type: string, enum: [...]}): a string
+	// type with the values Enum, which every use of the name shares (one
+	// Go type, one schema).
+	IsEnum bool
+	Enum   []EnumValue
+	Pos    diag.Pos
 }
 
 // Field is a named, typed value: a field of a type, a task input, or a
@@ -95,8 +100,15 @@ type TypeRef struct {
 	Elem     *TypeRef // List and Map
 	Named    *Type    // Named
 	Optional bool
+	// Enum is the named enum a String type refers to (written Priority
+	// rather than {type: string, enum: [...]}); nil otherwise. Its values
+	// are also in Constraints.Enum, so that a use of a named enum is a
+	// string with an enum constraint to everything that validates or
+	// documents values.
+	Enum *Type
 	// EnumGoName is the Go type generated for an enum (for example
-	// ResultStatus), set when Constraints.Enum is not empty.
+	// ResultStatus, or Priority for a named enum), set when
+	// Constraints.Enum is not empty.
 	EnumGoName  string
 	Constraints Constraints
 }
@@ -121,20 +133,30 @@ type EnumValue struct {
 	GoName string
 }
 
+// MaxPositionalInputs is the most inputs a task method takes as positional
+// parameters. A task with more takes them as one struct (InputsGoName), so
+// that reordering the inputs in the spec cannot silently swap two
+// arguments of one type.
+const MaxPositionalInputs = 4
+
 // Task is a unit of work the user implements.
 type Task struct {
 	Name        string
 	GoName      string // method name on the generated Tasks interface
 	Description string
 	Inputs      []*Field
-	Output      string   // the dataflow name this task produces
-	OutputType  *TypeRef // the type of that output; a list of ElemType for map tasks
-	ElemType    *TypeRef // for map tasks: the type one call returns; otherwise OutputType
-	Map         string   // for map tasks: the list input fanned out over; "" otherwise
-	Concurrency int      // for map tasks: elements run at once
-	Timeout     time.Duration
-	Retry       Retry
-	Pos         diag.Pos
+	// InputsGoName is the generated struct holding the inputs of a task
+	// with more than MaxPositionalInputs of them (<GoName>Inputs), which
+	// its method takes instead of one parameter per input; "" otherwise.
+	InputsGoName string
+	Output       string   // the dataflow name this task produces
+	OutputType   *TypeRef // the type of that output; a list of ElemType for map tasks
+	ElemType     *TypeRef // for map tasks: the type one call returns; otherwise OutputType
+	Map          string   // for map tasks: the list input fanned out over; "" otherwise
+	Concurrency  int      // for map tasks: elements run at once
+	Timeout      time.Duration
+	Retry        Retry
+	Pos          diag.Pos
 }
 
 // Input returns the task's input called name, or nil.
@@ -162,6 +184,7 @@ type Pipeline struct {
 	OutputGoName string // the generated output struct
 	HandleGoName string // the generated typed run handle
 	StartGoName  string // the generated function that starts a run
+	RunGoName    string // the generated function that runs it once on a new engine
 	Description  string
 	Tasks        []*Task // in topological order (ties broken by spec order)
 	Edges        []Edge  // in topological order of their targets

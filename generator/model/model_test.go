@@ -178,7 +178,7 @@ func TestReportsMapModel(t *testing.T) {
 		t.Errorf("map task = map %q conc %d out %s elem %s", s.Map, s.Concurrency, s.OutputType, s.ElemType)
 	}
 	p := m.Pipeline("report_daily")
-	if got := fieldNames(p.Inputs); got != "document:string,max_sections:int,style:string,title:string,format:string" {
+	if got := fieldNames(p.Inputs); got != "document:string,max_sections:int,style:string,title:string,format:ReportFormat" {
 		t.Errorf("inputs = %s", got)
 	}
 	var mapEdges int
@@ -234,7 +234,12 @@ func TestGoNames(t *testing.T) {
 			t.Errorf("goParam(%q) = %q, want %q", in, got, want[1])
 		}
 	}
-	for in, want := range map[string]string{"ok": "Ok", "in-progress": "InProgress", "2xx": "V2xx", "": "Empty", "a b": "AB"} {
+	for in, want := range map[string]string{
+		"ok": "Ok", "in-progress": "InProgress", "2xx": "V2xx", "": "Empty", "a b": "AB",
+		// Initialisms are written in capitals, as in every other Go name.
+		"html": "HTML", "HTML": "HTML", "Html": "HTML", "user_id": "UserID", "json-api": "JSONAPI", "url2": "Url2",
+		"café": "Caf", "über": "Ber", "camelCase": "CamelCase",
+	} {
 		if got := enumConstName(in); got != want {
 			t.Errorf("enumConstName(%q) = %q, want %q", in, got, want)
 		}
@@ -261,5 +266,31 @@ func TestTypeSyntax(t *testing.T) {
 		if _, problem := r.parseBase(s, 0); !strings.Contains(problem, want) {
 			t.Errorf("parse %q: problem %q, want it to mention %q", s, problem, want)
 		}
+	}
+}
+
+// A named enum is one type: every use refers to it, carries its values as
+// an enum constraint and has its Go name.
+func TestNamedEnum(t *testing.T) {
+	m := load(t, "../../testdata/validate/ok_named_enum/taskwire.yaml")
+	prio := m.Type("Priority")
+	if prio == nil || !prio.IsEnum || len(prio.Fields) != 0 || len(prio.Enum) != 2 || prio.Enum[1].GoName != "PriorityHigh" {
+		t.Fatalf("Priority = %+v", prio)
+	}
+	ticket := m.Type("Ticket")
+	uses := []*TypeRef{ticket.Fields[0].Type, ticket.Fields[1].Type.Elem, ticket.Fields[2].Type, m.Task("open_ticket").Input("priority").Type, m.Task("rank").OutputType}
+	for i, u := range uses {
+		if u.Kind != String || u.Enum != prio || u.EnumGoName != "Priority" || len(u.Constraints.Enum) != 2 {
+			t.Errorf("use %d of Priority = %+v", i, u)
+		}
+	}
+	if got := fieldNames(ticket.Fields); got != "priority:Priority,history:[]Priority,escalation:Priority?" {
+		t.Errorf("Ticket fields = %s", got)
+	}
+	if !uses[0].Same(uses[3]) || uses[0].Same(&TypeRef{Kind: String}) {
+		t.Error("a named enum is the same type as itself, and not string")
+	}
+	if in := m.Task("open_ticket").Input("priority"); in.Description != "The ticket's priority." {
+		t.Errorf("description of an input of a named enum = %q", in.Description)
 	}
 }

@@ -5,6 +5,7 @@ package model
 import (
 	"go/token"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -85,26 +86,37 @@ var predeclared = map[string]bool{
 	"real": true, "recover": true,
 }
 
-// enumConstName turns an enum value into the suffix of its Go constant
-// ("in-progress" -> InProgress, "ok" -> Ok, "2xx" -> V2xx).
+// enumConstName turns an enum value into the suffix of its Go constant:
+// the value split into words at every character that is not an ASCII letter
+// or digit, each word capitalised, or written in capitals when it is a
+// common initialism ("in-progress" -> InProgress, "ok" -> Ok, "html" ->
+// HTML, "user_id" -> UserID, "2xx" -> V2xx).
 func enumConstName(v string) string {
 	var b strings.Builder
-	upper := true
-	for _, r := range v {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-			upper = true
-			continue
+	word := func(w string) {
+		if w == "" {
+			return
 		}
-		if r > unicode.MaxASCII {
-			upper = true
-			continue
+		if commonInitialisms[strings.ToLower(w)] {
+			b.WriteString(strings.ToUpper(w))
+			return
 		}
-		if upper {
-			b.WriteRune(unicode.ToUpper(r))
-			upper = false
-		} else {
-			b.WriteRune(r)
+		b.WriteString(strings.ToUpper(w[:1]))
+		b.WriteString(w[1:])
+	}
+	start := -1
+	for i, r := range v {
+		alnum := r <= unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r))
+		switch {
+		case alnum && start < 0:
+			start = i
+		case !alnum && start >= 0:
+			word(v[start:i])
+			start = -1
 		}
+	}
+	if start >= 0 {
+		word(v[start:])
 	}
 	s := b.String()
 	if s == "" {
@@ -116,9 +128,18 @@ func enumConstName(v string) string {
 	return s
 }
 
-// reservedGoNames are the top-level names the generated package defines for
-// itself; named types and pipeline-derived names must not take them.
+// reservedGoNames are the top-level names the generated packages define for
+// themselves, the service's and its client's (generator/goclient, which
+// also declares the spec's types); named types and pipeline-derived names
+// must not take them.
 var reservedGoNames = []string{
 	"Tasks", "Register", "NewServer", "Service", "Server", "Options", "Option", "Pipelines",
-	"Runtime", "Spec", "OpenAPI", "Handler", "NewHandler", "Engine", "NewEngine", "ServiceName",
+	"Runtime", "Spec", "OpenAPI", "Handler", "NewHandler", "Engine", "NewEngine", "ServiceName", "UnimplementedTasks",
+	// The client package's names that CONTRACT.md fixes; its other names
+	// give way to the spec's (generator/goclient).
+	"Client", "New", "Error", "WithAPIKey", "WithBearerToken", "WithHTTPClient", "WithIdempotencyKey",
 }
+
+// ReservedGoNames returns the top-level Go names the generated packages
+// declare for themselves, which no name derived from a spec may take.
+func ReservedGoNames() []string { return slices.Clone(reservedGoNames) }

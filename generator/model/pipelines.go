@@ -25,11 +25,13 @@ func (r *resolver) pipelines() {
 		}
 		byGoName[p.GoName] = p.Name
 		p.InputGoName, p.OutputGoName, p.HandleGoName, p.StartGoName = p.GoName+"Input", p.GoName+"Output", p.GoName+"Run", "Start"+p.GoName
+		p.RunGoName = "Run" + p.GoName
 		owner := fmt.Sprintf("pipeline %q", p.Name)
 		r.claimGoName(p.InputGoName, owner+" (its input struct)", ps.Name.Pos)
 		r.claimGoName(p.OutputGoName, owner+" (its output struct)", ps.Name.Pos)
 		r.claimGoName(p.HandleGoName, owner+" (its run handle)", ps.Name.Pos)
 		r.claimGoName(p.StartGoName, owner+" (its start function)", ps.Name.Pos)
+		r.claimGoName(p.RunGoName, owner+" (its run function)", ps.Name.Pos)
 		p.Timeout = r.duration(ps.Timeout, owner+" timeout")
 		r.wire(p, ps)
 		for _, name := range ps.Tasks {

@@ -40,6 +40,10 @@ func (r *resolver) tasks() {
 func (r *resolver) task(t *Task, ts *spec.Task) {
 	what := fmt.Sprintf("task %q", t.Name)
 	t.Inputs = r.fields(ts.Inputs, "input", what, "Go name", t.GoName)
+	if len(t.Inputs) > MaxPositionalInputs {
+		t.InputsGoName = t.GoName + "Inputs"
+		r.claimGoName(t.InputsGoName, fmt.Sprintf("%s (the struct of its %d inputs)", what, len(t.Inputs)), ts.Name.Pos)
+	}
 
 	switch {
 	case ts.Output.Missing():

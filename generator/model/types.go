@@ -32,6 +32,11 @@ func (t *TypeRef) String() string {
 		s = "map[string]" + t.Elem.String()
 	case Named:
 		s = t.Named.Name
+	case String:
+		s = builtinNames[t.Kind]
+		if t.Enum != nil {
+			s = t.Enum.Name
+		}
 	default:
 		s = builtinNames[t.Kind]
 	}
@@ -52,6 +57,8 @@ func (t *TypeRef) Same(u *TypeRef) bool {
 		return t.Elem.Same(u.Elem) && t.Elem.Optional == u.Elem.Optional
 	case Named:
 		return t.Named == u.Named
+	case String:
+		return t.Enum == u.Enum // a named enum is a type of its own
 	}
 	return true
 }
@@ -72,10 +79,15 @@ func (r *resolver) types() {
 		r.m.Types = append(r.m.Types, t)
 		r.m.typesByName[name] = t
 		r.claimGoName(name, fmt.Sprintf("type %q", name), td.Name.Pos)
+		if td.IsEnum() {
+			// Enums refer to nothing, so their values are known before
+			// any field that uses them is resolved.
+			r.enumType(t, td)
+		}
 	}
 	for _, td := range r.spec.Types {
 		t := r.m.typesByName[td.Name.Value]
-		if t == nil {
+		if t == nil || t.IsEnum {
 			continue
 		}
 		if len(td.Fields) == 0 {
@@ -88,6 +100,60 @@ func (r *resolver) types() {
 		t.Fields = r.fields(td.Fields, "field", fmt.Sprintf("type %q", t.Name), "Go field", t.GoName)
 	}
 	r.checkRecursion()
+}
+
+// enumType resolves a named enum: `type: string` and its values.
+func (r *resolver) enumType(t *Type, td *spec.TypeDef) {
+	t.IsEnum = true
+	what := fmt.Sprintf("type %q", t.Name)
+	if td.FieldsPos.Line > 0 {
+		r.diags.Errorf(td.FieldsPos, "%s has `fields` and also `type` or `enum`: an object type lists `fields`, an enum is `{type: string, enum: [...]}`; keep one of them", what)
+	}
+	switch {
+	case td.Type.Missing():
+		r.diags.Errorf(td.EnumPos, "%s has `enum` but no `type`; add `type: string`", what)
+	case !td.Type.Set:
+		// An invalid value, already reported by the parser.
+	case strings.TrimSpace(td.Type.Value) != "string":
+		r.diags.Errorf(td.Type.Pos, "%s: a named type with `type` is an enum, and enum fits only string, not %q; for an object type, list `fields` instead", what, td.Type.Value)
+	}
+	switch {
+	case td.Enum == nil:
+		r.diags.Errorf(td.Type.Pos, "%s has `type` but no `enum`: a named scalar type is an enum, so list its values under `enum` (or declare an object type with `fields`)", what)
+	case len(td.Enum) == 0:
+		r.diags.Errorf(td.EnumPos, "%s: enum needs at least one value", what)
+	default:
+		t.Enum = r.enumValues(td.Enum, what, t.GoName)
+		r.claimEnumValues(t.Enum, what, td.EnumPos)
+	}
+}
+
+// enumValues resolves the values of an enum whose Go type is goName,
+// reporting values listed twice and values whose Go constants collide.
+func (r *resolver) enumValues(values []spec.Str, what, goName string) []EnumValue {
+	var out []EnumValue
+	seen := map[string]string{}
+	for _, v := range values {
+		cn := enumConstName(v.Value)
+		if prev, dup := seen[cn]; dup {
+			if prev == v.Value {
+				r.diags.Errorf(v.Pos, "%s: enum value %q is listed twice", what, v.Value)
+			} else {
+				r.diags.Errorf(v.Pos, "%s: enum values %q and %q both become the Go constant %s%s; rename one", what, prev, v.Value, goName, cn)
+			}
+			continue
+		}
+		seen[cn] = v.Value
+		out = append(out, EnumValue{Value: v.Value, GoName: goName + cn})
+	}
+	return out
+}
+
+// claimEnumValues reserves the Go constants of an enum's values.
+func (r *resolver) claimEnumValues(values []EnumValue, what string, pos diag.Pos) {
+	for _, ev := range values {
+		r.claimGoName(ev.GoName, fmt.Sprintf("enum value %q of %s", ev.Value, what), pos)
+	}
 }
 
 // fields resolves the fields of a type or the inputs of a task (noun "field"
@@ -190,6 +256,9 @@ func (r *resolver) parseBase(text string, depth int) (*TypeRef, string) {
 		return &TypeRef{Kind: k}, ""
 	}
 	if nt := r.m.typesByName[text]; nt != nil {
+		if nt.IsEnum {
+			return &TypeRef{Kind: String, Enum: nt, EnumGoName: nt.GoName, Constraints: Constraints{Enum: nt.Enum}}, ""
+		}
 		return &TypeRef{Kind: Named, Named: nt}, ""
 	}
 	candidates := append(append([]string(nil), builtinNames...), typeNames(r.m.Types)...)
@@ -211,6 +280,10 @@ func (r *resolver) constraints(t *TypeRef, te spec.TypeExpr, what, enumGoName st
 	sized := t.Kind == String || t.Kind == Bytes || t.Kind == List || t.Kind == Map
 	integral := t.Kind == Int || t.Kind == Int64
 	kind := t.String()
+	if t.Enum != nil {
+		r.enumRefConstraints(t, te, what)
+		return
+	}
 	if te.Enum != nil {
 		switch {
 		case t.Kind != String:
@@ -218,26 +291,11 @@ func (r *resolver) constraints(t *TypeRef, te spec.TypeExpr, what, enumGoName st
 		case len(te.Enum) == 0:
 			r.diags.Errorf(te.EnumPos, "%s: enum needs at least one value", what)
 		default:
-			seen := map[string]string{}
-			for _, v := range te.Enum {
-				cn := enumConstName(v.Value)
-				if prev, dup := seen[cn]; dup {
-					if prev == v.Value {
-						r.diags.Errorf(v.Pos, "%s: enum value %q is listed twice", what, v.Value)
-					} else {
-						r.diags.Errorf(v.Pos, "%s: enum values %q and %q both become the Go constant %s%s; rename one", what, prev, v.Value, enumGoName, cn)
-					}
-					continue
-				}
-				seen[cn] = v.Value
-				c.Enum = append(c.Enum, EnumValue{Value: v.Value, GoName: enumGoName + cn})
-			}
+			c.Enum = r.enumValues(te.Enum, what, enumGoName)
 			t.EnumGoName = enumGoName
 			if len(c.Enum) > 0 {
 				r.claimGoName(enumGoName, "the enum type of "+what, te.EnumPos)
-				for _, ev := range c.Enum {
-					r.claimGoName(ev.GoName, fmt.Sprintf("enum value %q of %s", ev.Value, what), te.EnumPos)
-				}
+				r.claimEnumValues(c.Enum, what, te.EnumPos)
 			}
 		}
 	}
@@ -291,6 +349,30 @@ func (r *resolver) constraints(t *TypeRef, te spec.TypeExpr, what, enumGoName st
 			c.Pattern = te.Pattern.Value
 		}
 	}
+}
+
+// enumRefConstraints refuses constraints written with a named enum: its
+// values are declared once, under types, and every use shares them.
+func (r *resolver) enumRefConstraints(t *TypeRef, te spec.TypeExpr, what string) {
+	var pos diag.Pos
+	var key string
+	switch {
+	case te.Enum != nil:
+		pos, key = te.EnumPos, "enum"
+	case te.Pattern.Set:
+		pos, key = te.Pattern.Pos, "pattern"
+	case te.MinLength.Set:
+		pos, key = te.MinLength.Pos, "min_length"
+	case te.MaxLength.Set:
+		pos, key = te.MaxLength.Pos, "max_length"
+	case te.Min.Set:
+		pos, key = te.Min.Pos, "min"
+	case te.Max.Set:
+		pos, key = te.Max.Pos, "max"
+	default:
+		return
+	}
+	r.diags.Errorf(pos, "%s: %s is a named enum, whose values are declared once under types; a use of it takes no %s", what, t.Enum.Name, key)
 }
 
 // checkRecursion reports named types that contain themselves by value (through

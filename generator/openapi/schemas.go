@@ -37,6 +37,15 @@ func (g *gen) ref(name string) *openapi3.SchemaRef {
 // server decodes request bodies strictly: an unknown field is a 400.
 func (g *gen) namedTypes() {
 	for _, t := range g.m.Types {
+		if t.IsEnum {
+			s := openapi3.NewStringSchema()
+			for _, v := range t.Enum {
+				s.Enum = append(s.Enum, v.Value)
+			}
+			s.Description = t.Description
+			g.define(t.GoName, s)
+			continue
+		}
 		s := g.object(t.Fields, true)
 		s.Description = t.Description
 		g.define(t.GoName, s)
@@ -68,6 +77,16 @@ func (g *gen) typeSchema(t *model.TypeRef, description string) *openapi3.SchemaR
 	var s *openapi3.Schema
 	switch t.Kind {
 	case model.String:
+		if t.Enum != nil && !t.Optional {
+			// A named enum is a $ref to its component (wrapped in allOf to
+			// carry a description). An optional one is written out, since
+			// OpenAPI 3.0 allows null only where the enum lists it.
+			r := g.ref(t.Enum.GoName)
+			if description == "" {
+				return r
+			}
+			return openapi3.NewSchemaRef("", &openapi3.Schema{Type: &openapi3.Types{openapi3.TypeString}, AllOf: openapi3.SchemaRefs{r}, Description: description})
+		}
 		s = openapi3.NewStringSchema()
 	case model.Int, model.Int64:
 		s = openapi3.NewInt64Schema()

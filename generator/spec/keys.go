@@ -7,7 +7,7 @@ package spec
 var (
 	rootKeys       = []string{"taskwire", "package", "service", "types", "tasks", "pipelines", "security"}
 	serviceKeys    = []string{"title", "version", "description"}
-	typeKeys       = []string{"description", "fields"}
+	typeKeys       = []string{"description", "fields", "type", "enum"}
 	typeExprKeys   = []string{"type", "description", "enum", "min", "max", "min_length", "max_length", "pattern"}
 	taskKeys       = []string{"description", "inputs", "output", "type", "timeout", "retry", "map", "concurrency"}
 	retryKeys      = []string{"attempts", "backoff", "max_backoff"}

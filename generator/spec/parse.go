@@ -325,6 +325,14 @@ func (p *parser) typeDef(k, n *yaml.Node) *TypeDef {
 		case "fields":
 			t.FieldsPos = p.pos(kk)
 			t.Fields = p.fields(v, what+" fields")
+		case "type":
+			t.Type = p.str(v, what+" type")
+		case "enum":
+			t.EnumPos = p.pos(kk)
+			t.Enum, _ = p.strList(v, what+" enum")
+			if t.Enum == nil {
+				t.Enum = []Str{}
+			}
 		}
 	})
 	return t

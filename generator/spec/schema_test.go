@@ -43,6 +43,10 @@ types:
       processed: string
       status: string
       validated: bool
+  Priority:
+    description: How soon a report is wanted.
+    type: string
+    enum: [low, high]
   Stats:
     fields:
       counts: map[string]int64
@@ -517,11 +521,15 @@ func TestSchemaValidatesPositiveCases(t *testing.T) {
 // location (a JSON pointer) from the keyword. For propertyNames, at names the
 // offending key itself (its parent's path plus the key): jsonschema v6.0.3
 // does not copy the instance location of propertyNames errors, so only the
-// key is compared.
+// key is compared. A not error has no keyword path in jsonschema v6.0.3, so
+// it is matched by its kind.
 func findError(err *jsonschema.ValidationError, at, keyword string) bool {
 	loc := ""
 	for _, s := range err.InstanceLocation {
 		loc += "/" + s
+	}
+	if _, ok := err.ErrorKind.(*kind.Not); ok && keyword == "not" && loc == at {
+		return true
 	}
 	if pn, ok := err.ErrorKind.(*kind.PropertyNames); ok {
 		if keyword == "propertyNames" && strings.HasSuffix(at, "/"+pn.Property) {
@@ -576,6 +584,9 @@ func TestSchemaRejectsInvalid(t *testing.T) {
 		{"bad require_https", head + "security:\n  require_https: sometimes\n", "/security/require_https", "type"},
 		{"bad task name", head + "tasks:\n  ProcessData: {}\n", "/tasks/ProcessData", "propertyNames"},
 		{"bad type name", head + "types:\n  result: {}\n", "/types/result", "propertyNames"},
+		{"enum type with fields", head + "types:\n  P:\n    type: string\n    enum: [a]\n    fields: {x: string}\n", "/types/P", "not"},
+		{"enum without type", head + "types:\n  P:\n    enum: [a]\n", "/types/P", "dependentRequired"},
+		{"enum type of int", head + "types:\n  P:\n    type: int\n    enum: [1]\n", "/types/P/type", "const"},
 		{"bad type expression", head + "types:\n  R:\n    fields: {items: list<string>}\n", "/types/R/fields/items", "oneOf"},
 		{"bad optional marker", head + "types:\n  R:\n    fields: {items: \"?string\"}\n", "/types/R/fields/items", "oneOf"},
 		{"constraint without type", head + "tasks:\n  t:\n    inputs: {d: {max_length: 3}}\n", "/tasks/t/inputs/d", "oneOf"},

@@ -71,14 +71,24 @@ type Service struct {
 	Description Str
 }
 
-// TypeDef is a named object type under `types`.
+// TypeDef is a named type under `types`: an object type with Fields, or a
+// named enum (Type and Enum, for example {type: string, enum: [low, high]}).
 type TypeDef struct {
 	Name        Str
 	Pos         diag.Pos
 	Description Str
 	Fields      []*Field
 	FieldsPos   diag.Pos
+	// Type is the scalar type of a named enum (only string fits).
+	Type Str
+	// Enum lists a named enum's values; nil when the key is absent.
+	Enum    []Str
+	EnumPos diag.Pos
 }
+
+// IsEnum reports whether the definition is written as a named enum (it has
+// `type` or `enum`) rather than an object type.
+func (t *TypeDef) IsEnum() bool { return t.Type.Set || t.Type.Pos.Line > 0 || t.Enum != nil }
 
 // Field is a named, typed value: a field of a type or an input of a task.
 type Field struct {

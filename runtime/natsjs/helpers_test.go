@@ -176,8 +176,11 @@ func testRegistry(dir string) *runtime.Registry {
 		{Name: "n2", Inputs: []string{"o1"}, Output: "o2"},
 	}}))
 
-	// block: the first attempt blocks until its worker is killed.
+	// block: the first attempt blocks until its worker is killed. Each
+	// attempt leaves the TaskInfo of its ctx in a marker.
 	must(reg.RegisterTask("block", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		info, ok := runtime.TaskInfoFrom(ctx)
+		marker(fmt.Sprintf("info-%s-%d", in.RunID(), in.Attempt()), fmt.Sprintf("%t %s %s %s %d %d %d", ok, info.RunID, info.PipelineID, info.Task, info.Attempt, info.Index, pid))
 		marker(fmt.Sprintf("started-%s-%d", in.RunID(), in.Attempt()), strconv.Itoa(pid))
 		if in.Attempt() == 1 {
 			<-ctx.Done()

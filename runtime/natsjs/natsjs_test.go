@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,6 +111,18 @@ func TestKilledWorkerTaskIsRedelivered(t *testing.T) {
 	}
 	if r.Tasks["block"].Attempts != 2 || r.Tasks["after"].Attempts != 1 {
 		t.Fatalf("attempts %+v", r.Tasks)
+	}
+	// The task's ctx told each attempt its run, pipeline, task and attempt
+	// number, in the process that ran it: the redelivered attempt is 2.
+	for attempt := 1; attempt <= 2; attempt++ {
+		got := strings.Fields(waitFile(t, filepath.Join(dir, fmt.Sprintf("info-%s-%d", run.ID, attempt)), 20*time.Second))
+		want := []string{"true", run.ID, "block", "block", strconv.Itoa(attempt), "-1"}
+		if len(got) != 7 || !slices.Equal(got[:6], want) {
+			t.Fatalf("attempt %d saw TaskInfo %q, want %q", attempt, got, want)
+		}
+		if killedRanIt := got[6] == strconv.Itoa(pid); killedRanIt != (attempt == 1) {
+			t.Errorf("attempt %d ran in process %s; the killed worker is %d", attempt, got[6], pid)
+		}
 	}
 	// Each task produced its output once: one completion each in the log.
 	done := map[string]int{}

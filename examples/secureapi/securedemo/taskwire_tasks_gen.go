@@ -26,6 +26,27 @@ type Tasks interface {
 	ValidateResult(ctx context.Context, result Result) (Validated, error)
 }
 
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// ProcessData fails task process_data, which has no implementation yet.
+func (UnimplementedTasks) ProcessData(context.Context, string) (Result, error) {
+	var out Result
+	return out, runtime.NotImplemented("process_data", "ProcessData")
+}
+
+// ValidateResult fails task validate_result, which has no implementation yet.
+func (UnimplementedTasks) ValidateResult(context.Context, Result) (Validated, error) {
+	var out Validated
+	return out, runtime.NotImplemented("validate_result", "ValidateResult")
+}
+
 // Register binds impl to every task of the spec in reg, then registers every
 // pipeline. It reports every problem at once.
 func Register(reg *runtime.Registry, impl Tasks) error {

@@ -15,14 +15,17 @@ import (
 type TriageTicketInput struct {
 	Text     string         `json:"text"`
 	Severity TriageSeverity `json:"severity"`
-	Region   RouteRegion    `json:"region"`
+	// The lowest priority the ticket may get.
+	Floor  Priority    `json:"floor"`
+	Region RouteRegion `json:"region"`
 }
 
 // TriageTicketOutput holds the outputs of a succeeded run of pipeline
 // triage_ticket.
 type TriageTicketOutput struct {
-	Ticket Ticket `json:"ticket"`
-	Routed Routed `json:"routed"`
+	Ticket Ticket   `json:"ticket"`
+	Routed Routed   `json:"routed"`
+	Rank   Priority `json:"rank"`
 }
 
 // pipelineTriageTicket describes pipeline triage_ticket.
@@ -31,7 +34,7 @@ var pipelineTriageTicket = runtime.Pipeline{
 	Tasks: []runtime.Task{
 		{
 			Name:   "triage",
-			Inputs: []string{"text", "severity"},
+			Inputs: []string{"text", "severity", "floor"},
 			Output: "ticket",
 			Type:   "Ticket",
 			Retry:  runtime.RetryPolicy{Attempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second},
@@ -43,15 +46,24 @@ var pipelineTriageTicket = runtime.Pipeline{
 			Type:   "Routed",
 			Retry:  runtime.RetryPolicy{Attempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second},
 		},
+		{
+			Name:   "rank",
+			Inputs: []string{"routed"},
+			Output: "rank",
+			Type:   "Priority",
+			Retry:  runtime.RetryPolicy{Attempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second},
+		},
 	},
 	Inputs: []runtime.Field{
 		{Name: "text", Type: "string", Required: true},
 		{Name: "severity", Type: "string", Required: true},
+		{Name: "floor", Type: "Priority", Required: true},
 		{Name: "region", Type: "string", Required: true},
 	},
 	Outputs: []runtime.Field{
 		{Name: "ticket", Type: "Ticket", Required: true},
 		{Name: "routed", Type: "Routed", Required: true},
+		{Name: "rank", Type: "Priority", Required: true},
 	},
 	Input: &schema.Schema{
 		Kind: schema.Object,
@@ -59,6 +71,7 @@ var pipelineTriageTicket = runtime.Pipeline{
 		Fields: []schema.Field{
 			{Name: "text", Schema: &schema.Schema{Kind: schema.String, MinLength: schema.Len(1)}},
 			{Name: "severity", Schema: &schema.Schema{Kind: schema.String, Enum: []string{"minor", "major", "critical"}}},
+			{Name: "floor", Schema: &schema.Schema{Kind: schema.String, Enum: []string{"low", "medium", "high"}}},
 			{Name: "region", Schema: &schema.Schema{Kind: schema.String, Enum: []string{"eu", "us", "apac"}}},
 		},
 	},
@@ -73,6 +86,24 @@ func StartTriageTicket(ctx context.Context, e *runtime.Engine, in TriageTicketIn
 	return runtime.StartTyped[TriageTicketOutput](ctx, e, "triage_ticket", map[string]any{
 		"text":     in.Text,
 		"severity": in.Severity,
+		"floor":    in.Floor,
 		"region":   in.Region,
 	}, opts)
+}
+
+// RunTriageTicket runs pipeline triage_ticket once with the inputs in on a new
+// engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunTriageTicket(ctx context.Context, impl Tasks, in TriageTicketInput, opts ...runtime.Option) (TriageTicketOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return TriageTicketOutput{}, err
+	}
+	return runtime.RunOnce[TriageTicketOutput](ctx, e, "triage_ticket", map[string]any{
+		"text":     in.Text,
+		"severity": in.Severity,
+		"floor":    in.Floor,
+		"region":   in.Region,
+	})
 }

@@ -18,10 +18,42 @@ type Tasks interface {
 	// Triage implements task triage.
 	//
 	// Sets the ticket's priority from its text.
-	Triage(ctx context.Context, text string, severity TriageSeverity) (Ticket, error)
+	Triage(ctx context.Context, text string, severity TriageSeverity, floor Priority) (Ticket, error)
 
 	// Route implements task route.
 	Route(ctx context.Context, ticket Ticket, region RouteRegion) (Routed, error)
+
+	// Rank implements task rank.
+	//
+	// The priority a routed ticket ends up with.
+	Rank(ctx context.Context, routed Routed) (Priority, error)
+}
+
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// Triage fails task triage, which has no implementation yet.
+func (UnimplementedTasks) Triage(context.Context, string, TriageSeverity, Priority) (Ticket, error) {
+	var out Ticket
+	return out, runtime.NotImplemented("triage", "Triage")
+}
+
+// Route fails task route, which has no implementation yet.
+func (UnimplementedTasks) Route(context.Context, Ticket, RouteRegion) (Routed, error) {
+	var out Routed
+	return out, runtime.NotImplemented("route", "Route")
+}
+
+// Rank fails task rank, which has no implementation yet.
+func (UnimplementedTasks) Rank(context.Context, Routed) (Priority, error) {
+	var out Priority
+	return out, runtime.NotImplemented("rank", "Rank")
 }
 
 // Register binds impl to every task of the spec in reg, then registers every
@@ -37,7 +69,11 @@ func Register(reg *runtime.Registry, impl Tasks) error {
 			if err != nil {
 				return nil, err
 			}
-			return impl.Triage(ctx, text, severity)
+			floor, err := runtime.Input[Priority](in, "floor")
+			if err != nil {
+				return nil, err
+			}
+			return impl.Triage(ctx, text, severity, floor)
 		}),
 		reg.RegisterTask("route", func(ctx context.Context, in runtime.Inputs) (any, error) {
 			ticket, err := runtime.Input[Ticket](in, "ticket")
@@ -49,6 +85,13 @@ func Register(reg *runtime.Registry, impl Tasks) error {
 				return nil, err
 			}
 			return impl.Route(ctx, ticket, region)
+		}),
+		reg.RegisterTask("rank", func(ctx context.Context, in runtime.Inputs) (any, error) {
+			routed, err := runtime.Input[Routed](in, "routed")
+			if err != nil {
+				return nil, err
+			}
+			return impl.Rank(ctx, routed)
 		}),
 		reg.RegisterPipeline(pipelineTriageTicket),
 	)

@@ -14,11 +14,38 @@ package enums
 
 import "github.com/taskwire/taskwire/runtime/schema"
 
-// Ticket is the spec's type Ticket, with fields priority, state and kind.
+// Priority is the spec's enum type Priority: one of "low", "medium", "high".
+//
+// How soon a ticket needs an answer.
+type Priority string
+
+// The values of Priority.
+const (
+	PriorityLow    Priority = "low"
+	PriorityMedium Priority = "medium"
+	PriorityHigh   Priority = "high"
+)
+
+// HTTPMethod is the spec's enum type HTTPMethod: one of "get", "post",
+// "json-rpc", "html_form".
+type HTTPMethod string
+
+// The values of HTTPMethod.
+const (
+	HTTPMethodGet      HTTPMethod = "get"
+	HTTPMethodPost     HTTPMethod = "post"
+	HTTPMethodJSONRPC  HTTPMethod = "json-rpc"
+	HTTPMethodHTMLForm HTTPMethod = "html_form"
+)
+
+// Ticket is the spec's type Ticket, with fields priority, state, kind,
+// escalation and methods.
 type Ticket struct {
-	Priority TicketPriority `json:"priority"`
-	State    TicketState    `json:"state"`
-	Kind     *TicketKind    `json:"kind,omitempty"`
+	Priority   Priority     `json:"priority"`
+	State      TicketState  `json:"state"`
+	Kind       *TicketKind  `json:"kind,omitempty"`
+	Escalation *Priority    `json:"escalation,omitempty"`
+	Methods    []HTTPMethod `json:"methods"`
 }
 
 // Routed is the spec's type Routed, with fields ticket and queue.
@@ -26,16 +53,6 @@ type Routed struct {
 	Ticket Ticket `json:"ticket"`
 	Queue  string `json:"queue"`
 }
-
-// TicketPriority is an enum of the spec: one of "low", "medium", "high".
-type TicketPriority string
-
-// The values of TicketPriority.
-const (
-	TicketPriorityLow    TicketPriority = "low"
-	TicketPriorityMedium TicketPriority = "medium"
-	TicketPriorityHigh   TicketPriority = "high"
-)
 
 // TicketState is an enum of the spec: one of "open", "in-progress", "closed".
 type TicketState string
@@ -89,6 +106,8 @@ func init() {
 		{Name: "priority", Schema: &schema.Schema{Kind: schema.String, Enum: []string{"low", "medium", "high"}}},
 		{Name: "state", Schema: &schema.Schema{Kind: schema.String, Enum: []string{"open", "in-progress", "closed"}}},
 		{Name: "kind", Schema: &schema.Schema{Kind: schema.String, Enum: []string{"bug", "feature"}}, Optional: true},
+		{Name: "escalation", Schema: &schema.Schema{Kind: schema.String, Enum: []string{"low", "medium", "high"}}, Optional: true},
+		{Name: "methods", Schema: &schema.Schema{Kind: schema.List, Elem: &schema.Schema{Kind: schema.String, Enum: []string{"get", "post", "json-rpc", "html_form"}}}},
 	}
 	schemaRouted.Fields = []schema.Field{
 		{Name: "ticket", Schema: schemaTicket},

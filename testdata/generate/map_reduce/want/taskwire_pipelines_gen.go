@@ -17,7 +17,7 @@ type ReportDailyInput struct {
 	MaxSections int                   `json:"max_sections"`
 	Style       SummariseSectionStyle `json:"style"`
 	Title       string                `json:"title"`
-	Format      MergeReportFormat     `json:"format"`
+	Format      ReportFormat          `json:"format"`
 }
 
 // ReportDailyOutput holds the outputs of a succeeded run of pipeline
@@ -62,7 +62,7 @@ var pipelineReportDaily = runtime.Pipeline{
 		{Name: "max_sections", Type: "int", Required: true},
 		{Name: "style", Type: "string", Required: true},
 		{Name: "title", Type: "string", Required: true},
-		{Name: "format", Type: "string", Required: true},
+		{Name: "format", Type: "ReportFormat", Required: true},
 	},
 	Outputs: []runtime.Field{
 		{Name: "report", Type: "Report", Required: true},
@@ -96,6 +96,24 @@ func StartReportDaily(ctx context.Context, e *runtime.Engine, in ReportDailyInpu
 		"title":        in.Title,
 		"format":       in.Format,
 	}, opts)
+}
+
+// RunReportDaily runs pipeline report_daily once with the inputs in on a new
+// engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunReportDaily(ctx context.Context, impl Tasks, in ReportDailyInput, opts ...runtime.Option) (ReportDailyOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return ReportDailyOutput{}, err
+	}
+	return runtime.RunOnce[ReportDailyOutput](ctx, e, "report_daily", map[string]any{
+		"document":     in.Document,
+		"max_sections": in.MaxSections,
+		"style":        in.Style,
+		"title":        in.Title,
+		"format":       in.Format,
+	})
 }
 
 // ReportSectionsInput holds the inputs of pipeline report_sections: the body
@@ -155,4 +173,19 @@ func StartReportSections(ctx context.Context, e *runtime.Engine, in ReportSectio
 		"document":     in.Document,
 		"max_sections": in.MaxSections,
 	}, opts)
+}
+
+// RunReportSections runs pipeline report_sections once with the inputs in on a
+// new engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunReportSections(ctx context.Context, impl Tasks, in ReportSectionsInput, opts ...runtime.Option) (ReportSectionsOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return ReportSectionsOutput{}, err
+	}
+	return runtime.RunOnce[ReportSectionsOutput](ctx, e, "report_sections", map[string]any{
+		"document":     in.Document,
+		"max_sections": in.MaxSections,
+	})
 }

@@ -30,7 +30,34 @@ type Tasks interface {
 	// MergeReport implements task merge_report.
 	//
 	// Merges the section summaries, in document order, into one report.
-	MergeReport(ctx context.Context, summaries []Summary, title string, format MergeReportFormat) (Report, error)
+	MergeReport(ctx context.Context, summaries []Summary, title string, format ReportFormat) (Report, error)
+}
+
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// SplitSections fails task split_sections, which has no implementation yet.
+func (UnimplementedTasks) SplitSections(context.Context, string, int) ([]Section, error) {
+	var out []Section
+	return out, runtime.NotImplemented("split_sections", "SplitSections")
+}
+
+// SummariseSection fails task summarise_section, which has no implementation yet.
+func (UnimplementedTasks) SummariseSection(context.Context, Section, SummariseSectionStyle) (Summary, error) {
+	var out Summary
+	return out, runtime.NotImplemented("summarise_section", "SummariseSection")
+}
+
+// MergeReport fails task merge_report, which has no implementation yet.
+func (UnimplementedTasks) MergeReport(context.Context, []Summary, string, ReportFormat) (Report, error) {
+	var out Report
+	return out, runtime.NotImplemented("merge_report", "MergeReport")
 }
 
 // Register binds impl to every task of the spec in reg, then registers every
@@ -68,7 +95,7 @@ func Register(reg *runtime.Registry, impl Tasks) error {
 			if err != nil {
 				return nil, err
 			}
-			format, err := runtime.Input[MergeReportFormat](in, "format")
+			format, err := runtime.Input[ReportFormat](in, "format")
 			if err != nil {
 				return nil, err
 			}

@@ -17,6 +17,18 @@ import (
 	"time"
 )
 
+// ReportFormat is the spec's enum type ReportFormat: one of "markdown",
+// "html".
+//
+// How a report is written.
+type ReportFormat string
+
+// The values of ReportFormat.
+const (
+	ReportFormatMarkdown ReportFormat = "markdown"
+	ReportFormatHTML     ReportFormat = "html"
+)
+
 // Section is the spec's type Section, with fields index, heading and body.
 //
 // One section of a source document.
@@ -45,15 +57,6 @@ type Report struct {
 	GeneratedAt time.Time    `json:"generated_at"`
 }
 
-// ReportFormat is an enum of the spec: one of "markdown", "html".
-type ReportFormat string
-
-// The values of ReportFormat.
-const (
-	ReportFormatMarkdown ReportFormat = "markdown"
-	ReportFormatHtml     ReportFormat = "html"
-)
-
 // SummariseSectionStyle is an enum of the spec: one of "brief", "detailed".
 type SummariseSectionStyle string
 
@@ -61,15 +64,6 @@ type SummariseSectionStyle string
 const (
 	SummariseSectionStyleBrief    SummariseSectionStyle = "brief"
 	SummariseSectionStyleDetailed SummariseSectionStyle = "detailed"
-)
-
-// MergeReportFormat is an enum of the spec: one of "markdown", "html".
-type MergeReportFormat string
-
-// The values of MergeReportFormat.
-const (
-	MergeReportFormatMarkdown MergeReportFormat = "markdown"
-	MergeReportFormatHtml     MergeReportFormat = "html"
 )
 
 // The schemas of the named types, which the HTTP layer validates request

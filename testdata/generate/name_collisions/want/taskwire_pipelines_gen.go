@@ -30,7 +30,9 @@ type TrickyPipelineInput struct {
 // TrickyPipelineOutput holds the outputs of a succeeded run of pipeline
 // tricky_pipeline.
 type TrickyPipelineOutput struct {
-	Result string `json:"result"`
+	Result    string `json:"result"`
+	FewResult string `json:"few_result"`
+	Last      string `json:"last"`
 }
 
 // pipelineTrickyPipeline describes pipeline tricky_pipeline.
@@ -41,6 +43,20 @@ var pipelineTrickyPipeline = runtime.Pipeline{
 			Name:   "tricky",
 			Inputs: []string{"in", "err", "impl", "reg", "time", "runtime", "context", "errors", "type", "schema", "opts", "e"},
 			Output: "result",
+			Type:   "string",
+			Retry:  runtime.RetryPolicy{Attempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second},
+		},
+		{
+			Name:   "few",
+			Inputs: []string{"result", "impl", "reg", "context"},
+			Output: "few_result",
+			Type:   "string",
+			Retry:  runtime.RetryPolicy{Attempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second},
+		},
+		{
+			Name:   "few_more",
+			Inputs: []string{"few_result", "time", "runtime", "errors"},
+			Output: "last",
 			Type:   "string",
 			Retry:  runtime.RetryPolicy{Attempts: 1, Backoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second},
 		},
@@ -61,6 +77,8 @@ var pipelineTrickyPipeline = runtime.Pipeline{
 	},
 	Outputs: []runtime.Field{
 		{Name: "result", Type: "string", Required: true},
+		{Name: "few_result", Type: "string", Required: true},
+		{Name: "last", Type: "string", Required: true},
 	},
 	Input: &schema.Schema{
 		Kind: schema.Object,
@@ -102,4 +120,29 @@ func StartTrickyPipeline(ctx context.Context, e *runtime.Engine, in TrickyPipeli
 		"opts":    in.Opts,
 		"e":       in.E,
 	}, opts)
+}
+
+// RunTrickyPipeline runs pipeline tricky_pipeline once with the inputs in on a
+// new engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunTrickyPipeline(ctx context.Context, impl Tasks, in TrickyPipelineInput, opts ...runtime.Option) (TrickyPipelineOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return TrickyPipelineOutput{}, err
+	}
+	return runtime.RunOnce[TrickyPipelineOutput](ctx, e, "tricky_pipeline", map[string]any{
+		"in":      in.In,
+		"err":     in.Err,
+		"impl":    in.Impl,
+		"reg":     in.Reg,
+		"time":    in.Time,
+		"runtime": in.Runtime,
+		"context": in.Context,
+		"errors":  in.Errors,
+		"type":    in.Type,
+		"schema":  in.Schema,
+		"opts":    in.Opts,
+		"e":       in.E,
+	})
 }

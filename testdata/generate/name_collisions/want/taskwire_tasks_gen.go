@@ -10,6 +10,24 @@ import (
 	"time"
 )
 
+// TrickyInputs holds the inputs of task tricky, which its method Tricky takes
+// as one value: with more than 4 inputs, parameters in spec order would be
+// easy to swap.
+type TrickyInputs struct {
+	In      string    `json:"in"`
+	Err     string    `json:"err"`
+	Impl    int       `json:"impl"`
+	Reg     bool      `json:"reg"`
+	Time    time.Time `json:"time"`
+	Runtime string    `json:"runtime"`
+	Context string    `json:"context"`
+	Errors  []string  `json:"errors"`
+	Type    string    `json:"type"`
+	Schema  string    `json:"schema"`
+	Opts    string    `json:"opts"`
+	E       string    `json:"e"`
+}
+
 // Tasks is implemented by the user: one method per task of the spec. The
 // runtime calls a method with the task's inputs once they exist, retries it
 // as the task's retry policy says, and cancels ctx on timeout, cancellation
@@ -19,7 +37,42 @@ type Tasks interface {
 	// Tricky implements task tricky.
 	//
 	// Every input name here is an identifier the wiring uses.
-	Tricky(ctx context.Context, in string, err string, impl int, reg bool, time time.Time, runtime string, context string, errors []string, type_ string, schema string, opts string, e string) (string, error)
+	Tricky(ctx context.Context, in TrickyInputs) (string, error)
+
+	// Few implements task few.
+	//
+	// Few enough inputs to be parameters, named like the wiring's identifiers.
+	Few(ctx context.Context, result string, impl int, reg bool, context string) (string, error)
+
+	// FewMore implements task few_more.
+	FewMore(ctx context.Context, fewResult string, time time.Time, runtime string, errors []string) (string, error)
+}
+
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// Tricky fails task tricky, which has no implementation yet.
+func (UnimplementedTasks) Tricky(context.Context, TrickyInputs) (string, error) {
+	var out string
+	return out, runtime.NotImplemented("tricky", "Tricky")
+}
+
+// Few fails task few, which has no implementation yet.
+func (UnimplementedTasks) Few(context.Context, string, int, bool, string) (string, error) {
+	var out string
+	return out, runtime.NotImplemented("few", "Few")
+}
+
+// FewMore fails task few_more, which has no implementation yet.
+func (UnimplementedTasks) FewMore(context.Context, string, time.Time, string, []string) (string, error) {
+	var out string
+	return out, runtime.NotImplemented("few_more", "FewMore")
 }
 
 // Register binds impl to every task of the spec in reg, then registers every
@@ -27,11 +80,48 @@ type Tasks interface {
 func Register(reg *runtime.Registry, impl Tasks) error {
 	return errors.Join(
 		reg.RegisterTask("tricky", func(ctx context.Context, in runtime.Inputs) (any, error) {
-			in_, err := runtime.Input[string](in, "in")
-			if err != nil {
+			var args TrickyInputs
+			var err error
+			if args.In, err = runtime.Input[string](in, "in"); err != nil {
 				return nil, err
 			}
-			err_, err := runtime.Input[string](in, "err")
+			if args.Err, err = runtime.Input[string](in, "err"); err != nil {
+				return nil, err
+			}
+			if args.Impl, err = runtime.Input[int](in, "impl"); err != nil {
+				return nil, err
+			}
+			if args.Reg, err = runtime.Input[bool](in, "reg"); err != nil {
+				return nil, err
+			}
+			if args.Time, err = runtime.Input[time.Time](in, "time"); err != nil {
+				return nil, err
+			}
+			if args.Runtime, err = runtime.Input[string](in, "runtime"); err != nil {
+				return nil, err
+			}
+			if args.Context, err = runtime.Input[string](in, "context"); err != nil {
+				return nil, err
+			}
+			if args.Errors, err = runtime.Input[[]string](in, "errors"); err != nil {
+				return nil, err
+			}
+			if args.Type, err = runtime.Input[string](in, "type"); err != nil {
+				return nil, err
+			}
+			if args.Schema, err = runtime.Input[string](in, "schema"); err != nil {
+				return nil, err
+			}
+			if args.Opts, err = runtime.Input[string](in, "opts"); err != nil {
+				return nil, err
+			}
+			if args.E, err = runtime.Input[string](in, "e"); err != nil {
+				return nil, err
+			}
+			return impl.Tricky(ctx, args)
+		}),
+		reg.RegisterTask("few", func(ctx context.Context, in runtime.Inputs) (any, error) {
+			result, err := runtime.Input[string](in, "result")
 			if err != nil {
 				return nil, err
 			}
@@ -43,6 +133,17 @@ func Register(reg *runtime.Registry, impl Tasks) error {
 			if err != nil {
 				return nil, err
 			}
+			context_, err := runtime.Input[string](in, "context")
+			if err != nil {
+				return nil, err
+			}
+			return impl.Few(ctx, result, impl_, reg_, context_)
+		}),
+		reg.RegisterTask("few_more", func(ctx context.Context, in runtime.Inputs) (any, error) {
+			fewResult, err := runtime.Input[string](in, "few_result")
+			if err != nil {
+				return nil, err
+			}
 			time_, err := runtime.Input[time.Time](in, "time")
 			if err != nil {
 				return nil, err
@@ -51,31 +152,11 @@ func Register(reg *runtime.Registry, impl Tasks) error {
 			if err != nil {
 				return nil, err
 			}
-			context_, err := runtime.Input[string](in, "context")
-			if err != nil {
-				return nil, err
-			}
 			errors_, err := runtime.Input[[]string](in, "errors")
 			if err != nil {
 				return nil, err
 			}
-			type_, err := runtime.Input[string](in, "type")
-			if err != nil {
-				return nil, err
-			}
-			schema, err := runtime.Input[string](in, "schema")
-			if err != nil {
-				return nil, err
-			}
-			opts, err := runtime.Input[string](in, "opts")
-			if err != nil {
-				return nil, err
-			}
-			e, err := runtime.Input[string](in, "e")
-			if err != nil {
-				return nil, err
-			}
-			return impl.Tricky(ctx, in_, err_, impl_, reg_, time_, runtime_, context_, errors_, type_, schema, opts, e)
+			return impl.FewMore(ctx, fewResult, time_, runtime_, errors_)
 		}),
 		reg.RegisterPipeline(pipelineTrickyPipeline),
 	)

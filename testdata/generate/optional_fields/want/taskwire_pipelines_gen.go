@@ -80,3 +80,22 @@ func StartOptionalPipeline(ctx context.Context, e *runtime.Engine, in OptionalPi
 		"metadata":   in.Metadata,
 	}, opts)
 }
+
+// RunOptionalPipeline runs pipeline optional_pipeline once with the inputs in
+// on a new engine binding impl (in memory unless opts give a backend), returns
+// its outputs and shuts the engine down: one call for a test of task code, or
+// a one-off run. A run that fails is its *runtime.RunError.
+func RunOptionalPipeline(ctx context.Context, impl Tasks, in OptionalPipelineInput, opts ...runtime.Option) (OptionalPipelineOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return OptionalPipelineOutput{}, err
+	}
+	return runtime.RunOnce[OptionalPipelineOutput](ctx, e, "optional_pipeline", map[string]any{
+		"everything": in.Everything,
+		"note":       in.Note,
+		"limit":      in.Limit,
+		"when":       in.When,
+		"payload":    in.Payload,
+		"metadata":   in.Metadata,
+	})
+}

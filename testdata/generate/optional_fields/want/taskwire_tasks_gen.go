@@ -10,6 +10,18 @@ import (
 	"time"
 )
 
+// TakeEverythingInputs holds the inputs of task take_everything, which its
+// method TakeEverything takes as one value: with more than 4 inputs,
+// parameters in spec order would be easy to swap.
+type TakeEverythingInputs struct {
+	Everything Everything     `json:"everything"`
+	Note       *string        `json:"note,omitempty"`
+	Limit      *int           `json:"limit,omitempty"`
+	When       *time.Time     `json:"when,omitempty"`
+	Payload    []byte         `json:"payload,omitempty"`
+	Metadata   map[string]any `json:"metadata,omitempty"`
+}
+
 // Tasks is implemented by the user: one method per task of the spec. The
 // runtime calls a method with the task's inputs once they exist, retries it
 // as the task's retry policy says, and cancels ctx on timeout, cancellation
@@ -17,7 +29,22 @@ import (
 // would not fix.
 type Tasks interface {
 	// TakeEverything implements task take_everything.
-	TakeEverything(ctx context.Context, everything Everything, note *string, limit *int, when *time.Time, payload []byte, metadata map[string]any) (Tree, error)
+	TakeEverything(ctx context.Context, in TakeEverythingInputs) (Tree, error)
+}
+
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// TakeEverything fails task take_everything, which has no implementation yet.
+func (UnimplementedTasks) TakeEverything(context.Context, TakeEverythingInputs) (Tree, error) {
+	var out Tree
+	return out, runtime.NotImplemented("take_everything", "TakeEverything")
 }
 
 // Register binds impl to every task of the spec in reg, then registers every
@@ -25,31 +52,27 @@ type Tasks interface {
 func Register(reg *runtime.Registry, impl Tasks) error {
 	return errors.Join(
 		reg.RegisterTask("take_everything", func(ctx context.Context, in runtime.Inputs) (any, error) {
-			everything, err := runtime.Input[Everything](in, "everything")
-			if err != nil {
+			var args TakeEverythingInputs
+			var err error
+			if args.Everything, err = runtime.Input[Everything](in, "everything"); err != nil {
 				return nil, err
 			}
-			note, err := runtime.Input[*string](in, "note")
-			if err != nil {
+			if args.Note, err = runtime.Input[*string](in, "note"); err != nil {
 				return nil, err
 			}
-			limit, err := runtime.Input[*int](in, "limit")
-			if err != nil {
+			if args.Limit, err = runtime.Input[*int](in, "limit"); err != nil {
 				return nil, err
 			}
-			when, err := runtime.Input[*time.Time](in, "when")
-			if err != nil {
+			if args.When, err = runtime.Input[*time.Time](in, "when"); err != nil {
 				return nil, err
 			}
-			payload, err := runtime.Input[[]byte](in, "payload")
-			if err != nil {
+			if args.Payload, err = runtime.Input[[]byte](in, "payload"); err != nil {
 				return nil, err
 			}
-			metadata, err := runtime.Input[map[string]any](in, "metadata")
-			if err != nil {
+			if args.Metadata, err = runtime.Input[map[string]any](in, "metadata"); err != nil {
 				return nil, err
 			}
-			return impl.TakeEverything(ctx, everything, note, limit, when, payload, metadata)
+			return impl.TakeEverything(ctx, args)
 		}),
 		reg.RegisterPipeline(pipelineOptionalPipeline),
 	)

@@ -21,6 +21,8 @@ import (
 
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/httpapi"
+	"github.com/taskwire/taskwire/runtime/taskwiretest"
+	"github.com/taskwire/taskwire/testdata/generate/secure_demo/want/client"
 )
 
 const adminKey = "sk_test_admin_0123456789abcdefghijklmnopqrstuvwxyz"
@@ -228,4 +230,98 @@ type failing struct{ demoTasks }
 
 func (failing) ProcessData(ctx context.Context, data string) (Result, error) {
 	return Result{Processed: data, Status: ResultStatusFailed}, nil
+}
+
+// partial implements only validate_result: process_data is the stub of the
+// embedded UnimplementedTasks.
+type partial struct{ UnimplementedTasks }
+
+func (partial) ValidateResult(ctx context.Context, result Result) (Validated, error) {
+	return demoTasks{}.ValidateResult(ctx, result)
+}
+
+// An implementation embedding UnimplementedTasks builds with one method;
+// the missing one fails its task at once with an error naming the method.
+func TestUnimplementedTasks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := UnimplementedTasks{}.ProcessData(ctx, "x")
+	if !errors.Is(err, runtime.ErrNotImplemented) || !runtime.IsPermanent(err) {
+		t.Fatalf("stub error = %v, want a permanent runtime.ErrNotImplemented", err)
+	}
+	if out, err := (partial{}).ValidateResult(ctx, Result{Processed: "X", Status: ResultStatusOk}); err != nil || !out.Validated {
+		t.Fatalf("the written method = %+v, %v", out, err)
+	}
+
+	e, err := NewEngine(partial{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+	run, err := StartSecureDemoPipeline(ctx, e, SecureDemoPipelineInput{Data: "x"}, runtime.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runErr *runtime.RunError
+	if _, err := run.Wait(ctx); !errors.As(err, &runErr) {
+		t.Fatalf("Wait = %v, want a *runtime.RunError", err)
+	}
+	r, err := run.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := r.Tasks["process_data"]
+	// process_data may take 3 attempts, but a missing method is permanent.
+	want := `task not implemented: task "process_data" has no implementation; write the method ProcessData of your Tasks implementation`
+	if task.Status != runtime.TaskFailed || task.Attempts != 1 || task.Error != want {
+		t.Errorf("process_data = %+v, want failed after 1 attempt with %q", task, want)
+	}
+}
+
+// The generated Run function runs the pipeline in one call, in memory.
+func TestRunInOneCall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := RunSecureDemoPipeline(ctx, demoTasks{}, SecureDemoPipelineInput{Data: "one call"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Validated{Processed: "ONE CALL", Status: "ok", Validated: true}); out.Validated != want {
+		t.Errorf("outputs = %+v, want %+v", out.Validated, want)
+	}
+	var runErr *runtime.RunError
+	if _, err := RunSecureDemoPipeline(ctx, failing{}, SecureDemoPipelineInput{Data: "x"}); !errors.As(err, &runErr) {
+		t.Errorf("a failing run = %v, want a *runtime.RunError", err)
+	}
+}
+
+// The generated client drives the generated server over HTTP, served by
+// taskwiretest with keys made for the test.
+func TestClientOverHTTP(t *testing.T) {
+	engine, err := NewEngine(demoTasks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := taskwiretest.NewServer(t, engine, Service())
+	c, err := client.New(srv.URL, client.WithAPIKey(srv.Key("admin_full")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := c.RunSecureDemoPipeline(ctx, client.SecureDemoPipelineInput{Data: "over http"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (client.Validated{Processed: "OVER HTTP", Status: "ok", Validated: true}); out.Validated != want {
+		t.Errorf("outputs = %+v, want %+v", out.Validated, want)
+	}
+	viewer, err := client.New(srv.URL, client.WithAPIKey(srv.Key("viewer_reports")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var herr *client.Error
+	if _, err := viewer.RunSecureDemoPipeline(ctx, client.SecureDemoPipelineInput{Data: "x"}); !errors.As(err, &herr) || herr.Status != http.StatusForbidden {
+		t.Errorf("the viewer's run = %v, want a 403 *client.Error", err)
+	}
 }

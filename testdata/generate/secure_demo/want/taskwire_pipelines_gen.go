@@ -72,3 +72,17 @@ func StartSecureDemoPipeline(ctx context.Context, e *runtime.Engine, in SecureDe
 		"data": in.Data,
 	}, opts)
 }
+
+// RunSecureDemoPipeline runs pipeline secure_demo_pipeline once with the
+// inputs in on a new engine binding impl (in memory unless opts give a
+// backend), returns its outputs and shuts the engine down: one call for a test
+// of task code, or a one-off run. A run that fails is its *runtime.RunError.
+func RunSecureDemoPipeline(ctx context.Context, impl Tasks, in SecureDemoPipelineInput, opts ...runtime.Option) (SecureDemoPipelineOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return SecureDemoPipelineOutput{}, err
+	}
+	return runtime.RunOnce[SecureDemoPipelineOutput](ctx, e, "secure_demo_pipeline", map[string]any{
+		"data": in.Data,
+	})
+}

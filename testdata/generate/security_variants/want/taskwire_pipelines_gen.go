@@ -60,6 +60,20 @@ func StartEchoPipeline(ctx context.Context, e *runtime.Engine, in EchoPipelineIn
 	}, opts)
 }
 
+// RunEchoPipeline runs pipeline echo_pipeline once with the inputs in on a new
+// engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunEchoPipeline(ctx context.Context, impl Tasks, in EchoPipelineInput, opts ...runtime.Option) (EchoPipelineOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return EchoPipelineOutput{}, err
+	}
+	return runtime.RunOnce[EchoPipelineOutput](ctx, e, "echo_pipeline", map[string]any{
+		"message": in.Message,
+	})
+}
+
 // AdminEchoInput holds the inputs of pipeline admin_echo: the body of its
 // execute request.
 type AdminEchoInput struct {
@@ -107,4 +121,18 @@ func StartAdminEcho(ctx context.Context, e *runtime.Engine, in AdminEchoInput, o
 	return runtime.StartTyped[AdminEchoOutput](ctx, e, "admin_echo", map[string]any{
 		"message": in.Message,
 	}, opts)
+}
+
+// RunAdminEcho runs pipeline admin_echo once with the inputs in on a new
+// engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunAdminEcho(ctx context.Context, impl Tasks, in AdminEchoInput, opts ...runtime.Option) (AdminEchoOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return AdminEchoOutput{}, err
+	}
+	return runtime.RunOnce[AdminEchoOutput](ctx, e, "admin_echo", map[string]any{
+		"message": in.Message,
+	})
 }

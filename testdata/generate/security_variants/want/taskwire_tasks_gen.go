@@ -19,6 +19,21 @@ type Tasks interface {
 	Echo(ctx context.Context, message string) (string, error)
 }
 
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// Echo fails task echo, which has no implementation yet.
+func (UnimplementedTasks) Echo(context.Context, string) (string, error) {
+	var out string
+	return out, runtime.NotImplemented("echo", "Echo")
+}
+
 // Register binds impl to every task of the spec in reg, then registers every
 // pipeline. It reports every problem at once.
 func Register(reg *runtime.Registry, impl Tasks) error {

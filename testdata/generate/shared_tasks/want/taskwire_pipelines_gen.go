@@ -82,6 +82,20 @@ func StartAnalyse(ctx context.Context, e *runtime.Engine, in AnalyseInput, opts 
 	}, opts)
 }
 
+// RunAnalyse runs pipeline analyse once with the inputs in on a new engine
+// binding impl (in memory unless opts give a backend), returns its outputs and
+// shuts the engine down: one call for a test of task code, or a one-off run. A
+// run that fails is its *runtime.RunError.
+func RunAnalyse(ctx context.Context, impl Tasks, in AnalyseInput, opts ...runtime.Option) (AnalyseOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return AnalyseOutput{}, err
+	}
+	return runtime.RunOnce[AnalyseOutput](ctx, e, "analyse", map[string]any{
+		"url": in.URL,
+	})
+}
+
 // TranslateDocInput holds the inputs of pipeline translate_doc: the body of
 // its execute request.
 type TranslateDocInput struct {
@@ -142,6 +156,21 @@ func StartTranslateDoc(ctx context.Context, e *runtime.Engine, in TranslateDocIn
 		"url":    in.URL,
 		"target": in.Target,
 	}, opts)
+}
+
+// RunTranslateDoc runs pipeline translate_doc once with the inputs in on a new
+// engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunTranslateDoc(ctx context.Context, impl Tasks, in TranslateDocInput, opts ...runtime.Option) (TranslateDocOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return TranslateDocOutput{}, err
+	}
+	return runtime.RunOnce[TranslateDocOutput](ctx, e, "translate_doc", map[string]any{
+		"url":    in.URL,
+		"target": in.Target,
+	})
 }
 
 // TwoBranchesInput holds the inputs of pipeline two_branches: the body of its
@@ -216,4 +245,19 @@ func StartTwoBranches(ctx context.Context, e *runtime.Engine, in TwoBranchesInpu
 		"url":  in.URL,
 		"text": in.Text,
 	}, opts)
+}
+
+// RunTwoBranches runs pipeline two_branches once with the inputs in on a new
+// engine binding impl (in memory unless opts give a backend), returns its
+// outputs and shuts the engine down: one call for a test of task code, or a
+// one-off run. A run that fails is its *runtime.RunError.
+func RunTwoBranches(ctx context.Context, impl Tasks, in TwoBranchesInput, opts ...runtime.Option) (TwoBranchesOutput, error) {
+	e, err := NewEngine(impl, opts...)
+	if err != nil {
+		return TwoBranchesOutput{}, err
+	}
+	return runtime.RunOnce[TwoBranchesOutput](ctx, e, "two_branches", map[string]any{
+		"url":  in.URL,
+		"text": in.Text,
+	})
 }

@@ -33,6 +33,45 @@ type Tasks interface {
 	HashText(ctx context.Context, text string) (string, error)
 }
 
+// UnimplementedTasks implements every method of Tasks by failing its task
+// with a permanent error that wraps runtime.ErrNotImplemented and names the
+// method to write. Embed it in your implementation to build and run the
+// service before every task has a method; each method you write replaces
+// its stub.
+type UnimplementedTasks struct{}
+
+var _ Tasks = UnimplementedTasks{}
+
+// Fetch fails task fetch, which has no implementation yet.
+func (UnimplementedTasks) Fetch(context.Context, string) (Doc, error) {
+	var out Doc
+	return out, runtime.NotImplemented("fetch", "Fetch")
+}
+
+// DetectLang fails task detect_lang, which has no implementation yet.
+func (UnimplementedTasks) DetectLang(context.Context, Doc) (string, error) {
+	var out string
+	return out, runtime.NotImplemented("detect_lang", "DetectLang")
+}
+
+// CountWords fails task count_words, which has no implementation yet.
+func (UnimplementedTasks) CountWords(context.Context, Doc) (int, error) {
+	var out int
+	return out, runtime.NotImplemented("count_words", "CountWords")
+}
+
+// Translate fails task translate, which has no implementation yet.
+func (UnimplementedTasks) Translate(context.Context, Doc, string) (Doc, error) {
+	var out Doc
+	return out, runtime.NotImplemented("translate", "Translate")
+}
+
+// HashText fails task hash_text, which has no implementation yet.
+func (UnimplementedTasks) HashText(context.Context, string) (string, error) {
+	var out string
+	return out, runtime.NotImplemented("hash_text", "HashText")
+}
+
 // Register binds impl to every task of the spec in reg, then registers every
 // pipeline. It reports every problem at once.
 func Register(reg *runtime.Registry, impl Tasks) error {
