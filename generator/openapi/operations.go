@@ -21,7 +21,7 @@ const appJSON = "application/json"
 var descriptions = map[string]string{
 	"list_pipelines":     "The ids of the pipelines the caller may read, in spec order.",
 	"get_pipeline":       "The pipeline's inputs (the fields of its execute body), its outputs and its tasks in topological order. `timeout` and `rate_limit` are absent when not set.",
-	"get_pipeline_graph": "The pipeline's dataflow graph: its inputs, tasks and outputs, with an edge for every value passed between them. `format` picks JSON (the default), Mermaid or Graphviz DOT: the same output as `taskwire graph`.",
+	"get_pipeline_graph": "The pipeline's dataflow graph: its inputs, tasks and outputs, with an edge for every value passed between them. `format` picks JSON (the default), Mermaid, Graphviz DOT or an SVG image laid out by the server (each task a node with `data-task`): the same output as `taskwire graph`.",
 	"list_runs":          "The runs the caller may read, newest first, a page at a time. Pass `next_cursor` back as `cursor` for the next page; `next_cursor` is absent on the last page.",
 	"get_run":            "A run the caller may not read answers 404, exactly like a run that does not exist.",
 	"cancel_run":         "Cancels a pending or running run and answers with the run. A run that has already finished answers 409.",
@@ -69,13 +69,13 @@ func (g *gen) operation(rt *model.Route) (*openapi3.Operation, error) {
 		r := g.ok(op, "The pipeline.", appJSON, g.ref(g.pipeline), nil)
 		r.Content[appJSON].Examples = g.perPipeline(func(p *model.Pipeline) any { return pipelineExample(p) })
 	case id == "get_pipeline_graph":
-		op.Parameters = append(op.Parameters, &openapi3.ParameterRef{Value: query("format", "The graph's format: JSON (`application/json`), Mermaid (`text/vnd.mermaid`) or Graphviz DOT (`text/vnd.graphviz`).",
+		op.Parameters = append(op.Parameters, &openapi3.ParameterRef{Value: query("format", "The graph's format: JSON (`application/json`), Mermaid (`text/vnd.mermaid`), Graphviz DOT (`text/vnd.graphviz`) or SVG (`image/svg+xml`).",
 			&openapi3.Schema{Type: &openapi3.Types{openapi3.TypeString}, Enum: toAny(rtgraph.Formats), Default: "json"})})
 		r := g.ok(op, "The pipeline's graph, in the format asked for.", appJSON, g.ref(g.graph), nil)
 		r.Content[appJSON].Examples = g.perPipeline(func(p *model.Pipeline) any { return graphExample(p, "json") })
-		for _, f := range []struct{ format, media string }{{"mermaid", "text/vnd.mermaid"}, {"dot", "text/vnd.graphviz"}} {
+		for _, f := range []struct{ format, media string }{{"mermaid", "text/vnd.mermaid"}, {"dot", "text/vnd.graphviz"}, {"svg", "image/svg+xml"}} {
 			r.Content[f.media] = &openapi3.MediaType{
-				Schema:   sref(str("The graph as " + map[string]string{"mermaid": "a Mermaid flowchart", "dot": "a Graphviz DOT digraph"}[f.format] + ".")),
+				Schema:   sref(str("The graph as " + map[string]string{"mermaid": "a Mermaid flowchart", "dot": "a Graphviz DOT digraph", "svg": "an SVG image"}[f.format] + ".")),
 				Examples: g.perPipeline(func(p *model.Pipeline) any { return graphExample(p, f.format) }),
 			}
 		}

@@ -126,7 +126,7 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, v)
 }
 
-var graphTypes = map[string]string{"json": "application/json", "mermaid": "text/vnd.mermaid; charset=utf-8", "dot": "text/vnd.graphviz; charset=utf-8"}
+var graphTypes = map[string]string{"json": "application/json", "mermaid": "text/vnd.mermaid; charset=utf-8", "dot": "text/vnd.graphviz; charset=utf-8", "svg": "image/svg+xml"}
 
 func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
 	format := r.URL.Query().Get("format")
@@ -135,7 +135,7 @@ func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	ctype, known := graphTypes[format]
 	if !known {
-		writeProblem(w, r, http.StatusBadRequest, "format must be json, mermaid or dot")
+		writeProblem(w, r, http.StatusBadRequest, "format must be json, mermaid, dot or svg")
 		return
 	}
 	pl, ok := s.readablePipeline(w, r)
@@ -151,6 +151,10 @@ func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
 		info.Status = http.StatusOK
 	}
 	w.Header().Set("Content-Type", ctype)
+	if format == "svg" {
+		// An image opened on its own is a document: it may load and run nothing.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 }
