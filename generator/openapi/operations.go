@@ -20,7 +20,7 @@ const appJSON = "application/json"
 // operation id; execute operations build theirs from the pipeline.
 var descriptions = map[string]string{
 	"list_pipelines":     "The ids of the pipelines the caller may read, in spec order.",
-	"get_pipeline":       "The pipeline's inputs (the fields of its execute body), its outputs and its tasks in topological order. `timeout` and `rate_limit` are absent when not set.",
+	"get_pipeline":       "The pipeline's inputs (the fields of its execute body), its outputs, its tasks in topological order, and the actions the caller holds on it. `timeout` and `rate_limit` are absent when not set.",
 	"get_pipeline_graph": "The pipeline's dataflow graph: its inputs, tasks and outputs, with an edge for every value passed between them. `format` picks JSON (the default), Mermaid, Graphviz DOT or an SVG image laid out by the server (each task a node with `data-task`): the same output as `taskwire graph`.",
 	"list_runs":          "The runs the caller may read, newest first, a page at a time. Pass `next_cursor` back as `cursor` for the next page; `next_cursor` is absent on the last page.",
 	"get_run":            "A run the caller may not read answers 404, exactly like a run that does not exist.",
@@ -293,7 +293,7 @@ func pipelineExample(p *model.Pipeline) map[string]any {
 		}
 		tasks = append(tasks, task)
 	}
-	ex := map[string]any{"id": p.Name, "inputs": inputs, "outputs": outputs, "tasks": tasks}
+	ex := map[string]any{"id": p.Name, "inputs": inputs, "outputs": outputs, "tasks": tasks, "actions": []any{"read", "execute", "write"}}
 	if p.Description != "" {
 		ex["description"] = p.Description
 	}
@@ -332,7 +332,7 @@ func graphExample(p *model.Pipeline, format string) any {
 func runExample(p *model.Pipeline, outputs map[string]any) map[string]any {
 	tasks := map[string]any{}
 	for _, t := range p.Tasks {
-		tasks[t.Name] = map[string]any{"status": "succeeded", "attempts": 1, "error": nil}
+		tasks[t.Name] = map[string]any{"status": "succeeded", "attempts": 1, "error": nil, "started_at": exampleTime, "finished_at": exampleTime}
 	}
 	return map[string]any{
 		"run_id": exampleRunID, "pipeline_id": p.Name, "status": "succeeded",
