@@ -27,7 +27,9 @@ var descriptions = map[string]string{
 	"cancel_run":         "Cancels a pending or running run and answers with the run. A run that has already finished answers 409.",
 	"run_events":         "A Server-Sent Events stream of the run: first a `snapshot` event whose data is the run, then one event per lifecycle change (`run_started`, `task_started`, `task_retrying`, `task_succeeded`, `task_failed`, `run_succeeded`, `run_failed`, `run_cancelled`), each with one JSON `data` line. The stream ends after the run ends.",
 	"openapi":            "This OpenAPI document, as JSON.",
-	"docs":               "An HTML page that renders this document.",
+	"docs":               "An HTML page that renders this document. A browser that sends no credentials (a request that accepts `text/html` with neither an API key nor a bearer token) is redirected (303) to the console's API reference, `/ui/#/docs`, where it can sign in.",
+	"console":            "The console: a web page to sign in, see the pipelines the credential may read, run them and watch runs live, and explore this API. It holds no data: everything it shows comes from this API with the credential the user enters, kept in the browser's sessionStorage. Served with a Content-Security-Policy that allows only this origin's script, stylesheet and API.",
+	"console_file":       "A file the console's page loads: `console.js`, `console.css`, `favicon.svg`, or `config.json` (the service's title and the authentication methods the sign-in offers).",
 	"health":             "Answers 200 while the server is up. Needs no authentication.",
 }
 
@@ -103,6 +105,20 @@ func (g *gen) operation(rt *model.Route) (*openapi3.Operation, error) {
 		g.ok(op, "This document.", appJSON, sref(doc), nil)
 	case id == "docs":
 		g.ok(op, "The documentation page.", "text/html", sref(str("An HTML page.")), nil)
+		lead := openapi3.NewResponse().WithDescription("A browser without credentials: see the console's API reference.")
+		lead.Headers = openapi3.Headers{hdrLocation: g.header(hdrLocation)}
+		op.Responses.Set("303", &openapi3.ResponseRef{Value: lead})
+	case id == "console":
+		g.ok(op, "The console's page.", "text/html", sref(str("An HTML page.")), nil)
+	case id == "console_file":
+		r := g.ok(op, "The file.", "text/javascript", sref(str("The console's script.")), nil)
+		r.Content["text/css"] = &openapi3.MediaType{Schema: sref(str("The console's stylesheet."))}
+		r.Content["image/svg+xml"] = &openapi3.MediaType{Schema: sref(str("The console's icon."))}
+		config := map[string]any{"title": g.m.Service.Title, "auth": g.authMethods()}
+		if h := g.apiKeyHeader(); h != "" {
+			config["api_key_header"] = h
+		}
+		r.Content[appJSON] = &openapi3.MediaType{Schema: g.ref(g.consoleConfig), Example: config}
 	case id == "health":
 		g.ok(op, "The server is up.", appJSON, g.ref(g.health), map[string]any{"status": "ok"})
 	default:
@@ -134,7 +150,10 @@ func (g *gen) describe(rt *model.Route, desc string) string {
 			parts = append(parts, "Needs an authenticated caller.")
 		}
 	}
-	if rt.Limit != nil {
+	switch {
+	case rt.Limit != nil && rt.Public:
+		parts = append(parts, fmt.Sprintf("Rate limit: %s per client address.", rt.Limit.String()))
+	case rt.Limit != nil:
 		parts = append(parts, fmt.Sprintf("Rate limit: %s per caller.", rt.Limit.String()))
 	}
 	return strings.Join(parts, "\n\n")

@@ -5,6 +5,7 @@ package openapi
 import (
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/taskwire/taskwire/generator/model"
 	rtgraph "github.com/taskwire/taskwire/runtime/graph"
 )
 
@@ -59,6 +60,43 @@ func (g *gen) sharedSchemas() {
 		"status": sref(withEnum(str(""), "ok")),
 	}))
 	g.define(g.problem, problemSchema())
+
+	auth := openapi3.NewArraySchema()
+	auth.Items = sref(withEnum(str(""), "api_key", "jwt"))
+	auth.Description = "The credentials the sign-in offers: an API key, a bearer token, or both; empty when the service has no security."
+	g.define(g.consoleConfig, object("What the console's sign-in needs to know before any credential: nothing of the service's data.", []string{"title", "auth"}, openapi3.Schemas{
+		"title":          sref(str("The service's title.")),
+		"auth":           sref(auth),
+		"api_key_header": sref(withExample(str("The header API keys are sent in; absent without API keys."), "X-API-Key")),
+	}))
+}
+
+// authMethods are the credentials the service accepts, as the console's
+// settings name them.
+func (g *gen) authMethods() []any {
+	out := []any{}
+	if !g.secured() {
+		return out
+	}
+	for _, a := range g.m.Security.Auth {
+		switch a {
+		case model.AuthAPIKey:
+			out = append(out, "api_key")
+		case model.AuthJWT:
+			out = append(out, "jwt")
+		}
+	}
+	return out
+}
+
+// apiKeyHeader is the header of API keys, or "" without them.
+func (g *gen) apiKeyHeader() string {
+	for _, a := range g.authMethods() {
+		if a == "api_key" {
+			return g.m.Security.APIKeyHeader
+		}
+	}
+	return ""
 }
 
 // runSchema is the schema of a run whose outputs are described by outputs;
