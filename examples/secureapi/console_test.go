@@ -274,7 +274,12 @@ func TestConsole(t *testing.T) {
 	if body := eval("Try it body", `document.querySelector('#op-list_pipelines .try-result').textContent`); !strings.Contains(body, `"secure_demo_pipeline"`) || !strings.Contains(strings.ToLower(body), "x-request-id") {
 		t.Errorf("Try it shows no status, headers and body:\n%s", body)
 	}
-	shot("docs", `document.getElementById('op-list_pipelines').scrollIntoView({block: 'start'})`)
+	step("open execute", chromedp.Click(chromedp.CSS("#op-execute_secure_demo_pipeline > summary")),
+		chromedp.WaitVisible(chromedp.CSS("#op-execute_secure_demo_pipeline textarea")))
+	if body := eval("execute body", `document.querySelector('#op-execute_secure_demo_pipeline textarea').value`); !strings.Contains(body, `"data"`) {
+		t.Errorf("the execute operation's Try it has no example body: %q", body)
+	}
+	shot("docs", `window.scrollTo(0, 0)`)
 
 	// The pipelines: one link, its text the pipeline id.
 	step("pipelines",
