@@ -349,11 +349,17 @@ func TestConsole(t *testing.T) {
 		t.Errorf("after sign-out: sessionStorage, localStorage, cookie = %s", left)
 	}
 
-	// The viewer may read report_* pipelines only: none here.
-	step("viewer signs in",
-		chromedp.SendKeys("", viewerKey, byName("textbox", "API key")),
-		chromedp.Click("", byName("button", "Sign in")),
-		chromedp.Click("", byName("link", "Pipelines")))
+	// The viewer may read report_* pipelines only: none here. The sign-in
+	// has the focus, and Enter submits it: no mouse needed.
+	if focused := eval("focus", `document.activeElement.id`); focused != "api-key" {
+		t.Errorf("after sign-out the focus is on %q, not the API key field", focused)
+	}
+	step("viewer signs in", chromedp.SendKeys("", viewerKey+"\n", byName("textbox", "API key")))
+	waitFor("the viewer's view", `document.getElementById('main').dataset.rendered === '#/runs?status=failed'`)
+	if focused := eval("focus", `document.activeElement.tagName + ' ' + document.activeElement.textContent`); focused != "H1 Runs" {
+		t.Errorf("after a view is shown the focus is on %q, not its heading", focused)
+	}
+	step("viewer's pipelines", chromedp.Click("", byName("link", "Pipelines")))
 	waitFor("the viewer's empty list", `document.querySelector('main').textContent.includes('may read no pipeline')`)
 	if n := eval("links", `String([...document.querySelectorAll('a')].filter(a => a.textContent === 'secure_demo_pipeline').length)`); n != "0" {
 		t.Errorf("the viewer sees %s links to secure_demo_pipeline", n)
