@@ -43,8 +43,9 @@ generate:
 	$(GO) generate ./examples/...
 
 ## lint: vet, gofmt and Redocly's recommended rules on the secure demo's OpenAPI document (needs npx).
+## no-path-trailing-slash is skipped: the console's page is GET /ui/ (CONTRACT.md section 5), a directory-like URL on purpose.
 lint: vet fmt-check
-	npx --yes @redocly/cli@2.77.0 lint --extends=recommended generator/openapi/testdata/secure_demo.openapi.json
+	npx --yes @redocly/cli@2.77.0 lint --extends=recommended --skip-rule=no-path-trailing-slash generator/openapi/testdata/secure_demo.openapi.json
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
