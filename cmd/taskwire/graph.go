@@ -13,7 +13,7 @@ import (
 func runGraph(e *env, args []string) int {
 	fs := newFlags(e, "graph")
 	pipeline := fs.String("pipeline", "", "the pipeline to draw (default: every pipeline)")
-	format := fs.String("format", "mermaid", "output format: mermaid, dot or json")
+	format := fs.String("format", "mermaid", "output format: mermaid, dot, json or svg")
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -39,6 +39,9 @@ func runGraph(e *env, args []string) int {
 			return usageError(e, "graph", "no pipeline %q in %s%s", *pipeline, files[0], diag.DidYouMean(*pipeline, names))
 		}
 		pipelines = []*model.Pipeline{p}
+	}
+	if *format == "svg" && len(pipelines) != 1 {
+		return usageError(e, "graph", "an SVG image draws one pipeline; name it with --pipeline")
 	}
 	if *format == "json" && len(pipelines) != 1 {
 		graphs := make([]*rtgraph.Graph, len(pipelines))

@@ -7,7 +7,7 @@
 //
 //	taskwire validate [--format text|json|github] [--strict] FILE...
 //	taskwire diff     [--format text|json|github] [--all] OLD NEW
-//	taskwire graph    [--pipeline ID] [--format mermaid|dot|json] FILE
+//	taskwire graph    [--pipeline ID] [--format mermaid|dot|json|svg] FILE
 //	taskwire openapi  [--format json|yaml] [-o FILE] FILE
 //	taskwire init     [--module PATH] DIR
 //	taskwire schema   [-o FILE] [--check FILE]
@@ -56,7 +56,7 @@ func init() {
 		"init":     {usage: "init [--module PATH] DIR", short: "scaffold a new service that builds, runs and passes go test", run: runInit},
 		"audit":    {usage: "audit verify [--partial] FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},
 		"token":    {usage: "token --sub ID [--role R] [--pipelines P] [--ttl 1h]", short: "mint an HS256 development token from TASKWIRE_JWT_SECRET", run: runToken},
-		"graph":    {usage: "graph [--pipeline ID] [--format mermaid|dot|json] FILE", short: "print a pipeline's task graph", run: runGraph},
+		"graph":    {usage: "graph [--pipeline ID] [--format mermaid|dot|json|svg] FILE", short: "print a pipeline's task graph", run: runGraph},
 		"openapi":  {usage: "openapi [--format json|yaml] [-o FILE] FILE", short: "print the OpenAPI 3 document of a spec's API", run: runOpenAPI},
 		"schema":   {usage: "schema [-o FILE] [--check FILE]", short: "print the JSON Schema of the spec format", run: runSchema},
 		"keygen":   {usage: "keygen [--prefix sk_]", short: "make a strong random API key and its sha256", run: runKeygen},

@@ -80,6 +80,7 @@ func TestDemo(t *testing.T) {
 		"API Key for admin: (from TASKWIRE_KEY_ADMIN_FULL)",
 		"API Key for viewer: (from TASKWIRE_KEY_VIEWER_REPORTS)",
 		"Test with:",
+		"Console at: http://127.0.0.1:",
 		"Docs at: http://127.0.0.1:",
 	} {
 		if !strings.Contains(banner, want) {

@@ -4,17 +4,19 @@
 // built from specs/secure_demo.yaml. It serves the pipeline API behind API
 // keys, ACLs, rate limits and an audit log, running tasks in memory.
 //
-//	go run ./examples/secureapi [-addr :8000] [-role all|api|worker] [-broker nats://127.0.0.1:4222]
+//	go run ./examples/secureapi [-addr :8000] [-role all|api|worker] [-broker nats://127.0.0.1:4222] [-task-delay 1s]
 //
 // With a broker (-broker or TASKWIRE_BROKER) runs, tasks and events go
 // through NATS JetStream, and the process plays one role (-role or
 // TASKWIRE_ROLE): api serves HTTP and enqueues tasks, worker executes them
 // (no HTTP, no keys), all does both. Without a broker everything stays in
-// memory in this process. See docs/scaling.md.
+// memory in this process. See docs/scaling.md. -task-delay makes every
+// task take that long, to watch runs live in the console.
 //
 // Keys come from TASKWIRE_KEY_ADMIN_FULL and TASKWIRE_KEY_VIEWER_REPORTS;
 // when a variable is unset, a strong random key is made for this run and
-// printed. The audit log goes to audit.jsonl in the working directory.
+// printed. The console, a web page over the API, is at /ui/. The audit log
+// goes to audit.jsonl in the working directory.
 package main
 
 import (
@@ -51,6 +53,7 @@ var demoKeys = []struct{ env, who string }{
 func run(args []string, out io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("secureapi", flag.ContinueOnError)
 	addr := fs.String("addr", ":8000", "address to listen on")
+	delay := fs.Duration("task-delay", 0, "how long each task takes, to watch runs live in the console (0: as fast as it can)")
 	dep := deploy.Flags(fs, securedemo.ServiceName, getenv)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -66,7 +69,7 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	if dep.Role == deploy.RoleWorker {
 		// A worker serves no HTTP and needs no keys: it prints none.
 		reg := runtime.NewRegistry()
-		if err := securedemo.Register(reg, tasks{}); err != nil {
+		if err := securedemo.Register(reg, tasks{delay: *delay}); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "Worker executing tasks from %s\n", dep.Where())
@@ -92,7 +95,7 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		return getenv(name)
 	}
 
-	engine, err := securedemo.NewEngine(tasks{}, dep.EngineOptions()...)
+	engine, err := securedemo.NewEngine(tasks{delay: *delay}, dep.EngineOptions()...)
 	if err != nil {
 		return err
 	}
@@ -127,7 +130,7 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 	for _, line := range banner {
 		fmt.Fprintln(out, line)
 	}
-	fmt.Fprintf(out, "\nTest with:\n  curl -H \"X-API-Key: %s\" %s/pipelines\n\nDocs at: %s/docs\n", curlKey, base, base)
+	fmt.Fprintf(out, "\nTest with:\n  curl -H \"X-API-Key: %s\" %s/pipelines\n\nConsole at: %s%s (sign in with a key above)\nDocs at: %s/docs\n", curlKey, base, base, httpapi.ConsolePath, base)
 	if dep.Distributed() {
 		fmt.Fprintf(out, "Role %s, tasks through %s\n", dep.Role, dep.Where())
 	}

@@ -336,7 +336,7 @@ func (rl *RateLimits) Limits() *route.Limits {
 // writes it, or nil when r is unlimited.
 func (m *Model) RouteRate(r *Route) *Rate {
 	rl := &m.Security.RateLimits
-	if !m.Security.Enabled || r.Limit == nil {
+	if !m.Security.Enabled || r.Limit == nil || r.Public { // a public route's limit is its own, not the spec's
 		return nil
 	}
 	name, _ := rl.Limits().Which(r)

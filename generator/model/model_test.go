@@ -107,14 +107,15 @@ func TestSecureDemoModel(t *testing.T) {
 	want := map[string]string{
 		"list_pipelines": "100/minute", "get_pipeline": "60/minute", "execute_secure_demo_pipeline": "10/minute",
 		"get_run": "60/minute", "health": "none", "openapi": "60/minute",
+		"console": "120/minute", "console_file": "120/minute", // their own, per client address
 	}
 	for op, w := range want {
 		if rates[op] != w {
 			t.Errorf("rate of %s = %s, want %s", op, rates[op], w)
 		}
 	}
-	if len(m.Routes) != 11 {
-		t.Errorf("%d routes, want 11", len(m.Routes))
+	if len(m.Routes) != 13 {
+		t.Errorf("%d routes, want 13", len(m.Routes))
 	}
 
 	// Positions of what the model holds, for diagnostics about it (taskwire diff).
@@ -139,6 +140,10 @@ func TestSecureDemoModel(t *testing.T) {
 			at("list_pipelines rate", m.RouteRate(r).Pos, 71, 30)
 		case "get_run":
 			at("default rate", m.RouteRate(r).Pos, 70, 14)
+		case "console":
+			if m.RouteRate(r) != nil {
+				t.Error("the console's own limit is reported as one of the spec's")
+			}
 		}
 	}
 }

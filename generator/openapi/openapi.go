@@ -94,9 +94,9 @@ type gen struct {
 	names *namer
 	// The component names of the shared schemas, chosen so that no named
 	// type of the spec takes them.
-	run, taskState, runAccepted, runList, pipelineList, pipeline, graph, health, problem string
-	runStatuses                                                                          []any
-	runResults                                                                           map[string]string // pipeline name -> its RunResult schema
+	run, taskState, runAccepted, runList, pipelineList, pipeline, graph, health, problem, consoleConfig string
+	runStatuses                                                                                         []any
+	runResults                                                                                          map[string]string // pipeline name -> its RunResult schema
 	// err is the first inconsistency met while building (a case the model
 	// never produces); build returns it.
 	err error
@@ -132,6 +132,7 @@ func newGen(m *model.Model) *gen {
 	g.graph = g.names.take("Graph")
 	g.health = g.names.take("Health")
 	g.problem = g.names.take("Problem")
+	g.consoleConfig = g.names.take("ConsoleConfig")
 	return g
 }
 
@@ -151,7 +152,7 @@ func (g *gen) build() error {
 var tags = openapi3.Tags{
 	{Name: "pipelines", Description: "Pipelines: describe them, draw their task graphs and start runs."},
 	{Name: "runs", Description: "Runs: list, read, follow and cancel them."},
-	{Name: "meta", Description: "The service itself: this document, its documentation page and a liveness check."},
+	{Name: "meta", Description: "The service itself: this document, its documentation page, the console (a web page over this API) and a liveness check."},
 }
 
 func (g *gen) info() {

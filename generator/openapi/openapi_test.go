@@ -350,8 +350,11 @@ func TestSecureDemo(t *testing.T) {
 			format = p.Value
 		}
 	}
-	if format == nil || !slices.Equal(format.Schema.Value.Enum, []any{"json", "mermaid", "dot"}) {
+	if format == nil || !slices.Equal(format.Schema.Value.Enum, []any{"json", "mermaid", "dot", "svg"}) {
 		t.Errorf("graph format parameter = %+v", format)
+	}
+	if ok := graph.Responses.Value("200").Value; ok.Content["image/svg+xml"] == nil || ok.Content["image/svg+xml"].Examples["secure_demo_pipeline"] == nil {
+		t.Error("the graph's 200 response has no image/svg+xml content with an example")
 	}
 	cancel := doc.Paths.Value("/runs/{run_id}/cancel").Post
 	for _, code := range []string{"200", "401", "403", "404", "409", "429", "500"} {

@@ -20,14 +20,16 @@ const appJSON = "application/json"
 // operation id; execute operations build theirs from the pipeline.
 var descriptions = map[string]string{
 	"list_pipelines":     "The ids of the pipelines the caller may read, in spec order.",
-	"get_pipeline":       "The pipeline's inputs (the fields of its execute body), its outputs and its tasks in topological order. `timeout` and `rate_limit` are absent when not set.",
-	"get_pipeline_graph": "The pipeline's dataflow graph: its inputs, tasks and outputs, with an edge for every value passed between them. `format` picks JSON (the default), Mermaid or Graphviz DOT: the same output as `taskwire graph`.",
+	"get_pipeline":       "The pipeline's inputs (the fields of its execute body), its outputs, its tasks in topological order, and the actions the caller holds on it. `timeout` and `rate_limit` are absent when not set.",
+	"get_pipeline_graph": "The pipeline's dataflow graph: its inputs, tasks and outputs, with an edge for every value passed between them. `format` picks JSON (the default), Mermaid, Graphviz DOT or an SVG image laid out by the server (each task a node with `data-task`): the same output as `taskwire graph`.",
 	"list_runs":          "The runs the caller may read, newest first, a page at a time. Pass `next_cursor` back as `cursor` for the next page; `next_cursor` is absent on the last page.",
 	"get_run":            "A run the caller may not read answers 404, exactly like a run that does not exist.",
 	"cancel_run":         "Cancels a pending or running run and answers with the run. A run that has already finished answers 409.",
 	"run_events":         "A Server-Sent Events stream of the run: first a `snapshot` event whose data is the run, then one event per lifecycle change (`run_started`, `task_started`, `task_retrying`, `task_succeeded`, `task_failed`, `run_succeeded`, `run_failed`, `run_cancelled`), each with one JSON `data` line. The stream ends after the run ends.",
 	"openapi":            "This OpenAPI document, as JSON.",
-	"docs":               "An HTML page that renders this document.",
+	"docs":               "An HTML page that renders this document. A browser that sends no credentials (a request that accepts `text/html` with neither an API key nor a bearer token) is redirected (303) to the console's API reference, `/ui/#/docs`, where it can sign in.",
+	"console":            "The console: a web page to sign in, see the pipelines the credential may read, run them and watch runs live, and explore this API. It holds no data: everything it shows comes from this API with the credential the user enters, kept in the browser's sessionStorage. Served with a Content-Security-Policy that allows only this origin's script, stylesheet and API.",
+	"console_file":       "A file the console's page loads: `console.js`, `console.css`, `favicon.svg`, or `config.json` (the service's title and the authentication methods the sign-in offers).",
 	"health":             "Answers 200 while the server is up. Needs no authentication.",
 }
 
@@ -69,13 +71,13 @@ func (g *gen) operation(rt *model.Route) (*openapi3.Operation, error) {
 		r := g.ok(op, "The pipeline.", appJSON, g.ref(g.pipeline), nil)
 		r.Content[appJSON].Examples = g.perPipeline(func(p *model.Pipeline) any { return pipelineExample(p) })
 	case id == "get_pipeline_graph":
-		op.Parameters = append(op.Parameters, &openapi3.ParameterRef{Value: query("format", "The graph's format: JSON (`application/json`), Mermaid (`text/vnd.mermaid`) or Graphviz DOT (`text/vnd.graphviz`).",
+		op.Parameters = append(op.Parameters, &openapi3.ParameterRef{Value: query("format", "The graph's format: JSON (`application/json`), Mermaid (`text/vnd.mermaid`), Graphviz DOT (`text/vnd.graphviz`) or SVG (`image/svg+xml`).",
 			&openapi3.Schema{Type: &openapi3.Types{openapi3.TypeString}, Enum: toAny(rtgraph.Formats), Default: "json"})})
 		r := g.ok(op, "The pipeline's graph, in the format asked for.", appJSON, g.ref(g.graph), nil)
 		r.Content[appJSON].Examples = g.perPipeline(func(p *model.Pipeline) any { return graphExample(p, "json") })
-		for _, f := range []struct{ format, media string }{{"mermaid", "text/vnd.mermaid"}, {"dot", "text/vnd.graphviz"}} {
+		for _, f := range []struct{ format, media string }{{"mermaid", "text/vnd.mermaid"}, {"dot", "text/vnd.graphviz"}, {"svg", "image/svg+xml"}} {
 			r.Content[f.media] = &openapi3.MediaType{
-				Schema:   sref(str("The graph as " + map[string]string{"mermaid": "a Mermaid flowchart", "dot": "a Graphviz DOT digraph"}[f.format] + ".")),
+				Schema:   sref(str("The graph as " + map[string]string{"mermaid": "a Mermaid flowchart", "dot": "a Graphviz DOT digraph", "svg": "an SVG image"}[f.format] + ".")),
 				Examples: g.perPipeline(func(p *model.Pipeline) any { return graphExample(p, f.format) }),
 			}
 		}
@@ -103,6 +105,20 @@ func (g *gen) operation(rt *model.Route) (*openapi3.Operation, error) {
 		g.ok(op, "This document.", appJSON, sref(doc), nil)
 	case id == "docs":
 		g.ok(op, "The documentation page.", "text/html", sref(str("An HTML page.")), nil)
+		lead := openapi3.NewResponse().WithDescription("A browser without credentials: see the console's API reference.")
+		lead.Headers = openapi3.Headers{hdrLocation: g.header(hdrLocation)}
+		op.Responses.Set("303", &openapi3.ResponseRef{Value: lead})
+	case id == "console":
+		g.ok(op, "The console's page.", "text/html", sref(str("An HTML page.")), nil)
+	case id == "console_file":
+		r := g.ok(op, "The file.", "text/javascript", sref(str("The console's script.")), nil)
+		r.Content["text/css"] = &openapi3.MediaType{Schema: sref(str("The console's stylesheet."))}
+		r.Content["image/svg+xml"] = &openapi3.MediaType{Schema: sref(str("The console's icon."))}
+		config := map[string]any{"title": g.m.Service.Title, "auth": g.authMethods()}
+		if h := g.apiKeyHeader(); h != "" {
+			config["api_key_header"] = h
+		}
+		r.Content[appJSON] = &openapi3.MediaType{Schema: g.ref(g.consoleConfig), Example: config}
 	case id == "health":
 		g.ok(op, "The server is up.", appJSON, g.ref(g.health), map[string]any{"status": "ok"})
 	default:
@@ -134,7 +150,10 @@ func (g *gen) describe(rt *model.Route, desc string) string {
 			parts = append(parts, "Needs an authenticated caller.")
 		}
 	}
-	if rt.Limit != nil {
+	switch {
+	case rt.Limit != nil && rt.Public:
+		parts = append(parts, fmt.Sprintf("Rate limit: %s per client address.", rt.Limit.String()))
+	case rt.Limit != nil:
 		parts = append(parts, fmt.Sprintf("Rate limit: %s per caller.", rt.Limit.String()))
 	}
 	return strings.Join(parts, "\n\n")
@@ -293,7 +312,7 @@ func pipelineExample(p *model.Pipeline) map[string]any {
 		}
 		tasks = append(tasks, task)
 	}
-	ex := map[string]any{"id": p.Name, "inputs": inputs, "outputs": outputs, "tasks": tasks}
+	ex := map[string]any{"id": p.Name, "inputs": inputs, "outputs": outputs, "tasks": tasks, "actions": []any{"read", "execute", "write"}}
 	if p.Description != "" {
 		ex["description"] = p.Description
 	}
@@ -332,7 +351,7 @@ func graphExample(p *model.Pipeline, format string) any {
 func runExample(p *model.Pipeline, outputs map[string]any) map[string]any {
 	tasks := map[string]any{}
 	for _, t := range p.Tasks {
-		tasks[t.Name] = map[string]any{"status": "succeeded", "attempts": 1, "error": nil}
+		tasks[t.Name] = map[string]any{"status": "succeeded", "attempts": 1, "error": nil, "started_at": exampleTime, "finished_at": exampleTime}
 	}
 	return map[string]any{
 		"run_id": exampleRunID, "pipeline_id": p.Name, "status": "succeeded",

@@ -179,7 +179,7 @@ func (g *gen) parameter(name string) *openapi3.ParameterRef {
 	if c.Parameters == nil {
 		c.Parameters = openapi3.ParametersMap{}
 	}
-	key := map[string]string{"pipeline_id": "PipelineID", "run_id": "RunID"}[name]
+	key := map[string]string{"pipeline_id": "PipelineID", "run_id": "RunID", "file": "ConsoleFile"}[name]
 	if key == "" {
 		g.fail("unknown path parameter %s", name)
 		key = name
@@ -198,6 +198,12 @@ func (g *gen) parameter(name string) *openapi3.ParameterRef {
 			v = openapi3.NewPathParameter(name).WithSchema(str(""))
 			v.Description = "The run's id, as execute answered it."
 			v.Example = exampleRunID
+		case "file":
+			file := str("")
+			file.Pattern = "^[a-z0-9][a-z0-9._-]*$"
+			v = openapi3.NewPathParameter(name).WithSchema(file)
+			v.Description = "The name of a file of the console."
+			v.Example = "console.js"
 		}
 		p = &openapi3.ParameterRef{Value: v}
 		c.Parameters[key] = p

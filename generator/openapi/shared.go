@@ -5,6 +5,7 @@ package openapi
 import (
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/taskwire/taskwire/generator/model"
 	rtgraph "github.com/taskwire/taskwire/runtime/graph"
 )
 
@@ -20,10 +21,12 @@ const exampleRunID = "r_01JDQ4Z6X8N5K2M3P4Q5R6S7T8"
 // sharedSchemas defines the schemas of the API that do not depend on the
 // spec's types: runs, pipelines' descriptions, graphs, health and problems.
 func (g *gen) sharedSchemas() {
-	g.define(g.taskState, object("The state of one task of a run.", []string{"status", "attempts", "error"}, openapi3.Schemas{
-		"status":   sref(withEnum(str("The task's status."), taskStatuses...)),
-		"attempts": sref(withMin(integer("How many times the task has been tried so far."), 0)),
-		"error":    sref(nullable(str("The task's last error; null when it has none."))),
+	g.define(g.taskState, object("The state of one task of a run.", []string{"status", "attempts", "error", "started_at", "finished_at"}, openapi3.Schemas{
+		"status":      sref(withEnum(str("The task's status."), taskStatuses...)),
+		"attempts":    sref(withMin(integer("How many times the task has been tried so far."), 0)),
+		"error":       sref(nullable(str("The task's last error; null when it has none."))),
+		"started_at":  sref(nullable(dateTime("When the task's first attempt started; null until then."))),
+		"finished_at": sref(nullable(dateTime("When the task finished (succeeded, failed or was cancelled); null until then."))),
 	}))
 
 	anyOutputs := &openapi3.Schema{
@@ -57,6 +60,43 @@ func (g *gen) sharedSchemas() {
 		"status": sref(withEnum(str(""), "ok")),
 	}))
 	g.define(g.problem, problemSchema())
+
+	auth := openapi3.NewArraySchema()
+	auth.Items = sref(withEnum(str(""), "api_key", "jwt"))
+	auth.Description = "The credentials the sign-in offers: an API key, a bearer token, or both; empty when the service has no security."
+	g.define(g.consoleConfig, object("What the console's sign-in needs to know before any credential: nothing of the service's data.", []string{"title", "auth"}, openapi3.Schemas{
+		"title":          sref(str("The service's title.")),
+		"auth":           sref(auth),
+		"api_key_header": sref(withExample(str("The header API keys are sent in; absent without API keys."), "X-API-Key")),
+	}))
+}
+
+// authMethods are the credentials the service accepts, as the console's
+// settings name them.
+func (g *gen) authMethods() []any {
+	out := []any{}
+	if !g.secured() {
+		return out
+	}
+	for _, a := range g.m.Security.Auth {
+		switch a {
+		case model.AuthAPIKey:
+			out = append(out, "api_key")
+		case model.AuthJWT:
+			out = append(out, "jwt")
+		}
+	}
+	return out
+}
+
+// apiKeyHeader is the header of API keys, or "" without them.
+func (g *gen) apiKeyHeader() string {
+	for _, a := range g.authMethods() {
+		if a == "api_key" {
+			return g.m.Security.APIKeyHeader
+		}
+	}
+	return ""
 }
 
 // runSchema is the schema of a run whose outputs are described by outputs;
@@ -110,7 +150,10 @@ func pipelineSchema() *openapi3.Schema {
 		"type":   sref(typ),
 		"map":    sref(str("For a map task: the list input it runs once per element of.")),
 	})
-	return object("A pipeline: its inputs, outputs and tasks.", []string{"id", "inputs", "outputs", "tasks"}, openapi3.Schemas{
+	actions := openapi3.NewArraySchema()
+	actions.Items = sref(withEnum(str(""), "read", "execute", "write"))
+	actions.Description = "The actions the caller holds on the pipeline: `read` (see it and its runs), `execute` (start runs), `write` (cancel runs)."
+	return object("A pipeline: its inputs, outputs and tasks.", []string{"id", "inputs", "outputs", "tasks", "actions"}, openapi3.Schemas{
 		"id":          sref(str("The pipeline's id.")),
 		"description": sref(str("What the pipeline does.")),
 		"inputs":      list("The pipeline's inputs: the fields of its execute body.", input),
@@ -118,6 +161,7 @@ func pipelineSchema() *openapi3.Schema {
 		"tasks":       list("The pipeline's tasks, in topological order.", task),
 		"timeout":     sref(withExample(str("The run's time limit as a Go duration; absent when not set."), "5m0s")),
 		"rate_limit":  sref(withExample(str("The rate limit of the pipeline's execute route; absent when not set."), "10/minute")),
+		"actions":     sref(actions),
 	})
 }
 

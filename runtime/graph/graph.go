@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package graph describes a pipeline's task graph and renders it as JSON,
-// Mermaid or Graphviz DOT. The CLI renders graphs from the spec's model and
-// the generated server renders the same graphs at /pipelines/{id}/graph.
+// Mermaid, Graphviz DOT or an SVG image (laid out here, in layers). The CLI
+// renders graphs from the spec's model and the generated server renders the
+// same graphs at /pipelines/{id}/graph.
 package graph
 
 import (
@@ -49,9 +50,9 @@ func TaskID(name string) string   { return "task_" + name }
 func OutputID(name string) string { return "out_" + name }
 
 // Formats lists the formats Render accepts.
-var Formats = []string{"json", "mermaid", "dot"}
+var Formats = []string{"json", "mermaid", "dot", "svg"}
 
-// Render renders g in format (json, mermaid or dot).
+// Render renders g in format (json, mermaid, dot or svg).
 func Render(g *Graph, format string) ([]byte, error) {
 	switch format {
 	case "json":
@@ -64,8 +65,10 @@ func Render(g *Graph, format string) ([]byte, error) {
 		return []byte(Mermaid(g)), nil
 	case "dot":
 		return []byte(DOT(g)), nil
+	case "svg":
+		return []byte(SVG(g)), nil
 	}
-	return nil, fmt.Errorf("unknown graph format %q; use json, mermaid or dot", format)
+	return nil, fmt.Errorf("unknown graph format %q; use json, mermaid, dot or svg", format)
 }
 
 func (n Node) label() string {

@@ -67,7 +67,7 @@ func TestRender(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || len(back.Nodes) != 4 || !back.Edges[1].Map || back.Nodes[2].MapOf != "sections" {
 		t.Fatalf("json round trip: %v %+v", err, back)
 	}
-	if _, err := Render(sample(), "svg"); err == nil || !strings.Contains(err.Error(), "json, mermaid or dot") {
+	if _, err := Render(sample(), "png"); err == nil || !strings.Contains(err.Error(), "json, mermaid, dot or svg") {
 		t.Errorf("unknown format: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/graph"
+	"github.com/taskwire/taskwire/runtime/route"
 	"github.com/taskwire/taskwire/runtime/schema"
 )
 
@@ -95,6 +96,9 @@ type pipelineView struct {
 	Tasks       []pipelineTaskView `json:"tasks"`
 	Timeout     string             `json:"timeout,omitempty"`
 	RateLimit   string             `json:"rate_limit,omitempty"`
+	// Actions are the actions the caller holds on the pipeline, so that a
+	// client (the console) offers only what the server would allow.
+	Actions []Action `json:"actions"`
 }
 
 type pipelineTaskView struct {
@@ -110,7 +114,13 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := pipelineView{ID: pl.ID, Description: pl.Description, Inputs: pl.Inputs, Outputs: pl.Outputs, Tasks: make([]pipelineTaskView, len(pl.Tasks))}
+	v := pipelineView{ID: pl.ID, Description: pl.Description, Inputs: pl.Inputs, Outputs: pl.Outputs, Tasks: make([]pipelineTaskView, len(pl.Tasks)), Actions: []Action{}}
+	caller := s.principal(r)
+	for _, a := range route.Actions {
+		if s.policy.allowed(caller, a, pl.ID) {
+			v.Actions = append(v.Actions, a)
+		}
+	}
 	for i, t := range pl.Tasks {
 		v.Tasks[i] = pipelineTaskView{Name: t.Name, Inputs: t.Inputs, Output: t.Output, Type: t.Type, Map: t.Map}
 	}
@@ -126,7 +136,7 @@ func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, v)
 }
 
-var graphTypes = map[string]string{"json": "application/json", "mermaid": "text/vnd.mermaid; charset=utf-8", "dot": "text/vnd.graphviz; charset=utf-8"}
+var graphTypes = map[string]string{"json": "application/json", "mermaid": "text/vnd.mermaid; charset=utf-8", "dot": "text/vnd.graphviz; charset=utf-8", "svg": "image/svg+xml"}
 
 func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
 	format := r.URL.Query().Get("format")
@@ -135,7 +145,7 @@ func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	ctype, known := graphTypes[format]
 	if !known {
-		writeProblem(w, r, http.StatusBadRequest, "format must be json, mermaid or dot")
+		writeProblem(w, r, http.StatusBadRequest, "format must be json, mermaid, dot or svg")
 		return
 	}
 	pl, ok := s.readablePipeline(w, r)
@@ -151,6 +161,10 @@ func (s *Server) getGraph(w http.ResponseWriter, r *http.Request) {
 		info.Status = http.StatusOK
 	}
 	w.Header().Set("Content-Type", ctype)
+	if format == "svg" {
+		// An image opened on its own is a document: it may load and run nothing.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 }
@@ -482,9 +496,11 @@ type runView struct {
 }
 
 type taskView struct {
-	Status   runtime.TaskStatus `json:"status"`
-	Attempts int                `json:"attempts"`
-	Error    *string            `json:"error"`
+	Status     runtime.TaskStatus `json:"status"`
+	Attempts   int                `json:"attempts"`
+	Error      *string            `json:"error"`
+	StartedAt  *time.Time         `json:"started_at"`
+	FinishedAt *time.Time         `json:"finished_at"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -512,7 +528,7 @@ func viewRun(run *runtime.Run) runView {
 		v.Outputs = map[string]runtime.Value{}
 	}
 	for name, t := range run.Tasks {
-		v.Tasks[name] = taskView{Status: t.Status, Attempts: t.Attempts, Error: optString(t.Error)}
+		v.Tasks[name] = taskView{Status: t.Status, Attempts: t.Attempts, Error: optString(t.Error), StartedAt: optTime(t.StartedAt), FinishedAt: optTime(t.FinishedAt)}
 	}
 	return v
 }

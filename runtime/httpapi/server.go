@@ -85,6 +85,7 @@ type Server struct {
 	ownAudit     bool // opened by New, closed by Shutdown
 	authFailures Rate
 	docsState
+	console consoleState
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -226,6 +227,10 @@ func (s *Server) handlerFor(rt *Route) (http.HandlerFunc, error) {
 		return s.openAPI, nil
 	case route.Docs:
 		return s.docs, nil
+	case route.Console:
+		return s.consolePage, nil
+	case route.ConsoleFile:
+		return s.consoleFile, nil
 	case route.Health:
 		return s.health, nil
 	}
@@ -269,7 +274,11 @@ func (s *Server) handle(rt *Route, h http.Handler) (err error) {
 			err = fmt.Errorf("httpapi: route %s %s: %v", rt.Method, rt.Path, p)
 		}
 	}()
-	s.mux.Handle(rt.Method+" "+rt.Path, s.chain(rt, h))
+	entry := s.chain(rt, h)
+	if rt.OperationID == route.Docs {
+		entry = s.leadBrowsers(rt, entry)
+	}
+	s.mux.Handle(rt.Method+" "+rt.Path, entry)
 	s.routes = append(s.routes, rt)
 	return nil
 }

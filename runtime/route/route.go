@@ -43,8 +43,15 @@ const (
 	RunEvents        = "run_events"
 	OpenAPI          = "openapi"
 	Docs             = "docs"
+	Console          = "console"
+	ConsoleFile      = "console_file"
 	Health           = "health"
 )
+
+// ConsoleRate is the limit of each console route per client address. A
+// page load is a handful of requests; a flood from one address gets 429
+// before any handler runs.
+var ConsoleRate = Rate{N: 120, Per: time.Minute}
 
 // KeyExecute is the rate-limit family of every pipeline's execute route:
 // security.rate_limits.routes.execute limits them all.
@@ -65,8 +72,13 @@ type Route struct {
 	// Pipeline is the pipeline of an execute route (or of a user route
 	// that needs Action on it).
 	Pipeline string
-	// Public routes are served without authentication and never limited.
+	// Public routes are served without authentication. The spec's rate
+	// limits never apply to them; AddressLimit may.
 	Public bool
+	// AddressLimit is a public route's own limit per client address (the
+	// console's routes have one; health has none). Limits.Apply makes it
+	// the route's Limit when the spec's rate limits are on.
+	AddressLimit *Rate
 	// Limit is the route's rate limit; nil means unlimited.
 	Limit *Rate
 	// Summary is one line for documents; Tag groups routes in them.
@@ -84,13 +96,15 @@ func ExecuteID(pipeline string) string { return "execute_" + pipeline }
 var fixed = []Route{
 	{Method: http.MethodGet, Path: "/pipelines", OperationID: ListPipelines, Action: Read, Tag: "pipelines", Summary: "List the pipelines the caller may read"},
 	{Method: http.MethodGet, Path: "/pipelines/{pipeline_id}", OperationID: GetPipeline, Action: Read, Tag: "pipelines", Summary: "Describe a pipeline"},
-	{Method: http.MethodGet, Path: "/pipelines/{pipeline_id}/graph", OperationID: GetPipelineGraph, Action: Read, Tag: "pipelines", Summary: "A pipeline's task graph as JSON, Mermaid or DOT"},
+	{Method: http.MethodGet, Path: "/pipelines/{pipeline_id}/graph", OperationID: GetPipelineGraph, Action: Read, Tag: "pipelines", Summary: "A pipeline's task graph as JSON, Mermaid, DOT or SVG"},
 	{Method: http.MethodGet, Path: "/runs", OperationID: ListRuns, Action: Read, Tag: "runs", Summary: "List runs the caller may read"},
 	{Method: http.MethodGet, Path: "/runs/{run_id}", OperationID: GetRun, Action: Read, Tag: "runs", Summary: "Read a run"},
 	{Method: http.MethodPost, Path: "/runs/{run_id}/cancel", OperationID: CancelRun, Action: Write, Tag: "runs", Summary: "Cancel a run"},
 	{Method: http.MethodGet, Path: "/runs/{run_id}/events", OperationID: RunEvents, Action: Read, Tag: "runs", Summary: "Stream a run's events (Server-Sent Events)"},
 	{Method: http.MethodGet, Path: "/openapi.json", OperationID: OpenAPI, Tag: "meta", Summary: "This API's OpenAPI document"},
 	{Method: http.MethodGet, Path: "/docs", OperationID: Docs, Tag: "meta", Summary: "API documentation page"},
+	{Method: http.MethodGet, Path: "/ui/", OperationID: Console, Public: true, AddressLimit: &ConsoleRate, Tag: "meta", Summary: "The console: a web page to watch and run pipelines"},
+	{Method: http.MethodGet, Path: "/ui/{file}", OperationID: ConsoleFile, Public: true, AddressLimit: &ConsoleRate, Tag: "meta", Summary: "A file of the console: its script, stylesheet, icon or settings"},
 	{Method: http.MethodGet, Path: "/healthz", OperationID: Health, Public: true, Tag: "meta", Summary: "Liveness check"},
 }
 
@@ -102,6 +116,10 @@ func Table(pipelines []string) []Route {
 	out := make([]Route, 0, len(fixed)+len(pipelines))
 	for _, r := range fixed {
 		r.Key = r.OperationID
+		if r.AddressLimit != nil { // the caller's own copy
+			rate := *r.AddressLimit
+			r.AddressLimit = &rate
+		}
 		out = append(out, r)
 		if r.OperationID == GetPipelineGraph {
 			for _, p := range pipelines {
@@ -183,17 +201,20 @@ type Limits struct {
 }
 
 // For returns the limit of r: Routes by operation id, else by key, else
-// Default; nil (unlimited) for a public route.
+// Default; for a public route, its AddressLimit (nil for most).
 func (l *Limits) For(r *Route) *Rate {
 	_, rt := l.Which(r)
 	return rt
 }
 
 // Which returns the limit of r as For does, and the name in Routes it comes
-// from ("" for Default or none).
+// from ("" for Default, a public route's own limit, or none).
 func (l *Limits) Which(r *Route) (string, *Rate) {
-	if l == nil || r.Public {
+	if l == nil {
 		return "", nil
+	}
+	if r.Public {
+		return "", r.AddressLimit
 	}
 	for _, name := range []string{r.OperationID, r.Key} {
 		if rt, ok := l.Routes[name]; ok {
