@@ -4,7 +4,7 @@ PKGS     := ./...
 SPECS    := $(wildcard specs/*.yaml)
 FUZZTIME ?= 60s
 
-.PHONY: all build test unit vet fmt-check validate-specs check-generated generate lint bench fuzz demo release-check screenshots clean
+.PHONY: crash-test all build test unit vet fmt-check validate-specs check-generated generate lint bench fuzz demo release-check screenshots clean
 
 ## demo: the secure demo server from specs/secure_demo.yaml on :8000 (ADDR=...), in memory.
 ADDR ?= :8000
@@ -46,6 +46,11 @@ generate:
 ## no-path-trailing-slash is skipped: the console's page is GET /ui/ (CONTRACT.md section 5), a directory-like URL on purpose.
 lint: vet fmt-check
 	npx --yes @redocly/cli@2.77.0 lint --extends=recommended --skip-rule=no-path-trailing-slash generator/openapi/testdata/secure_demo.openapi.json
+
+## crash-test: the JetStream crash tests ten times in a row: a worker SIGKILLed at every step of a
+## task's life under load, and 1,500 runs over HTTP with a worker killed and restarted.
+crash-test:
+	$(GO) test -run 'TestWorkerKilledAtEveryStep|TestOutsideWorkerKilledUnderLoad' -count=10 -v ./runtime/natsjs/ | grep -E '^(--- |ok|FAIL)'
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

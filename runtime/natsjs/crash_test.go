@@ -3,6 +3,10 @@
 package natsjs
 
 import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,5 +79,95 @@ func TestWorkerKilledAtEveryStep(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// outsideRuns is how many runs the outside check submits over HTTP.
+const outsideRuns = 1500
+
+// The check from outside that used to leave runs stuck: an API process and
+// two worker processes on one nats-server (file storage), 1,500 runs
+// submitted over HTTP, one worker SIGKILLed a third of the way in and
+// restarted. Every run must finish, succeeded, with the right output.
+// make crash-test runs it ten times in a row.
+func TestOutsideWorkerKilledUnderLoad(t *testing.T) {
+	s := startServer(t)
+	dir := t.TempDir()
+	_, base := startAPIProc(t, s.ClientURL(), dir)
+	victim := startWorker(t, s.ClientURL(), dir, 16)
+	startWorker(t, s.ClientURL(), dir, 16)
+	ctx := testCtx(t, 3*time.Minute)
+	hc := &http.Client{Timeout: 30 * time.Second}
+
+	ids := make([]string, outsideRuns)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				body := strings.NewReader(`{"in": ` + strconv.Itoa(i) + `}`)
+				resp, err := hc.Post(base+"/pipelines/pass3/execute", "application/json", body)
+				if err != nil {
+					t.Errorf("execute %d: %v", i, err)
+					continue
+				}
+				var v struct {
+					RunID string `json:"run_id"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&v)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted || err != nil {
+					t.Errorf("execute %d: %d %v", i, resp.StatusCode, err)
+					continue
+				}
+				ids[i] = v.RunID
+			}
+		})
+	}
+	for i := range outsideRuns {
+		if i == outsideRuns/3 {
+			victim.kill()
+			startWorker(t, s.ClientURL(), dir, 16)
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	// A killed worker's tasks come back after AckWait (2s here).
+	deadline := time.Now().Add(60 * time.Second)
+	for i, id := range ids {
+		for {
+			resp, err := hc.Get(base + "/runs/" + id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r struct {
+				Status  string         `json:"status"`
+				Error   string         `json:"error"`
+				Outputs map[string]int `json:"outputs"`
+				Tasks   map[string]struct {
+					Status   string `json:"status"`
+					Attempts int    `json:"attempts"`
+				} `json:"tasks"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status == "succeeded" {
+				if r.Outputs["q2"] != i+3 {
+					t.Fatalf("run %d output %v", i, r.Outputs)
+				}
+				break
+			}
+			if r.Status == "failed" || r.Status == "cancelled" || time.Now().After(deadline) || ctx.Err() != nil {
+				t.Fatalf("run %d (%s) is %s (%q), tasks %+v", i, id, r.Status, r.Error, r.Tasks)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,7 +25,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/httpapi"
 	"github.com/taskwire/taskwire/runtime/internal/fault"
+	"github.com/taskwire/taskwire/runtime/schema"
 )
 
 // Worker processes are this test binary re-executed with these variables.
@@ -36,14 +39,77 @@ const (
 	// envFault is POINT:N: the worker SIGKILLs itself the Nth time it
 	// reaches fault point POINT.
 	envFault = "TASKWIRE_NATSJS_TEST_FAULT"
+	// envOnlyPass3 makes a worker process register pass3 alone; envUnknown
+	// sets its WithUnknownTaskTimeout.
+	envOnlyPass3 = "TASKWIRE_NATSJS_TEST_ONLY_PASS3"
+	envUnknown   = "TASKWIRE_NATSJS_TEST_UNKNOWN_TIMEOUT"
+	// envMaxDeliver overrides testOptions' MaxDeliver in this process and
+	// the processes it starts.
+	envMaxDeliver = "TASKWIRE_NATSJS_TEST_MAX_DELIVER"
+	// envAPI makes the process an API process serving pass3 over HTTP
+	// (security off) and writing its address to api-addr in envDir.
+	envAPI = "TASKWIRE_NATSJS_TEST_API"
 )
+
+// apiMain runs an API process (an engine without workers behind an HTTP
+// server) until SIGTERM or until its parent goes away.
+func apiMain() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	dir := os.Getenv(envDir)
+	b, err := Connect(ctx, os.Getenv(envURL), testOptions())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		return 1
+	}
+	defer b.Close()
+	reg := runtime.NewRegistry()
+	if err := registerPass3(reg); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		return 1
+	}
+	e := runtime.New(reg, runtime.WithBackend(b), runtime.WithWorkers(0))
+	defer e.Shutdown(context.Background())
+	if err := e.Resume(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "api: resume:", err)
+	}
+	srv, err := httpapi.New(e, httpapi.Service{Title: "natsjs test"}, httpapi.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		return 1
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		return 1
+	}
+	tmp := filepath.Join(dir, "api-addr.tmp")
+	if os.WriteFile(tmp, []byte(l.Addr().String()), 0o644) != nil || os.Rename(tmp, filepath.Join(dir, "api-addr")) != nil {
+		return 1
+	}
+	_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("ready-%d", os.Getpid())), nil, 0o644)
+	if err := srv.Serve(ctx, l, "", ""); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		return 1
+	}
+	return 0
+}
 
 // testOptions are shared by the test API and worker processes: a short
 // AckWait so that a killed worker's task is redelivered quickly.
 func testOptions() Options {
+	maxDeliver := 3
+	if n, err := strconv.Atoi(os.Getenv(envMaxDeliver)); err == nil {
+		maxDeliver = n
+	}
 	return Options{
 		AckWait:    2 * time.Second,
-		MaxDeliver: 3,
+		MaxDeliver: maxDeliver,
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}
 }
@@ -51,6 +117,9 @@ func testOptions() Options {
 func TestMain(m *testing.M) {
 	if os.Getenv(envWorker) == "1" {
 		os.Exit(workerMain())
+	}
+	if os.Getenv(envAPI) == "1" {
+		os.Exit(apiMain())
 	}
 	os.Exit(m.Run())
 }
@@ -90,7 +159,19 @@ func workerMain() int {
 		return 1
 	}
 	defer b.Close()
-	w, err := runtime.NewWorker(testRegistry(dir), runtime.WithBackend(b), runtime.WithWorkers(max(conc, 1)))
+	reg := testRegistry(dir)
+	if os.Getenv(envOnlyPass3) == "1" {
+		reg = runtime.NewRegistry()
+		if err := registerPass3(reg); err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			return 1
+		}
+	}
+	opts := []runtime.Option{runtime.WithBackend(b), runtime.WithWorkers(max(conc, 1))}
+	if d, err := time.ParseDuration(os.Getenv(envUnknown)); err == nil {
+		opts = append(opts, runtime.WithUnknownTaskTimeout(d))
+	}
+	w, err := runtime.NewWorker(reg, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 1
@@ -101,6 +182,36 @@ func workerMain() int {
 		return 1
 	}
 	return 0
+}
+
+// pass3 is a chain that adds 1 at each task: its output tells whether
+// every task ran on the right input. It has an input schema, so that an
+// HTTP server can serve it (see apiMain).
+var pass3 = runtime.Pipeline{
+	ID:      "pass3",
+	Inputs:  []runtime.Field{{Name: "in", Type: "int", Required: true}},
+	Outputs: []runtime.Field{{Name: "q2", Type: "int", Required: true}},
+	Tasks: []runtime.Task{
+		{Name: "p0", Inputs: []string{"in"}, Output: "q0", Type: "int"},
+		{Name: "p1", Inputs: []string{"q0"}, Output: "q1", Type: "int"},
+		{Name: "p2", Inputs: []string{"q1"}, Output: "q2", Type: "int"},
+	},
+	Input: &schema.Schema{Kind: schema.Object, Name: "Pass3Input", Fields: []schema.Field{{Name: "in", Schema: &schema.Schema{Kind: schema.Int}}}},
+}
+
+func registerPass3(reg *runtime.Registry) error {
+	inc := func(input string) runtime.TaskFunc {
+		return func(_ context.Context, in runtime.Inputs) (any, error) {
+			n, err := runtime.Input[int](in, input)
+			return n + 1, err
+		}
+	}
+	return errors.Join(
+		reg.RegisterTask("p0", inc("in")),
+		reg.RegisterTask("p1", inc("q0")),
+		reg.RegisterTask("p2", inc("q1")),
+		reg.RegisterPipeline(pass3),
+	)
 }
 
 // testRegistry registers the test pipelines; dir is where tasks leave
@@ -154,22 +265,7 @@ func testRegistry(dir string) *runtime.Registry {
 	for _, n := range []string{"n0", "n1", "n2"} {
 		must(reg.RegisterTask(n, noop))
 	}
-	// pass3 is a chain that adds 1 at each task: its output tells whether
-	// every task ran on the right input.
-	inc := func(input string) runtime.TaskFunc {
-		return func(_ context.Context, in runtime.Inputs) (any, error) {
-			n, err := runtime.Input[int](in, input)
-			return n + 1, err
-		}
-	}
-	must(reg.RegisterTask("p0", inc("in")))
-	must(reg.RegisterTask("p1", inc("q0")))
-	must(reg.RegisterTask("p2", inc("q1")))
-	must(reg.RegisterPipeline(runtime.Pipeline{ID: "pass3", Inputs: []runtime.Field{{Name: "in", Type: "int", Required: true}}, Tasks: []runtime.Task{
-		{Name: "p0", Inputs: []string{"in"}, Output: "q0"},
-		{Name: "p1", Inputs: []string{"q0"}, Output: "q1"},
-		{Name: "p2", Inputs: []string{"q1"}, Output: "q2"},
-	}}))
+	must(registerPass3(reg))
 	must(reg.RegisterPipeline(runtime.Pipeline{ID: "noop3", Inputs: []runtime.Field{{Name: "in", Type: "any", Required: true}}, Tasks: []runtime.Task{
 		{Name: "n0", Inputs: []string{"in"}, Output: "o0"},
 		{Name: "n1", Inputs: []string{"o0"}, Output: "o1"},
@@ -289,6 +385,14 @@ func startFaultyWorker(tb testing.TB, url, dir string, conc int, point fault.Poi
 func startWorker(tb testing.TB, url, dir string, conc int) *workerProc {
 	tb.Helper()
 	return startWorkerEnv(tb, url, dir, conc)
+}
+
+// startAPIProc starts an API process (apiMain) and returns its base URL.
+func startAPIProc(tb testing.TB, url, dir string) (*workerProc, string) {
+	tb.Helper()
+	p := startWorkerEnv(tb, url, dir, 0, envAPI+"=1", envWorker+"=0")
+	addr := waitFile(tb, filepath.Join(dir, "api-addr"), 20*time.Second)
+	return p, "http://" + addr
 }
 
 func startWorkerEnv(tb testing.TB, url, dir string, conc int, env ...string) *workerProc {

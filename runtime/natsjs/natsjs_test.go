@@ -567,3 +567,56 @@ func TestBusSnapshotFirstAcrossConnections(t *testing.T) {
 		t.Fatal("subscription open on a closed bus")
 	}
 }
+
+// A worker process without a pipeline, next to one with it, hands the
+// pipeline's tasks back: every run completes, on the right worker.
+func TestWorkerWithoutThePipelineNextToOneWithIt(t *testing.T) {
+	// Each hand-back is a delivery: MaxDeliver bounds how often workers
+	// without the pipeline may get its task in a row.
+	t.Setenv(envMaxDeliver, "10")
+	s := startServer(t)
+	dir := t.TempDir()
+	_, api := openAPI(t, s.ClientURL(), dir)
+	startWorkerEnv(t, s.ClientURL(), dir, 4, envOnlyPass3+"=1")
+	startWorker(t, s.ClientURL(), dir, 4)
+	ctx := testCtx(t, 60*time.Second)
+	for range 10 {
+		r, err := api.Run(ctx, "noop3", map[string]any{"in": 1}, runtime.StartOptions{})
+		if err != nil || r.Status != runtime.RunSucceeded {
+			t.Fatalf("run %+v: %v", r, err)
+		}
+	}
+}
+
+// With only workers that lack the pipeline, its run fails within the
+// bound, naming the worker and what it lacks, and is dead-lettered.
+func TestOnlyWorkersWithoutThePipeline(t *testing.T) {
+	t.Setenv(envMaxDeliver, "10")
+	s := startServer(t)
+	dir := t.TempDir()
+	b, api := openAPI(t, s.ClientURL(), dir)
+	w := startWorkerEnv(t, s.ClientURL(), dir, 4, envOnlyPass3+"=1", envUnknown+"=1s")
+	ctx := testCtx(t, 60*time.Second)
+	start := time.Now()
+	r, err := api.Run(ctx, "noop3", map[string]any{"in": 1}, runtime.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`:%d lacks pipeline "noop3" (it has pipelines "pass3")`, w.pid())
+	if r.Status != runtime.RunFailed || !strings.Contains(r.Error, want) {
+		t.Fatalf("run %s %q, want an error with %q", r.Status, r.Error, want)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("the run failed after %s", d)
+	}
+	for { // the worker dead-letters the message just after failing the run
+		dls, err := b.DeadLetters(ctx)
+		if err == nil && len(dls) == 1 && dls[0].RunID == r.ID && strings.Contains(dls[0].Reason, "lacks pipeline") {
+			break
+		}
+		if err != nil || len(dls) > 1 || ctx.Err() != nil {
+			t.Fatalf("dead letters %+v %v", dls, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
