@@ -422,19 +422,8 @@ func TestConsole(t *testing.T) {
 // and a func that stops it (SIGTERM) and returns its audit records.
 func startConsoleDemo(t *testing.T, args ...string) (base, work string, stop func() []audit.Record) {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal("go is not on PATH")
-	}
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "secureapi")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	work = filepath.Join(tmp, "work")
-	if err := os.Mkdir(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildDemo(t)
+	work = t.TempDir()
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "TASKWIRE_KEY_ADMIN_FULL="+adminKey, "TASKWIRE_KEY_VIEWER_REPORTS="+viewerKey)

@@ -35,19 +35,8 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the demo binary; skipped with -short")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go is not on PATH")
-	}
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "secureapi")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	work := filepath.Join(tmp, "work")
-	if err := os.Mkdir(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildDemo(t)
+	work := t.TempDir()
 
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
 	cmd.Dir = work
