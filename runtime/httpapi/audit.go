@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -28,19 +29,23 @@ type Event struct {
 }
 
 // AuditEvent records ev for the request r (which must be served by this
-// server) and returns once it is on disk. With the audit log disabled it
-// does nothing. An error means the event could not be recorded; the route
-// should then fail.
+// server) and returns once it is written as the log's sync mode says (see
+// Audit.Sync). With the audit log disabled it does nothing. An error means
+// the event could not be recorded; the route should then fail without
+// acting, as the built-in routes do when their intent record fails.
 func (s *Server) AuditEvent(r *http.Request, ev Event) error {
 	if s.audit == nil {
 		return nil
 	}
-	if ev.Type == "" {
+	switch ev.Type {
+	case "":
 		return errors.New("httpapi: an audit event needs a type")
+	case audit.TypeRequest, audit.TypeIntent:
+		return fmt.Errorf("httpapi: %q is a record type of the audit log itself; name the event after what happened", ev.Type)
 	}
 	rec := s.auditRecord(r, infoFrom(r), 0)
 	rec.Type, rec.Action, rec.PipelineID, rec.RunID, rec.Details = ev.Type, ev.Type, ev.PipelineID, ev.RunID, ev.Details
-	rec.Status, rec.Detail = 0, ""
+	rec.Status, rec.Detail, rec.Intent = 0, "", 0 // the request record answers the intent
 	rec.Outcome = "ok"
 	if !ev.Success {
 		rec.Outcome = "failed"
@@ -49,13 +54,13 @@ func (s *Server) AuditEvent(r *http.Request, ev Event) error {
 }
 
 func (s *Server) auditRecord(r *http.Request, info *requestInfo, status int) audit.Record {
-	rec := audit.Record{Type: "request", Method: r.Method, Path: r.URL.Path, Status: status, Time: s.now().UTC()}
+	rec := audit.Record{Type: audit.TypeRequest, Method: r.Method, Path: r.URL.Path, Status: status, Time: s.now().UTC()}
 	if len(rec.Path) > maxAuditPath {
 		rec.Path = rec.Path[:maxAuditPath]
 	}
 	if info != nil {
 		rec.RequestID, rec.ClientIP, rec.AuthMethod = info.RequestID, info.ClientIP, info.AuthMethod
-		rec.PipelineID, rec.RunID, rec.Detail = info.PipelineID, info.RunID, info.Detail
+		rec.PipelineID, rec.RunID, rec.Detail, rec.Intent = info.PipelineID, info.RunID, info.Detail, info.Intent
 		if info.Principal != nil {
 			rec.Principal = info.Principal.ID
 		}
@@ -71,9 +76,9 @@ func (s *Server) auditRecord(r *http.Request, info *requestInfo, status int) aud
 	return rec
 }
 
-// auditWriter holds a response back until its audit record is on disk, so
-// that no request is answered unrecorded; if the record cannot be written
-// the client gets 503 instead. A streaming response (one that flushes) is
+// auditWriter holds a response back until its audit record is written (as
+// the log's sync mode says), so that no request is answered unrecorded; if
+// the record cannot be written the client gets 503 instead. A streaming response (one that flushes) is
 // recorded when it first flushes, then passes through.
 type auditWriter struct {
 	w         http.ResponseWriter
@@ -172,6 +177,24 @@ func (a *auditWriter) FlushError() error {
 // Unwrap lets http.ResponseController reach the connection (deadlines).
 func (a *auditWriter) Unwrap() http.ResponseWriter { return a.w }
 
+// intend writes the intent record of a state-changing request before its
+// handler runs; when it cannot, it answers 503 and reports false, and the
+// handler must not run.
+func (a *auditWriter) intend() bool {
+	rec := a.s.auditRecord(a.r, a.info, 0)
+	rec.Type, rec.Outcome = audit.TypeIntent, audit.OutcomePending
+	if rec.RunID == "" {
+		rec.RunID = a.r.PathValue("run_id") // the run a cancel is about
+	}
+	seq, err := a.s.audit.Append(rec)
+	if err != nil {
+		a.refuse(err)
+		return false
+	}
+	a.info.Intent = seq
+	return true
+}
+
 // commit writes the audit record and then the held response; on an audit
 // failure it answers 503 instead.
 func (a *auditWriter) commit() bool {
@@ -216,7 +239,7 @@ func (a *auditWriter) finish() {
 }
 
 // audited runs serve with its response held until the request's audit
-// record is on disk (directly when the audit log is off).
+// record is written (directly when the audit log is off).
 func (s *Server) audited(w http.ResponseWriter, r *http.Request, info *requestInfo, serve func(http.ResponseWriter)) {
 	if s.audit == nil {
 		serve(&startWriter{ResponseWriter: w})

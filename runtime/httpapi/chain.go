@@ -70,7 +70,17 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route, h
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 	}
+	if a, ok := w.(*auditWriter); ok && changesState(rt) && !a.intend() {
+		return // 503: nothing happens that the log cannot show
+	}
 	h.ServeHTTP(w, r)
+}
+
+// changesState reports whether a route's requests change state (start or
+// cancel runs, or whatever a user route granted execute or write does), so
+// that an intent record precedes their handler.
+func changesState(rt *Route) bool {
+	return rt.Action == ActionExecute || rt.Action == ActionWrite
 }
 
 // forbid answers 403 for a principal that lacks action on pipeline.

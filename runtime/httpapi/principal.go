@@ -37,6 +37,7 @@ type requestInfo struct {
 	Status     int
 	Outcome    string
 	Detail     string // a short reason for denials, never a credential
+	Intent     uint64 // the sequence number of the request's intent record
 }
 
 type infoKey struct{}

@@ -10,6 +10,7 @@ package httpapi
 import (
 	"time"
 
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/graph"
 	"github.com/taskwire/taskwire/runtime/schema"
 )
@@ -138,4 +139,11 @@ type Audit struct {
 	Enabled bool
 	File    string
 	MaxSize int64
+	// Sync is when a record counts as written, and so when a response is
+	// released: audit.Interval (the default: written to the file, synced
+	// at least every SyncInterval) or audit.Always (synced).
+	Sync audit.SyncMode
+	// SyncInterval bounds the wait of a written record for its sync in
+	// Interval mode (audit.DefaultSyncInterval by default).
+	SyncInterval time.Duration
 }
