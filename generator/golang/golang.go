@@ -37,6 +37,7 @@ const (
 	httpapiPath = "github.com/taskwire/taskwire/runtime/httpapi"
 	schemaPath  = "github.com/taskwire/taskwire/runtime/schema"
 	graphPath   = "github.com/taskwire/taskwire/runtime/graph"
+	auditPath   = "github.com/taskwire/taskwire/runtime/audit"
 )
 
 // File is one generated file: its base name and its content.
@@ -105,6 +106,7 @@ func (g *gen) newFile() *jen.File {
 		httpapiPath: "httpapi",
 		schemaPath:  "schema",
 		graphPath:   "graph",
+		auditPath:   "audit",
 	})
 	return f
 }

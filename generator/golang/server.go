@@ -6,6 +6,7 @@ import (
 	"github.com/dave/jennifer/jen"
 
 	"github.com/taskwire/taskwire/generator/model"
+	"github.com/taskwire/taskwire/runtime/audit"
 	rtgraph "github.com/taskwire/taskwire/runtime/graph"
 )
 
@@ -154,14 +155,28 @@ func security(s *model.Security) *jen.Statement {
 		}
 		l.set("TrustedProxies", stringSlice(ps))
 	}
-	var al lit
-	al.set("Enabled", jen.Lit(s.Audit.Enabled))
-	al.str("File", s.Audit.File)
-	if s.Audit.MaxSize != 0 {
-		al.set("MaxSize", jen.Lit(int(s.Audit.MaxSize)))
-	}
-	l.set("Audit", jen.Qual(httpapiPath, "Audit").Add(al.line()))
+	l.set("Audit", auditLit(s.Audit))
 	return jen.Qual(httpapiPath, "Security").Add(l.multi())
+}
+
+// syncModeNames are the Go names of the audit sync modes.
+var syncModeNames = map[audit.SyncMode]string{audit.Interval: "Interval", audit.Always: "Always"}
+
+// auditLit is the httpapi.Audit literal of the audit configuration.
+func auditLit(a model.Audit) *jen.Statement {
+	var al lit
+	al.set("Enabled", jen.Lit(a.Enabled))
+	al.str("File", a.File)
+	if a.MaxSize != 0 {
+		al.set("MaxSize", jen.Lit(int(a.MaxSize)))
+	}
+	if name := syncModeNames[a.Sync]; name != "" {
+		al.set("Sync", jen.Qual(auditPath, name))
+	}
+	if a.SyncInterval != 0 {
+		al.set("SyncInterval", duration(a.SyncInterval))
+	}
+	return jen.Qual(httpapiPath, "Audit").Add(al.line())
 }
 
 // timeLit returns t as a time.Date literal in UTC.

@@ -6,6 +6,7 @@ package mapreduce
 import (
 	_ "embed"
 	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 	"time"
 )
@@ -50,7 +51,7 @@ func Service() httpapi.Service {
 			ACLs: []httpapi.ACL{
 				{Pattern: "report_*", Read: []string{"editor", "viewer"}, Execute: []string{"editor"}, Write: []string{"editor"}},
 			},
-			Audit: httpapi.Audit{Enabled: true, File: "reports-audit.jsonl", MaxSize: 67108864},
+			Audit: httpapi.Audit{Enabled: true, File: "reports-audit.jsonl", MaxSize: 67108864, Sync: audit.Interval, SyncInterval: 50 * time.Millisecond},
 		},
 		OpenAPI: openAPIDocument,
 	}

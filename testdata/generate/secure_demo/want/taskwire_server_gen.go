@@ -6,6 +6,7 @@ package securedemo
 import (
 	_ "embed"
 	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 	"time"
 )
@@ -49,7 +50,7 @@ func Service() httpapi.Service {
 				{Pattern: "*", Read: []string{"admin", "viewer"}, Execute: []string{"admin"}, Write: []string{"admin"}},
 				{Pattern: "report_*", Write: []string{"admin"}},
 			},
-			Audit: httpapi.Audit{Enabled: true, File: "audit.jsonl", MaxSize: 104857600},
+			Audit: httpapi.Audit{Enabled: true, File: "audit.jsonl", MaxSize: 104857600, Sync: audit.Interval, SyncInterval: 50 * time.Millisecond},
 		},
 		OpenAPI: openAPIDocument,
 	}

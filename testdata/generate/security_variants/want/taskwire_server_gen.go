@@ -6,6 +6,7 @@ package securityvariants
 import (
 	_ "embed"
 	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 	"time"
 )
@@ -64,7 +65,7 @@ func Service() httpapi.Service {
 			},
 			RequireHTTPS:   true,
 			TrustedProxies: []string{"10.0.0.0/8", "192.168.1.1/32", "fd00::/8"},
-			Audit:          httpapi.Audit{Enabled: true, File: "/var/log/sv-audit.jsonl", MaxSize: 10485760},
+			Audit:          httpapi.Audit{Enabled: true, File: "/var/log/sv-audit.jsonl", MaxSize: 10485760, Sync: audit.Always},
 		},
 		OpenAPI: openAPIDocument,
 	}
