@@ -1,11 +1,11 @@
 package httpapi
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/taskwire/taskwire/runtime/audit"
 )
@@ -59,7 +59,7 @@ func (s *Server) auditRecord(r *http.Request, info *requestInfo, status int) aud
 		rec.Path = rec.Path[:maxAuditPath]
 	}
 	if info != nil {
-		rec.RequestID, rec.ClientIP, rec.AuthMethod = info.RequestID, info.ClientIP, info.AuthMethod
+		rec.RequestID, rec.ClientIP, rec.AuthMethod = info.RequestID, info.clientIP(), info.AuthMethod
 		rec.PipelineID, rec.RunID, rec.Detail, rec.Intent = info.PipelineID, info.RunID, info.Detail, info.Intent
 		if info.Principal != nil {
 			rec.Principal = info.Principal.ID
@@ -86,9 +86,34 @@ type auditWriter struct {
 	r         *http.Request
 	info      *requestInfo
 	status    int
-	buf       bytes.Buffer
+	buf       *[]byte // the held response, from heldBodies
 	streaming bool
 	failed    bool
+}
+
+// heldBodies are the buffers of held responses: a response is copied out
+// (ResponseWriter.Write does not retain its argument) before its buffer
+// goes back.
+var heldBodies = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledBody bounds the buffers kept in heldBodies.
+const maxPooledBody = 64 << 10
+
+// held returns the held response so far.
+func (a *auditWriter) held() []byte {
+	if a.buf == nil {
+		return nil
+	}
+	return *a.buf
+}
+
+// release gives the buffer back once the response is out.
+func (a *auditWriter) release() {
+	if a.buf != nil && cap(*a.buf) <= maxPooledBody {
+		*a.buf = (*a.buf)[:0]
+		heldBodies.Put(a.buf)
+	}
+	a.buf = nil
 }
 
 func (a *auditWriter) Header() http.Header { return a.w.Header() }
@@ -109,7 +134,11 @@ func (a *auditWriter) Write(b []byte) (int, error) {
 	case a.streaming:
 		return a.w.Write(b)
 	}
-	return a.buf.Write(b)
+	if a.buf == nil {
+		a.buf = heldBodies.Get().(*[]byte)
+	}
+	*a.buf = append(*a.buf, b...)
+	return len(b), nil
 }
 
 var errAuditUnavailable = errors.New("audit log unavailable")
@@ -121,7 +150,9 @@ func (a *auditWriter) restart() bool {
 		return false
 	}
 	a.status = 0
-	a.buf.Reset()
+	if a.buf != nil {
+		*a.buf = (*a.buf)[:0]
+	}
 	h := a.w.Header()
 	for k := range h {
 		delete(h, k)
@@ -166,10 +197,10 @@ func (a *auditWriter) FlushError() error {
 			return errAuditUnavailable
 		}
 		a.streaming = true
-		if _, err := a.w.Write(a.buf.Bytes()); err != nil { // what was written before the first flush
+		if _, err := a.w.Write(a.held()); err != nil { // what was written before the first flush
 			return err
 		}
-		a.buf.Reset()
+		a.release()
 	}
 	return http.NewResponseController(a.w).Flush()
 }
@@ -234,7 +265,7 @@ func (a *auditWriter) finish() {
 		return
 	}
 	if a.commit() {
-		_, _ = a.w.Write(a.buf.Bytes())
+		_, _ = a.w.Write(a.held())
 	}
 }
 
@@ -242,10 +273,13 @@ func (a *auditWriter) finish() {
 // record is written (directly when the audit log is off).
 func (s *Server) audited(w http.ResponseWriter, r *http.Request, info *requestInfo, serve func(http.ResponseWriter)) {
 	if s.audit == nil {
-		serve(&startWriter{ResponseWriter: w})
+		info.sw = startWriter{ResponseWriter: w}
+		serve(&info.sw)
 		return
 	}
-	a := &auditWriter{w: w, s: s, r: r, info: info}
+	info.aw = auditWriter{w: w, s: s, r: r, info: info}
+	a := &info.aw
+	defer a.release()
 	if err := s.audit.Err(); err != nil {
 		// The log has failed closed: refuse before the handler runs, so
 		// that nothing (a run started, a run cancelled) happens unrecorded.
