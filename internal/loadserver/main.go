@@ -2,17 +2,17 @@
 // in one of these modes:
 //
 //   - bare: a plain net/http handler answering GET /pipelines with the same
-//     JSON, the floor of what any server here can do;
+//     JSON, the floor of what any server here can do
 //   - insecure: the generated server with security disabled (no
-//     authentication, limits or audit);
+//     authentication, limits or audit)
 //   - interval, always: the generated server with security on, every
 //     route's rate limit raised out of the way (1e9 per second) and the
-//     audit log written to -audit in that sync mode.
+//     audit log written to -audit in that sync mode
+//   - noaudit: the same with the audit log off, to split the costs
 //
-// With -no-audit, the secure modes keep authentication and limits but turn
-// the audit log off, to split the costs.
+// For example:
 //
-//	go run ./internal/loadserver -mode interval -addr 127.0.0.1:8080 -audit /tmp/audit.jsonl
+//	go run ./internal/loadserver -mode interval -addr 127.0.0.1:8080 -audit audit.jsonl
 //
 // The API keys come from TASKWIRE_KEY_ADMIN_FULL and
 // TASKWIRE_KEY_VIEWER_REPORTS (at least 32 characters each).
@@ -58,14 +58,13 @@ func (tasks) ValidateResult(_ context.Context, r securedemo.Result) (securedemo.
 }
 
 func run() error {
-	mode := flag.String("mode", "interval", "bare, insecure, interval or always")
+	mode := flag.String("mode", "interval", "bare, insecure, interval, always or noaudit")
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	auditFile := flag.String("audit", "loadtest-audit.jsonl", "audit log file (secure modes)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	noAudit := flag.Bool("no-audit", false, "secure modes: keep authentication and limits, turn the audit log off (to split the cost)")
 	flag.Parse()
 
-	handler, err := server(*mode, *auditFile, *noAudit)
+	handler, err := server(*mode, *auditFile)
 	if err != nil {
 		return err
 	}
@@ -106,7 +105,7 @@ func run() error {
 }
 
 // server returns the handler of a mode.
-func server(mode, auditFile string, noAudit bool) (http.Handler, error) {
+func server(mode, auditFile string) (http.Handler, error) {
 	if mode == "bare" {
 		return http.HandlerFunc(bare), nil
 	}
@@ -118,15 +117,17 @@ func server(mode, auditFile string, noAudit bool) (http.Handler, error) {
 	switch mode {
 	case "insecure":
 		svc.Security.Enabled = false
-	case "interval", "always":
+	case "interval", "always", "noaudit":
 		for i := range svc.Routes {
 			svc.Routes[i].RateLimit = &httpapi.Rate{N: 1e9, Per: time.Second}
 		}
-		svc.Security.Audit.Enabled = !noAudit
+		svc.Security.Audit.Enabled = mode != "noaudit"
 		svc.Security.Audit.File = auditFile
-		svc.Security.Audit.Sync = audit.SyncMode(mode)
+		if mode != "noaudit" {
+			svc.Security.Audit.Sync = audit.SyncMode(mode)
+		}
 	default:
-		return nil, fmt.Errorf("unknown mode %q: use bare, insecure, interval or always", mode)
+		return nil, fmt.Errorf("unknown mode %q: use bare, insecure, interval, always or noaudit", mode)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	srv, err := httpapi.New(reg, svc, httpapi.WithLogger(log))
