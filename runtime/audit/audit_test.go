@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -285,5 +286,25 @@ func TestVerifyNeedsTheChainFromRecordOne(t *testing.T) {
 	sum, err := VerifyPartial(cut)
 	if err != nil || sum.First != 2 || sum.Records != 3 {
 		t.Fatalf("VerifyPartial = %+v, %v", sum, err)
+	}
+}
+
+// BenchmarkSyncLatency appends a batch-sized write (32 records' worth) to a
+// file in the test's temp dir and syncs it, one at a time: ns/op is what one
+// group commit of Always mode waits for on that disk.
+func BenchmarkSyncLatency(b *testing.B) {
+	f, err := os.OpenFile(filepath.Join(b.TempDir(), "sync.jsonl"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	batch := bytes.Repeat([]byte("x"), 32*400)
+	for b.Loop() {
+		if _, err := f.Write(batch); err != nil {
+			b.Fatal(err)
+		}
+		if err := syncData(f); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
