@@ -15,7 +15,7 @@
 #
 #   scripts/load.sh                          # -c32 and -c64, 3 runs of 5 x 2s slices per server
 #   CONNS="64 256" RUNS=1 ROUNDS=10 scripts/load.sh
-#   PROFILE=1 scripts/load.sh                # CPU profiles of the secured servers (in PROFILE_DIR)
+#   PROFILE=1 scripts/load.sh                # CPU profiles of the generated servers (in PROFILE_DIR)
 #   MODES="insecure noaudit interval" scripts/load.sh   # noaudit: secured, audit log off
 set -euo pipefail
 
@@ -53,7 +53,7 @@ for mode in $MODES; do
 	port[$mode]=$((PORT + i))
 	i=$((i + 1))
 	flags=()
-	if [[ -n ${PROFILE:-} ]] && secure "$mode"; then flags=(-cpuprofile "${PROFILE_DIR:-$PWD}/$mode.cpu.pprof"); fi
+	if [[ -n ${PROFILE:-} && $mode != bare ]]; then flags=(-cpuprofile "${PROFILE_DIR:-$PWD}/$mode.cpu.pprof"); fi
 	mkdir -p "$AUDIT_DIR/$mode"
 	"$work/loadserver" -mode "$mode" -addr "127.0.0.1:${port[$mode]}" -audit "$AUDIT_DIR/$mode/audit.jsonl" "${flags[@]}" 2>"$work/$mode.log" &
 	pid[$mode]=$!
