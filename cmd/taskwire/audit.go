@@ -38,10 +38,20 @@ func runAudit(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "taskwire audit verify: %v\n", err)
 		return exitUsage
 	}
-	if sum.Records > 0 && sum.First != 1 {
-		fmt.Fprintf(e.stdout, "ok: %d records (%d to %d), chain intact from record %d; last hash %s\n", sum.Records, sum.First, sum.First+sum.Records-1, sum.First, sum.Head)
-		return exitOK
+	intents := ""
+	if sum.Intents > 0 {
+		intents = fmt.Sprintf(" (%d intent records, %d answered)", sum.Intents, sum.Intents-uint64(len(sum.Open)))
 	}
-	fmt.Fprintf(e.stdout, "ok: %d records, chain intact; last hash %s\n", sum.Records, sum.Head)
+	if sum.Records > 0 && sum.First != 1 {
+		fmt.Fprintf(e.stdout, "ok: %d records%s (%d to %d), chain intact from record %d; last hash %s\n", sum.Records, intents, sum.First, sum.First+sum.Records-1, sum.First, sum.Head)
+	} else {
+		fmt.Fprintf(e.stdout, "ok: %d records%s, chain intact; last hash %s\n", sum.Records, intents, sum.Head)
+	}
+	// An intent without its request record is not a break: the server
+	// stopped while serving it. Whether its action happened (a run started,
+	// a run cancelled) is for the run store to say.
+	for _, in := range sum.Open {
+		fmt.Fprintf(e.stdout, "%s:%d: record %d: intent of request %s (%s) has no request record: the server stopped while serving it\n", in.File, in.Line, in.Seq, in.RequestID, in.Route)
+	}
 	return exitOK
 }

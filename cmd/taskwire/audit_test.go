@@ -160,3 +160,37 @@ func TestAuditVerifyUsage(t *testing.T) {
 		t.Errorf("missing file: exit %d %q", code, errOut)
 	}
 }
+
+// Intent records: answered ones are counted, open ones named; neither is a break.
+func TestAuditVerifyIntents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := audit.Open(path, audit.Options{Sync: audit.Always})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"reqA", "reqB"} {
+		seq, err := l.Append(audit.Record{Type: audit.TypeIntent, RequestID: id, Route: "cancel_run", Outcome: audit.OutcomePending})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == "reqA" {
+			if err := l.Log(audit.Record{Type: audit.TypeRequest, RequestID: id, Route: "cancel_run", Outcome: "ok", Status: 200, Intent: seq}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l.Close()
+	code, out, errOut := auditCLI(t, "audit", "verify", path)
+	if code != exitOK || errOut != "" || !strings.HasPrefix(out, "ok: 3 records (2 intent records, 1 answered), chain intact; last hash ") ||
+		!strings.Contains(out, path+":3: record 3: intent of request reqB (cancel_run) has no request record") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// With its oldest records archived away, --partial accepts an answer
+	// whose intent went with them.
+	lines := auditLines(t, path)
+	writeAuditLines(t, path, append(lines[:0:0], lines[1:]...))
+	code, out, _ = auditCLI(t, "audit", "verify", "--partial", path)
+	if code != exitOK {
+		t.Fatalf("a partial chain whose first answer's intent was archived: exit %d, %q", code, out)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/taskwire/taskwire/generator"
 	"github.com/taskwire/taskwire/generator/model"
+	"github.com/taskwire/taskwire/runtime/audit"
 )
 
 // serverFile generates the service descriptor, NewEngine and NewServer.
@@ -158,14 +159,28 @@ func security(s *model.Security) *jen.Statement {
 		l.set("TrustedProxies", stringSlice(ps))
 	}
 	l.set("RateLimits", rateLimits(s))
-	var al lit
-	al.set("Enabled", jen.Lit(s.Audit.Enabled))
-	al.str("File", s.Audit.File)
-	if s.Audit.MaxSize != 0 {
-		al.set("MaxSize", jen.Lit(int(s.Audit.MaxSize)))
-	}
-	l.set("Audit", jen.Qual(httpapiPath, "Audit").Add(al.line()))
+	l.set("Audit", auditLit(s.Audit))
 	return jen.Qual(httpapiPath, "Security").Add(l.multi())
+}
+
+// syncModeNames are the httpapi names of the audit sync modes.
+var syncModeNames = map[audit.SyncMode]string{audit.Interval: "AuditInterval", audit.Always: "AuditAlways"}
+
+// auditLit is the httpapi.Audit literal of the audit configuration.
+func auditLit(a model.Audit) *jen.Statement {
+	var al lit
+	al.set("Enabled", jen.Lit(a.Enabled))
+	al.str("File", a.File)
+	if a.MaxSize != 0 {
+		al.set("MaxSize", jen.Lit(int(a.MaxSize)))
+	}
+	if name := syncModeNames[a.Sync]; name != "" {
+		al.set("Sync", jen.Qual(httpapiPath, name))
+	}
+	if a.SyncInterval != 0 {
+		al.set("SyncInterval", duration(a.SyncInterval))
+	}
+	return jen.Qual(httpapiPath, "Audit").Add(al.line())
 }
 
 // timeLit returns t as a time.Date literal in UTC.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/generator/diag"
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/route"
 )
 
@@ -351,6 +352,13 @@ type Audit struct {
 	Enabled bool
 	File    string
 	MaxSize int64 // bytes before rotation
+	// Sync is when a record counts as written: audit.Interval (the
+	// default) or audit.Always.
+	Sync audit.SyncMode
+	// SyncInterval is the longest a written record waits for its sync in
+	// Interval mode (audit.DefaultSyncInterval unless the spec says); 0
+	// with Always.
+	SyncInterval time.Duration
 }
 
 // Route is one HTTP route of the generated server, with its effective

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/generator/diag"
+	"github.com/taskwire/taskwire/runtime/audit"
 )
 
 func load(t *testing.T, path string) *Model {
@@ -92,7 +93,8 @@ func TestSecureDemoModel(t *testing.T) {
 	if len(sec.ACLs) != 2 || strings.Join(sec.ACLs[0].Grants[ActionRead], ",") != "admin,viewer" || sec.ACLs[1].Grants[ActionExecute] != nil {
 		t.Errorf("acls = %+v", sec.ACLs)
 	}
-	if !sec.Audit.Enabled || sec.Audit.File != "audit.jsonl" || sec.Audit.MaxSize != DefaultAuditMaxSize {
+	if !sec.Audit.Enabled || sec.Audit.File != "audit.jsonl" || sec.Audit.MaxSize != DefaultAuditMaxSize ||
+		sec.Audit.Sync != audit.Interval || sec.Audit.SyncInterval != audit.DefaultSyncInterval {
 		t.Errorf("audit = %+v", sec.Audit)
 	}
 
@@ -297,5 +299,29 @@ func TestNamedEnum(t *testing.T) {
 	}
 	if in := m.Task("open_ticket").Input("priority"); in.Description != "The ticket's priority." {
 		t.Errorf("description of an input of a named enum = %q", in.Description)
+	}
+}
+
+// The audit sync settings resolve to the model, defaults included.
+func TestAuditSyncSettings(t *testing.T) {
+	base := "taskwire: 1\npackage: p\ntasks:\n  t: {output: o, type: string}\npipelines:\n  p: {tasks: [t]}\nsecurity:\n  enabled: false\n  audit:\n"
+	for _, c := range []struct {
+		yaml     string
+		mode     audit.SyncMode
+		interval time.Duration
+	}{
+		{"    enabled: true\n", audit.Interval, audit.DefaultSyncInterval},
+		{"    sync: interval\n    sync_interval: 250ms\n", audit.Interval, 250 * time.Millisecond},
+		{"    sync: always\n", audit.Always, 0},
+		{"    sync_interval: 10s\n", audit.Interval, 10 * time.Second},
+		{"    sync_interval: 1ms\n", audit.Interval, time.Millisecond},
+	} {
+		m, ds := Load("a.yaml", []byte(base+c.yaml))
+		if m == nil {
+			t.Fatalf("%q: %v", c.yaml, ds)
+		}
+		if a := m.Security.Audit; a.Sync != c.mode || a.SyncInterval != c.interval {
+			t.Errorf("%q: audit %+v, want %s every %s", c.yaml, a, c.mode, c.interval)
+		}
 	}
 }

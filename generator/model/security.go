@@ -13,6 +13,7 @@ import (
 
 	"github.com/taskwire/taskwire/generator/diag"
 	"github.com/taskwire/taskwire/generator/spec"
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/pattern"
 	"github.com/taskwire/taskwire/runtime/route"
 )
@@ -359,7 +360,7 @@ func (r *resolver) audit(sec *Security, ss *spec.Security) {
 	if as == nil {
 		return
 	}
-	a := Audit{Enabled: !as.Enabled.Set || as.Enabled.Value, File: DefaultAuditFile, MaxSize: DefaultAuditMaxSize}
+	a := Audit{Enabled: !as.Enabled.Set || as.Enabled.Value, File: DefaultAuditFile, MaxSize: DefaultAuditMaxSize, Sync: audit.Interval, SyncInterval: audit.DefaultSyncInterval}
 	if as.File.Set {
 		if strings.TrimSpace(as.File.Value) == "" || strings.ContainsRune(as.File.Value, 0) {
 			r.diags.Errorf(as.File.Pos, "security.audit.file must be a file path")
@@ -381,6 +382,32 @@ func (r *resolver) audit(sec *Security, ss *spec.Security) {
 		default:
 			a.MaxSize = n * sizeUnits[m[2]]
 		}
+	}
+	if as.Sync.Set {
+		switch m := audit.SyncMode(as.Sync.Value); m {
+		case audit.Interval, audit.Always:
+			a.Sync = m
+		default:
+			modes := []string{string(audit.Interval), string(audit.Always)}
+			r.diags.Errorf(as.Sync.Pos, "security.audit.sync must be interval or always, not %q%s", as.Sync.Value, diag.DidYouMean(as.Sync.Value, modes))
+		}
+	}
+	if as.SyncInterval.Set {
+		d, err := time.ParseDuration(as.SyncInterval.Value)
+		switch {
+		case err != nil:
+			r.diags.Errorf(as.SyncInterval.Pos, "security.audit.sync_interval %q is not a duration; write a Go duration such as 50ms or 1s", as.SyncInterval.Value)
+		case d < audit.MinSyncInterval || d > audit.MaxSyncInterval:
+			r.diags.Errorf(as.SyncInterval.Pos, "security.audit.sync_interval must be between %s and %s, not %s", audit.MinSyncInterval, audit.MaxSyncInterval, as.SyncInterval.Value)
+		default:
+			a.SyncInterval = d
+		}
+		if a.Sync == audit.Always {
+			r.diags.Warnf(as.SyncInterval.Pos, "security.audit.sync_interval has no effect with sync: always, which syncs every record before its response; remove it, or use sync: interval")
+		}
+	}
+	if a.Sync == audit.Always {
+		a.SyncInterval = 0
 	}
 	sec.Audit = a
 }

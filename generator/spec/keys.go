@@ -19,7 +19,7 @@ var (
 	jwtKeys        = []string{"secret_env", "public_key_file", "algorithm", "issuer", "audience", "role_claim", "pipelines_claim", "leeway"}
 	aclActions     = []string{"read", "execute", "write"}
 	rateLimitsKeys = []string{"enabled", "default", "routes"}
-	auditKeys      = []string{"enabled", "file", "max_size"}
+	auditKeys      = []string{"enabled", "file", "max_size", "sync", "sync_interval"}
 )
 
 // KnownKeys returns the keys each mapping of the format accepts, by the

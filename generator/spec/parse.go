@@ -587,6 +587,10 @@ func (p *parser) audit(k, n *yaml.Node) *Audit {
 			a.File = p.str(v, "security.audit.file")
 		case "max_size":
 			a.MaxSize = p.str(v, "security.audit.max_size")
+		case "sync":
+			a.Sync = p.str(v, "security.audit.sync")
+		case "sync_interval":
+			a.SyncInterval = p.str(v, "security.audit.sync_interval")
 		}
 	})
 	return a

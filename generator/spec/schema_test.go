@@ -581,6 +581,8 @@ func TestSchemaRejectsInvalid(t *testing.T) {
 		{"unknown auth method", head + "security:\n  auth: [basic]\n", "/security/auth/0", "enum"},
 		{"bad algorithm", head + "security:\n  jwt: {algorithm: none}\n", "/security/jwt/algorithm", "enum"},
 		{"bad max_size", head + "security:\n  audit: {max_size: 100 megabytes}\n", "/security/audit/max_size", "pattern"},
+		{"bad audit sync", head + "security:\n  audit: {sync: sometimes}\n", "/security/audit/sync", "enum"},
+		{"bad sync_interval", head + "security:\n  audit: {sync_interval: 50 ms}\n", "/security/audit/sync_interval", "pattern"},
 		{"bad require_https", head + "security:\n  require_https: sometimes\n", "/security/require_https", "type"},
 		{"bad task name", head + "tasks:\n  ProcessData: {}\n", "/tasks/ProcessData", "propertyNames"},
 		{"bad type name", head + "types:\n  result: {}\n", "/types/result", "propertyNames"},

@@ -230,8 +230,10 @@ type RouteLimit struct {
 
 // Audit is the `security.audit` section.
 type Audit struct {
-	Pos     diag.Pos
-	Enabled Bool
-	File    Str
-	MaxSize Str
+	Pos          diag.Pos
+	Enabled      Bool
+	File         Str
+	MaxSize      Str
+	Sync         Str
+	SyncInterval Str
 }

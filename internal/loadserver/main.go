@@ -1,11 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Command loadserver serves the secure demo for load tests (scripts/load.sh):
-// with -secure=true, every route's rate limit is raised out of the way
-// (1e9 per second) and the audit log is on, written to -audit; with
-// -secure=false, security is disabled (no authentication, limits or audit).
+// Command loadserver serves the secure demo for load tests (scripts/load.sh)
+// in one of these modes:
 //
-//	go run ./internal/loadserver -secure=true -addr 127.0.0.1:8080 -audit /tmp/audit.jsonl
+//   - bare: a plain net/http handler answering GET /pipelines with the same
+//     JSON, the floor of what any server here can do
+//   - insecure: the generated server with security disabled (no
+//     authentication, limits or audit)
+//   - interval, always: the generated server with security on, every
+//     route's rate limit raised out of the way (1e9 per second) and the
+//     audit log written to -audit in that sync mode
+//   - noaudit: the same with the audit log off, to split the costs
+//
+// For example:
+//
+//	go run ./internal/loadserver -mode interval -addr 127.0.0.1:8080 -audit audit.jsonl
 //
 // The API keys come from TASKWIRE_KEY_ADMIN_FULL and
 // TASKWIRE_KEY_VIEWER_REPORTS (at least 32 characters each).
@@ -13,10 +22,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -26,6 +38,7 @@ import (
 
 	"github.com/taskwire/taskwire/examples/secureapi/securedemo"
 	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 )
 
@@ -47,29 +60,13 @@ func (tasks) ValidateResult(_ context.Context, r securedemo.Result) (securedemo.
 }
 
 func run() error {
-	secure := flag.Bool("secure", true, "authentication, rate limits (raised to 1e9/s) and the audit log")
+	mode := flag.String("mode", "interval", "bare, insecure, interval, always or noaudit")
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	auditFile := flag.String("audit", "loadtest-audit.jsonl", "audit log file (with -secure)")
+	auditFile := flag.String("audit", "loadtest-audit.jsonl", "audit log file (secure modes)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	noAudit := flag.Bool("no-audit", false, "with -secure: keep authentication and limits, turn the audit log off (to split the cost)")
 	flag.Parse()
 
-	reg := runtime.NewRegistry()
-	if err := securedemo.Register(reg, tasks{}); err != nil {
-		return err
-	}
-	svc := securedemo.Service()
-	if *secure {
-		svc.Security.RateLimits = &httpapi.Limits{Default: &httpapi.Rate{N: 1e9, Per: time.Second}}
-		svc.Security.Audit.Enabled = !*noAudit
-		svc.Security.Audit.File = *auditFile
-	} else {
-		svc.Security.Enabled = false
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	engine := runtime.New(reg)
-	defer engine.Shutdown(context.Background())
-	srv, err := httpapi.New(engine, svc, httpapi.WithLogger(log))
+	handler, err := server(*mode, *auditFile)
 	if err != nil {
 		return err
 	}
@@ -90,8 +87,72 @@ func run() error {
 			f.Close()
 		}()
 	}
-	fmt.Fprintf(os.Stderr, "loadserver: secure=%v listening on %s\n", *secure, l.Addr())
+	fmt.Fprintf(os.Stderr, "loadserver: mode=%s listening on %s\n", *mode, l.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return srv.Serve(ctx, l, "", "")
+	if srv, ok := handler.(*httpapi.Server); ok {
+		return srv.Serve(ctx, l, "", "")
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// server returns the handler of a mode.
+func server(mode, auditFile string) (http.Handler, error) {
+	if mode == "bare" {
+		return http.HandlerFunc(bare), nil
+	}
+	reg := runtime.NewRegistry()
+	if err := securedemo.Register(reg, tasks{}); err != nil {
+		return nil, err
+	}
+	svc := securedemo.Service()
+	switch mode {
+	case "insecure":
+		svc.Security.Enabled = false
+	case "interval", "always", "noaudit":
+		svc.Security.RateLimits = &httpapi.Limits{Default: &httpapi.Rate{N: 1e9, Per: time.Second}}
+		svc.Security.Audit.Enabled = mode != "noaudit"
+		svc.Security.Audit.File = auditFile
+		if mode != "noaudit" {
+			svc.Security.Audit.Sync = audit.SyncMode(mode)
+		}
+	default:
+		return nil, fmt.Errorf("unknown mode %q: use bare, insecure, interval, always or noaudit", mode)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// The engine runs for the life of the process, which the load script
+	// ends with a signal.
+	srv, err := httpapi.New(runtime.New(reg), svc, httpapi.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// bare answers GET /pipelines as the generated server does, with nothing
+// around it.
+func bare(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{\"status\":\"ok\"}\n"))
+		return
+	}
+	if r.Method != http.MethodGet || r.URL.Path != "/pipelines" {
+		http.NotFound(w, r)
+		return
+	}
+	body, _ := json.Marshal(map[string][]string{"pipelines": {"secure_demo_pipeline"}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(body, '\n'))
 }

@@ -18,6 +18,32 @@ import (
 // Options.MaxSize says otherwise.
 const DefaultMaxSize = 100 << 20
 
+// SyncMode says when a record counts as written, and so when Log returns.
+type SyncMode string
+
+// The sync modes.
+const (
+	// Interval: Log returns once the record is written to the file (the
+	// write(2) is done: a crash of the process loses nothing, the kernel
+	// holds the data), and the file is synced at least every
+	// Options.SyncInterval (plus the time a sync in progress takes), so a
+	// crash of the machine or of its power loses at most the records of
+	// that window. It is the default, like Linux auditd's incremental
+	// flushing and PostgreSQL's asynchronous commit.
+	Interval SyncMode = "interval"
+	// Always: Log returns once the record is synced to the disk (fdatasync
+	// on Linux); concurrent callers share one sync (group commit).
+	Always SyncMode = "always"
+)
+
+// Bounds and default of Options.SyncInterval. The bounds are those of
+// PostgreSQL's wal_writer_delay, the same trade-off.
+const (
+	DefaultSyncInterval = 50 * time.Millisecond
+	MinSyncInterval     = time.Millisecond
+	MaxSyncInterval     = 10 * time.Second
+)
+
 // ErrClosed is returned by Log after Close.
 var ErrClosed = errors.New("audit: log is closed")
 
@@ -26,8 +52,17 @@ type Options struct {
 	// MaxSize is the file size in bytes past which the file is rotated: it
 	// is renamed FILE.<UTC time>.<seq> and a new FILE continues the chain.
 	MaxSize int64
+	// Sync is when a record counts as written: Interval (the default) or Always.
+	Sync SyncMode
+	// SyncInterval is the longest a written record waits for its sync in
+	// Interval mode: DefaultSyncInterval by default, from MinSyncInterval
+	// to MaxSyncInterval.
+	SyncInterval time.Duration
 	// Now is the clock for record times (time.Now by default).
 	Now func() time.Time
+	// After starts the wait before an interval sync (time.After by
+	// default); tests pass a channel they fire themselves.
+	After func(time.Duration) <-chan time.Time
 	// File opens the log file (os.OpenFile by default); tests use it to
 	// make writes fail.
 	File func(name string, flag int, perm os.FileMode) (File, error)
@@ -42,48 +77,90 @@ type File interface {
 }
 
 // Logger appends records to an audit file. It is safe for concurrent use.
+//
+// Records are appended in batches: the first caller to find no batch
+// gathering leads the next one; while the batch before is being written
+// (and, with Always, synced), later callers join it. The leader then writes
+// the whole batch in one write, and every caller of the batch returns.
 type Logger struct {
 	path string
 	opts Options
 
-	mu      sync.Mutex // guards the fields below
-	file    File
-	size    int64
-	seq     uint64
-	head    string // hash of the last record written
-	pending []*pending
-	writing bool
-	syncs   chan struct{} // a slot per fsync in flight (maxSyncs)
-	closed  bool
-	err     error // sticky write error: the log fails closed
+	mu       sync.Mutex // guards the fields below
+	file     File       // replaced only by rotate, which also holds fileMu
+	size     int64
+	seq      uint64  // last record written
+	head     hexHash // hash of the last record written
+	assigned uint64  // last sequence number given to a queued record
+	pend     []entry // the batch being gathered
+	spare    []entry
+	batch    uint64 // number of the batch being gathered
+	done     uint64 // batches up to this one are finished
+	writing  bool   // a leader is writing (and, with Always, syncing)
+	idle     sync.Cond
+	finished [2]sync.Cond // batch n's callers wait on finished[n%2]
+	// failedFrom is the first batch that failed, failErr why: batches are
+	// written in order and a failure is final, so every later batch fails.
+	failedFrom uint64
+	failErr    error
+	closed     bool
+	err        error // a write or sync error: the log fails closed
+	dirty      bool  // Interval: written since the last sync
+	wbuf       []byte
+
+	fileMu   sync.Mutex    // held while the file is synced, rotated or closed
+	kick     chan struct{} // Interval: the file became dirty
+	stop     chan struct{} // Interval: Close stops the syncer
+	syncDone chan struct{}
 }
 
-type pending struct {
-	rec  *Record
-	done chan error
-	lead chan struct{} // closed when this caller becomes the writer
-	err  error         // the record could not be encoded; it was skipped
+type entry struct {
+	rec     Record
+	details []byte
 }
 
 // Open opens (or creates) the audit log at path, continuing the chain of
-// the records already in it. A torn last line, left by a crash before its
-// fsync, is cut off: no request was answered for it.
+// the records already in it. A torn last line, left by a crash in the
+// middle of a write, is cut off: no request was answered for it.
 func Open(path string, opts Options) (*Logger, error) {
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = DefaultMaxSize
 	}
+	switch opts.Sync {
+	case "":
+		opts.Sync = Interval
+	case Interval, Always:
+	default:
+		return nil, fmt.Errorf("audit: sync mode %q; use %q or %q", opts.Sync, Interval, Always)
+	}
+	if opts.SyncInterval == 0 {
+		opts.SyncInterval = DefaultSyncInterval
+	}
+	if opts.SyncInterval < MinSyncInterval || opts.SyncInterval > MaxSyncInterval {
+		return nil, fmt.Errorf("audit: sync interval %s is outside %s to %s", opts.SyncInterval, MinSyncInterval, MaxSyncInterval)
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.After == nil {
+		opts.After = time.After
 	}
 	if opts.File == nil {
 		opts.File = func(name string, flag int, perm os.FileMode) (File, error) { return os.OpenFile(name, flag, perm) }
 	}
-	l := &Logger{path: path, opts: opts, head: GenesisHash, syncs: make(chan struct{}, maxSyncs)}
+	l := &Logger{path: path, opts: opts, head: genesis, batch: 1}
+	l.idle.L = &l.mu
+	l.finished[0].L, l.finished[1].L = &l.mu, &l.mu
 	if err := l.recover(); err != nil {
 		return nil, err
 	}
 	if err := l.openFile(); err != nil {
 		return nil, err
+	}
+	l.assigned = l.seq
+	if opts.Sync == Interval {
+		l.kick, l.stop, l.syncDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		go l.syncLoop()
 	}
 	return l, nil
 }
@@ -121,11 +198,15 @@ func (l *Logger) recover() error {
 	if err != nil {
 		return fmt.Errorf("audit: the last record of %s is damaged (%v); run `taskwire audit verify` and move the file aside", l.path, err)
 	}
-	l.seq, l.head = rec.Seq, hash
+	l.seq = rec.Seq
+	copy(l.head[:], hash)
 	return nil
 }
 
+// openFile opens the current file; when it makes the file, it syncs the
+// directory too, so that the file's name survives a crash of the machine.
 func (l *Logger) openFile() error {
+	_, statErr := os.Stat(l.path)
 	f, err := l.opts.File(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -135,6 +216,12 @@ func (l *Logger) openFile() error {
 		f.Close()
 		return fmt.Errorf("audit: %w", err)
 	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		if err := syncDir(filepath.Dir(l.path)); err != nil {
+			f.Close()
+			return fmt.Errorf("audit: syncing the directory of %s: %w", l.path, err)
+		}
+	}
 	l.file, l.size = f, fi.Size()
 	return nil
 }
@@ -143,7 +230,7 @@ func (l *Logger) openFile() error {
 func (l *Logger) Head() (uint64, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.seq, l.head
+	return l.seq, string(l.head[:])
 }
 
 // Err returns why the log refuses records: ErrClosed after Close, or the
@@ -157,189 +244,249 @@ func (l *Logger) Err() error {
 	return l.err
 }
 
-// maxSyncs is how many syncs may be in flight at once. The writer's role
-// passes on as soon as a batch is written, so a second batch could be
-// synced while the first still is; measured under wrk on the reference
-// machine, one sync at a time gave the best throughput (bigger batches, less
-// journal work per record), so the pipeline is kept but set to 1.
-const maxSyncs = 1
-
 // Log appends rec (its Seq, Prev and, when zero, Time are filled in) and
-// returns once it is on disk. After a write or sync error every Log fails:
-// the log fails closed rather than leave gaps.
-//
-// Group commit: one caller at a time is the writer; it appends every record
-// queued meanwhile in one write, hands the writer's role to a waiting
-// caller, then syncs its batch, so that up to maxSyncs batches are synced
-// at once.
+// returns once it is written as the log's SyncMode says. After a write or
+// sync error every Log fails: the log fails closed rather than leave gaps.
+// A record whose Details JSON cannot encode fails alone.
 func (l *Logger) Log(rec Record) error {
-	p := &pending{rec: &rec, done: make(chan error, 1), lead: make(chan struct{})}
+	_, err := l.Append(rec)
+	return err
+}
+
+// Append is Log, returning the sequence number the record got.
+func (l *Logger) Append(rec Record) (uint64, error) {
+	details, err := encodeDetails(rec.Details)
+	if err != nil {
+		return 0, err
+	}
+	rec.Details = nil
 	l.mu.Lock()
 	switch {
 	case l.closed:
 		l.mu.Unlock()
-		return ErrClosed
+		return 0, ErrClosed
 	case l.err != nil:
 		err := l.err
 		l.mu.Unlock()
-		return err
+		return 0, err
 	}
-	l.pending = append(l.pending, p)
-	if l.writing {
-		l.mu.Unlock()
-		select {
-		case err := <-p.done:
-			return err
-		case <-p.lead: // this caller is the writer now
+	l.assigned++
+	rec.Seq = l.assigned
+	l.pend = append(l.pend, entry{rec: rec, details: details})
+	n := l.batch
+	if len(l.pend) > 1 { // the batch has a leader: wait for it
+		for l.done < n {
+			l.finished[n%2].Wait()
 		}
-	} else {
-		l.writing = true
+		err := l.result(n)
 		l.mu.Unlock()
+		return rec.Seq, err
 	}
-	l.lead()
-	return <-p.done
-}
+	for l.writing {
+		l.idle.Wait()
+	}
+	if l.closed || l.err != nil {
+		err := l.err
+		if err == nil {
+			err = ErrClosed
+		}
+		clear(l.pend)
+		l.pend = l.pend[:0]
+		l.batch++
+		l.finish(n, err)
+		l.mu.Unlock()
+		return rec.Seq, err
+	}
+	l.writing = true
+	batch := l.pend
+	l.pend, l.spare = l.spare[:0], nil
+	l.batch++
+	l.mu.Unlock()
 
-// lead is the writer's turn: it waits for a sync slot (records queue up
-// meanwhile), writes the queued batch, passes the writer's role on, syncs
-// the batch and reports to its callers.
-func (l *Logger) lead() {
-	l.syncs <- struct{}{}
-	l.mu.Lock()
-	batch := l.pending
-	l.pending = nil
-	err := l.err
-	if err == nil && l.closed {
-		err = ErrClosed
-	}
-	l.mu.Unlock()
-	if err == nil {
-		err = l.write(batch)
-	}
-	l.mu.Lock()
-	if err != nil && l.err == nil && err != ErrClosed {
-		l.err = err
-	}
-	if len(l.pending) > 0 {
-		next := l.pending[0]
-		close(next.lead) // its caller writes the next batch
-	} else {
-		l.writing = false
-	}
-	l.mu.Unlock()
-	if err == nil && hasRecords(batch) {
+	err = l.write(batch)
+	if err == nil && l.opts.Sync == Always {
 		if serr := syncData(l.file); serr != nil {
 			err = fmt.Errorf("audit: syncing %s: %w", l.path, serr)
-			l.mu.Lock()
-			if l.err == nil {
-				l.err = err
-			}
-			l.mu.Unlock()
 		}
 	}
-	<-l.syncs
-	for _, b := range batch {
-		if b.err != nil { // this record alone could not be encoded
-			b.done <- b.err
-			continue
-		}
-		b.done <- err
+
+	l.mu.Lock()
+	clear(batch) // drop the records' strings
+	l.spare = batch[:0]
+	if err != nil && l.err == nil {
+		l.err = err
 	}
+	if err == nil && l.opts.Sync == Interval && !l.dirty {
+		l.dirty = true
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+	l.writing = false
+	l.idle.Broadcast()
+	l.finish(n, err)
+	err = l.result(n)
+	l.mu.Unlock()
+	return rec.Seq, err
 }
 
-func hasRecords(batch []*pending) bool {
-	for _, b := range batch {
-		if b.err == nil {
-			return true
-		}
+// finish marks batch n done (failed with err, unless nil) and wakes its
+// callers; l.mu is held.
+func (l *Logger) finish(n uint64, err error) {
+	if err != nil && l.failedFrom == 0 {
+		l.failedFrom, l.failErr = n, err
 	}
-	return false
+	l.done = n
+	l.finished[n%2].Broadcast()
 }
 
-// write encodes a batch in order and appends it (the caller syncs). Only
-// the writer calls it, so seq and head need the lock only to be read
-// elsewhere.
-func (l *Logger) write(batch []*pending) error {
+// result is the outcome of finished batch n; l.mu is held.
+func (l *Logger) result(n uint64) error {
+	if l.failedFrom != 0 && n >= l.failedFrom {
+		return l.failErr
+	}
+	return nil
+}
+
+// write encodes a batch in order and appends it in one write, rotating
+// first when the file would pass its size. Only the leader calls it.
+func (l *Logger) write(batch []entry) error {
 	l.mu.Lock()
 	seq, head := l.seq, l.head
 	l.mu.Unlock()
-	var buf bytes.Buffer
-	for _, p := range batch {
-		p.rec.Seq, p.rec.Prev = seq+1, head
-		if p.rec.Time.IsZero() {
-			p.rec.Time = l.opts.Now().UTC()
-		}
-		line, hash, err := encode(p.rec)
-		if err != nil {
-			// Only this record is refused (a custom event's details that
-			// JSON cannot encode): the chain and the other records go on.
-			p.err = err
-			continue
-		}
-		seq++
-		buf.Write(line)
-		buf.WriteByte('\n')
-		head = hash
+	if batch[0].rec.Seq != seq+1 {
+		return fmt.Errorf("audit: internal error: record %d queued after record %d", batch[0].rec.Seq, seq)
 	}
-	if buf.Len() == 0 {
-		return nil
+	buf := l.wbuf[:0]
+	for i := range batch {
+		e := &batch[i]
+		if e.rec.Time.IsZero() {
+			e.rec.Time = l.opts.Now()
+		}
+		e.rec.Time = e.rec.Time.UTC()
+		buf, head = appendRecord(buf, &e.rec, e.details, &head)
 	}
-	if l.size > 0 && l.size+int64(buf.Len()) > l.opts.MaxSize {
-		// The other batches' syncs must end before their file is closed:
-		// take every other sync slot.
-		for range maxSyncs - 1 {
-			l.syncs <- struct{}{}
-		}
-		err := l.rotate()
-		for range maxSyncs - 1 {
-			<-l.syncs
-		}
-		if err != nil {
+	if cap(buf) <= 1<<20 { // keep the buffer unless one batch made it huge
+		l.wbuf = buf
+	}
+	seq = batch[len(batch)-1].rec.Seq
+	if l.size > 0 && l.size+int64(len(buf)) > l.opts.MaxSize {
+		if err := l.rotate(); err != nil {
 			return err
 		}
 	}
-	if _, err := l.file.Write(buf.Bytes()); err != nil {
+	if _, err := l.file.Write(buf); err != nil {
 		return fmt.Errorf("audit: writing %s: %w", l.path, err)
 	}
 	l.mu.Lock()
-	l.size += int64(buf.Len())
+	l.size += int64(len(buf))
 	l.seq, l.head = seq, head
 	l.mu.Unlock()
 	return nil
 }
 
 // rotate renames the full file and opens a new one; the chain goes on.
+// The full file is synced first, so its records keep the promise of the
+// sync mode once the file is no longer the current one.
 func (l *Logger) rotate() error {
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	if l.opts.Sync == Interval {
+		if err := syncData(l.file); err != nil {
+			return fmt.Errorf("audit: syncing %s: %w", l.path, err)
+		}
+	}
 	if err := l.file.Close(); err != nil {
 		return fmt.Errorf("audit: closing %s: %w", l.path, err)
 	}
+	l.mu.Lock()
 	name := fmt.Sprintf("%s.%s.%010d", l.path, l.opts.Now().UTC().Format("20060102T150405Z"), l.seq)
+	l.mu.Unlock()
 	if err := os.Rename(l.path, name); err != nil {
 		return fmt.Errorf("audit: rotating %s: %w", l.path, err)
 	}
-	return l.openFile()
-}
-
-// Close closes the file; later Logs fail with ErrClosed.
-func (l *Logger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.openFile() // it syncs the directory, which holds both names
+}
+
+// Sync makes every record written so far durable now. In Interval mode the
+// log does it by itself at least every SyncInterval; in Always mode every
+// record is already synced when Log returns. A sync error makes the log
+// fail closed.
+func (l *Logger) Sync() error {
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	l.mu.Lock()
+	if l.file == nil || !l.dirty {
+		l.mu.Unlock()
+		return nil
+	}
+	l.dirty = false
+	f := l.file
+	l.mu.Unlock()
+	if err := syncData(f); err != nil {
+		err = fmt.Errorf("audit: syncing %s: %w", l.path, err)
+		l.mu.Lock()
+		if l.err == nil {
+			l.err = err
+		}
+		if l.failedFrom == 0 {
+			// Batches not finished yet fail; those finished were
+			// written and their callers told so.
+			l.failedFrom, l.failErr = l.done+1, err
+		}
+		l.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// syncLoop is Interval mode's syncer: once a write makes the file dirty, it
+// waits SyncInterval and syncs everything written until then.
+func (l *Logger) syncLoop() {
+	defer close(l.syncDone)
+	for {
+		select {
+		case <-l.kick:
+		case <-l.stop:
+			return
+		}
+		select {
+		case <-l.opts.After(l.opts.SyncInterval):
+		case <-l.stop:
+			return // Close syncs what is left
+		}
+		_ = l.Sync() // an error is kept in l.err: later Logs fail
+	}
+}
+
+// Close waits for the batch being written, syncs what is not yet synced and
+// closes the file; later Logs fail with ErrClosed.
+func (l *Logger) Close() error {
+	l.mu.Lock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
+	for l.writing {
+		l.idle.Wait()
+	}
 	l.mu.Unlock()
-	// Let the batches in flight end: take every sync slot, then give them
-	// back for a writer still waiting for one (it finds the log closed).
-	for range maxSyncs {
-		l.syncs <- struct{}{}
+	if l.stop != nil {
+		close(l.stop)
+		<-l.syncDone
 	}
-	err := l.file.Close()
-	for range maxSyncs {
-		<-l.syncs
-	}
+	err := l.Sync()
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
 	l.mu.Lock()
-	return err
+	f := l.file
+	l.file = nil
+	l.mu.Unlock()
+	return errors.Join(err, f.Close())
 }
 
 // Files returns the log's files in chain order: rotated files, then the current one.

@@ -15,13 +15,36 @@ func syncData(f File) error {
 	if !ok {
 		return f.Sync()
 	}
-	for {
-		err := syscall.Fdatasync(int(osf.Fd()))
-		if err != syscall.EINTR {
-			if err != nil {
-				return &os.PathError{Op: "fdatasync", Path: osf.Name(), Err: err}
-			}
-			return nil
-		}
+	rc, err := osf.SyscallConn()
+	if err != nil {
+		return err
 	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = syscall.Fdatasync(int(fd))
+			if serr != syscall.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "fdatasync", Path: osf.Name(), Err: serr}
+	}
+	return nil
+}
+
+// syncDir makes a directory's entries (a new or renamed file's name) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -3,10 +3,11 @@
 package httpapi
 
 import (
-	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/taskwire/taskwire/runtime/audit"
 )
@@ -30,19 +31,23 @@ type Event struct {
 }
 
 // AuditEvent records ev for the request r (which must be served by this
-// server) and returns once it is on disk. With the audit log disabled it
-// does nothing. An error means the event could not be recorded; the route
-// should then fail.
+// server) and returns once it is written as the log's sync mode says (see
+// Audit.Sync). With the audit log disabled it does nothing. An error means
+// the event could not be recorded; the route should then fail without
+// acting, as the built-in routes do when their intent record fails.
 func (s *Server) AuditEvent(r *http.Request, ev Event) error {
 	if s.audit == nil {
 		return nil
 	}
-	if ev.Type == "" {
+	switch ev.Type {
+	case "":
 		return errors.New("httpapi: an audit event needs a type")
+	case audit.TypeRequest, audit.TypeIntent:
+		return fmt.Errorf("httpapi: %q is a record type of the audit log itself; name the event after what happened", ev.Type)
 	}
 	rec := s.auditRecord(r, infoFrom(r), 0)
 	rec.Type, rec.Action, rec.PipelineID, rec.RunID, rec.Details = ev.Type, ev.Type, ev.PipelineID, ev.RunID, ev.Details
-	rec.Status, rec.Detail = 0, ""
+	rec.Status, rec.Detail, rec.Intent = 0, "", 0 // the request record answers the intent
 	rec.Outcome = "ok"
 	if !ev.Success {
 		rec.Outcome = "failed"
@@ -51,13 +56,13 @@ func (s *Server) AuditEvent(r *http.Request, ev Event) error {
 }
 
 func (s *Server) auditRecord(r *http.Request, info *requestInfo, status int) audit.Record {
-	rec := audit.Record{Type: "request", Method: r.Method, Path: r.URL.Path, Status: status, Time: s.now().UTC()}
+	rec := audit.Record{Type: audit.TypeRequest, Method: r.Method, Path: r.URL.Path, Status: status, Time: s.now().UTC()}
 	if len(rec.Path) > maxAuditPath {
 		rec.Path = rec.Path[:maxAuditPath]
 	}
 	if info != nil {
-		rec.RequestID, rec.ClientIP, rec.AuthMethod = info.RequestID, info.ClientIP, info.AuthMethod
-		rec.PipelineID, rec.RunID, rec.Detail = info.PipelineID, info.RunID, info.Detail
+		rec.RequestID, rec.ClientIP, rec.AuthMethod = info.RequestID, info.clientIP(), info.AuthMethod
+		rec.PipelineID, rec.RunID, rec.Detail, rec.Intent = info.PipelineID, info.RunID, info.Detail, info.Intent
 		if info.Principal != nil {
 			rec.Principal = info.Principal.ID
 		}
@@ -73,9 +78,9 @@ func (s *Server) auditRecord(r *http.Request, info *requestInfo, status int) aud
 	return rec
 }
 
-// auditWriter holds a response back until its audit record is on disk, so
-// that no request is answered unrecorded; if the record cannot be written
-// the client gets 503 instead. A streaming response (one that flushes) is
+// auditWriter holds a response back until its audit record is written (as
+// the log's sync mode says), so that no request is answered unrecorded; if
+// the record cannot be written the client gets 503 instead. A streaming response (one that flushes) is
 // recorded when it first flushes, then passes through.
 type auditWriter struct {
 	w         http.ResponseWriter
@@ -83,9 +88,34 @@ type auditWriter struct {
 	r         *http.Request
 	info      *requestInfo
 	status    int
-	buf       bytes.Buffer
+	buf       *[]byte // the held response, from heldBodies
 	streaming bool
 	failed    bool
+}
+
+// heldBodies are the buffers of held responses: a response is copied out
+// (ResponseWriter.Write does not retain its argument) before its buffer
+// goes back.
+var heldBodies = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledBody bounds the buffers kept in heldBodies.
+const maxPooledBody = 64 << 10
+
+// held returns the held response so far.
+func (a *auditWriter) held() []byte {
+	if a.buf == nil {
+		return nil
+	}
+	return *a.buf
+}
+
+// release gives the buffer back once the response is out.
+func (a *auditWriter) release() {
+	if a.buf != nil && cap(*a.buf) <= maxPooledBody {
+		*a.buf = (*a.buf)[:0]
+		heldBodies.Put(a.buf)
+	}
+	a.buf = nil
 }
 
 func (a *auditWriter) Header() http.Header { return a.w.Header() }
@@ -106,7 +136,11 @@ func (a *auditWriter) Write(b []byte) (int, error) {
 	case a.streaming:
 		return a.w.Write(b)
 	}
-	return a.buf.Write(b)
+	if a.buf == nil {
+		a.buf = heldBodies.Get().(*[]byte)
+	}
+	*a.buf = append(*a.buf, b...)
+	return len(b), nil
 }
 
 var errAuditUnavailable = errors.New("audit log unavailable")
@@ -118,7 +152,9 @@ func (a *auditWriter) restart() bool {
 		return false
 	}
 	a.status = 0
-	a.buf.Reset()
+	if a.buf != nil {
+		*a.buf = (*a.buf)[:0]
+	}
 	h := a.w.Header()
 	for k := range h {
 		delete(h, k)
@@ -163,16 +199,34 @@ func (a *auditWriter) FlushError() error {
 			return errAuditUnavailable
 		}
 		a.streaming = true
-		if _, err := a.w.Write(a.buf.Bytes()); err != nil { // what was written before the first flush
+		if _, err := a.w.Write(a.held()); err != nil { // what was written before the first flush
 			return err
 		}
-		a.buf.Reset()
+		a.release()
 	}
 	return http.NewResponseController(a.w).Flush()
 }
 
 // Unwrap lets http.ResponseController reach the connection (deadlines).
 func (a *auditWriter) Unwrap() http.ResponseWriter { return a.w }
+
+// intend writes the intent record of a state-changing request before its
+// handler runs; when it cannot, it answers 503 and reports false, and the
+// handler must not run.
+func (a *auditWriter) intend() bool {
+	rec := a.s.auditRecord(a.r, a.info, 0)
+	rec.Type, rec.Outcome = audit.TypeIntent, audit.OutcomePending
+	if rec.RunID == "" {
+		rec.RunID = a.r.PathValue("run_id") // the run a cancel is about
+	}
+	seq, err := a.s.audit.Append(rec)
+	if err != nil {
+		a.refuse(err)
+		return false
+	}
+	a.info.Intent = seq
+	return true
+}
 
 // commit writes the audit record and then the held response; on an audit
 // failure it answers 503 instead.
@@ -213,18 +267,21 @@ func (a *auditWriter) finish() {
 		return
 	}
 	if a.commit() {
-		_, _ = a.w.Write(a.buf.Bytes())
+		_, _ = a.w.Write(a.held())
 	}
 }
 
 // audited runs serve with its response held until the request's audit
-// record is on disk (directly when the audit log is off).
+// record is written (directly when the audit log is off).
 func (s *Server) audited(w http.ResponseWriter, r *http.Request, info *requestInfo, serve func(http.ResponseWriter)) {
 	if s.audit == nil {
-		serve(&startWriter{ResponseWriter: w})
+		info.sw = startWriter{ResponseWriter: w}
+		serve(&info.sw)
 		return
 	}
-	a := &auditWriter{w: w, s: s, r: r, info: info}
+	info.aw = auditWriter{w: w, s: s, r: r, info: info}
+	a := &info.aw
+	defer a.release()
 	if err := s.audit.Err(); err != nil {
 		// The log has failed closed: refuse before the handler runs, so
 		// that nothing (a run started, a run cancelled) happens unrecorded.

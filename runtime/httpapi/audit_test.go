@@ -130,12 +130,34 @@ func TestAuditOneRecordPerRequest(t *testing.T) {
 		runIDs = append(runIDs, runID)
 	}
 
-	recs := readAudit(t, s.auditFile)
-	if len(recs) != len(steps) {
-		t.Fatalf("%d records for %d requests", len(recs), len(steps))
+	all := readAudit(t, s.auditFile)
+	// The one state-changing request that passed the chain's checks (the
+	// admin's execute) has an intent record before its request record.
+	var recs, intents []audit.Record
+	for i, rec := range all {
+		if rec.Seq != uint64(i+1) {
+			t.Errorf("record %d has seq %d", i+1, rec.Seq)
+		}
+		if rec.Type == audit.TypeIntent {
+			intents = append(intents, rec)
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) != len(steps) || len(intents) != 1 {
+		t.Fatalf("%d request records for %d requests, %d intents (want 1)", len(recs), len(steps), len(intents))
 	}
 	for i, rec := range recs {
 		st := steps[i]
+		if rec.Route == "execute_secure_demo_pipeline" && rec.Status == http.StatusOK {
+			in := intents[0]
+			if in.RequestID != rec.RequestID || in.Route != rec.Route || in.PipelineID != "secure_demo_pipeline" || in.Action != "execute" ||
+				in.Outcome != audit.OutcomePending || in.Principal != "admin_full" || in.Status != 0 || in.Seq+1 != rec.Seq || rec.Intent != in.Seq {
+				t.Errorf("intent %+v for request record %+v", in, rec)
+			}
+		} else if rec.Intent != 0 {
+			t.Errorf("record %d (%s) names intent %d", rec.Seq, rec.Route, rec.Intent)
+		}
 		method := st.q.method
 		if method == "" {
 			method = http.MethodGet
@@ -144,8 +166,8 @@ func TestAuditOneRecordPerRequest(t *testing.T) {
 		if rec.Type != "request" || rec.RequestID != ids[i] || ids[i] == "" {
 			t.Errorf("%s: type %q request id %q, want request %q", what, rec.Type, rec.RequestID, ids[i])
 		}
-		if rec.Seq != uint64(i+1) || !rec.Time.Equal(times[i]) {
-			t.Errorf("%s: seq %d time %v, want %d %v", what, rec.Seq, rec.Time, i+1, times[i])
+		if !rec.Time.Equal(times[i]) {
+			t.Errorf("%s: time %v, want %v", what, rec.Time, times[i])
 		}
 		if rec.Status != st.status || rec.Outcome != st.outcome {
 			t.Errorf("%s: status %d outcome %q, want %d %q", what, rec.Status, rec.Outcome, st.status, st.outcome)
@@ -184,7 +206,7 @@ func TestAuditOneRecordPerRequest(t *testing.T) {
 		t.Errorf("401 details %q and %q", recs[1].Detail, recs[2].Detail)
 	}
 	checkNoSecrets(t, s.auditFile, badKey)
-	if sum, err := audit.Verify(s.auditFile); err != nil || sum.Records != uint64(len(steps)) {
+	if sum, err := audit.Verify(s.auditFile); err != nil || sum.Records != uint64(len(all)) || sum.Intents != 1 || len(sum.Open) != 0 {
 		t.Fatalf("verify: %+v %v", sum, err)
 	}
 }
@@ -259,8 +281,8 @@ func TestAuditControlCharactersStayOnOneLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(data, []byte("\r")) || bytes.Count(data, []byte("\n")) != 4 {
-		t.Fatalf("4 records must be 4 lines without CR:\n%s", data)
+	if bytes.Contains(data, []byte("\r")) || bytes.Count(data, []byte("\n")) != 5 {
+		t.Fatalf("5 records (the custom route's intent too) must be 5 lines without CR:\n%s", data)
 	}
 	recs := readAudit(t, s.auditFile)
 	if recs[0].Path != "/pipelines/abc\r\n{\"seq\":99}" || recs[0].PipelineID != "abc\r\n{\"seq\":99}" {
@@ -269,8 +291,8 @@ func TestAuditControlCharactersStayOnOneLine(t *testing.T) {
 	if recs[1].Path != "/nothing\r\nhere\n" {
 		t.Errorf("unrouted path %q", recs[1].Path)
 	}
-	if recs[2].Details["note"] != "first\r\nsecond\n{\"seq\":1}" {
-		t.Errorf("event details %v", recs[2].Details)
+	if recs[3].Details["note"] != "first\r\nsecond\n{\"seq\":1}" {
+		t.Errorf("event details %v", recs[3].Details)
 	}
 	if _, err := audit.Verify(s.auditFile); err != nil {
 		t.Fatal(err)
@@ -332,10 +354,13 @@ func TestAuditCustomEvent(t *testing.T) {
 	secWantStatus(t, w, http.StatusForbidden, "viewer")
 
 	recs := readAudit(t, s.auditFile)
-	if len(recs) != 3 {
-		t.Fatalf("%d records, want the event and the request record, then the 403", len(recs))
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want the route's intent, the event and the request record, then the 403", len(recs))
 	}
-	ev, req := recs[0], recs[1]
+	in, ev, req := recs[0], recs[1], recs[2]
+	if in.Type != audit.TypeIntent || in.RequestID != id || in.Route != "execute_with_audit" || in.Action != "execute" || req.Intent != in.Seq || ev.Intent != 0 {
+		t.Errorf("intent %+v answered by %+v (event %+v)", in, req, ev)
+	}
 	if ev.Type != "execute_pipeline" || ev.RequestID != id || ev.Principal != "admin_full" || ev.AuthMethod != "api_key" ||
 		ev.ClientIP != "203.0.113.4" || ev.PipelineID != "secure_demo_pipeline" || ev.Outcome != "ok" || ev.Route != "execute_with_audit" {
 		t.Errorf("event record %+v", ev)
@@ -346,10 +371,13 @@ func TestAuditCustomEvent(t *testing.T) {
 	if req.Type != "request" || req.RequestID != id || req.Status != http.StatusAccepted || req.Route != "execute_with_audit" || req.Outcome != "ok" {
 		t.Errorf("request record %+v", req)
 	}
-	if recs[2].Status != http.StatusForbidden || recs[2].Principal != "viewer_reports" || recs[2].Outcome != "denied" {
-		t.Errorf("403 record %+v", recs[2])
+	if recs[3].Status != http.StatusForbidden || recs[3].Principal != "viewer_reports" || recs[3].Outcome != "denied" {
+		t.Errorf("403 record %+v", recs[3])
 	}
 	checkNoSecrets(t, s.auditFile)
+	if sum, err := audit.Verify(s.auditFile); err != nil || sum.Intents != 1 || len(sum.Open) != 0 {
+		t.Fatalf("verify: %+v %v", sum, err)
+	}
 }
 
 // An event that JSON cannot encode fails alone: the log goes on.
@@ -362,7 +390,7 @@ func TestAuditUnencodableEventDoesNotBreakTheLog(t *testing.T) {
 		secWantStatus(t, s.do(t, secReq{path: "/pipelines", key: secAdminKey}), http.StatusOK, "later request")
 	}
 	recs := readAudit(t, s.auditFile)
-	if len(recs) != 4 || recs[0].Status != http.StatusServiceUnavailable || recs[0].Route != "execute_with_audit" {
+	if len(recs) != 5 || recs[0].Type != audit.TypeIntent || recs[1].Status != http.StatusServiceUnavailable || recs[1].Route != "execute_with_audit" {
 		t.Fatalf("records %+v", recs)
 	}
 	if _, err := audit.Verify(s.auditFile); err != nil {

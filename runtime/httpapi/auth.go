@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -41,11 +42,12 @@ type keyEntry struct {
 // authenticator checks API keys and bearer tokens. It keeps only the keys'
 // SHA-256 hashes.
 type authenticator struct {
-	header string
-	apiKey bool
-	keys   []keyEntry
-	jwt    *jwtVerifier
-	now    func() time.Time
+	header    string
+	canonical string // header, canonicalised once rather than per request
+	apiKey    bool
+	keys      []keyEntry
+	jwt       *jwtVerifier
+	now       func() time.Time
 }
 
 func newAuthenticator(sec Security, getenv func(string) string, now func() time.Time) (*authenticator, error) {
@@ -53,6 +55,7 @@ func newAuthenticator(sec Security, getenv func(string) string, now func() time.
 	if a.header == "" {
 		a.header = "X-API-Key"
 	}
+	a.canonical = textproto.CanonicalMIMEHeaderKey(a.header)
 	if !sec.APIKey && !sec.JWT {
 		return nil, errors.New("security is enabled but neither API keys nor JWT are accepted")
 	}
@@ -165,7 +168,7 @@ func (a *authenticator) challenges() []string {
 func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
 	var keyP, tokenP *Principal
 	if a.apiKey {
-		values := r.Header.Values(a.header)
+		values := r.Header[a.canonical]
 		switch {
 		case len(values) > 1:
 			return nil, errSeveralKeys
@@ -208,7 +211,8 @@ func (a *authenticator) checkKey(v string) (*Principal, error) {
 	if v == "" || len(v) > maxCredentialLength {
 		return nil, errBadKey
 	}
-	sum := sha256.Sum256([]byte(v))
+	var buf [maxCredentialLength]byte // the key, hashed without a copy on the heap
+	sum := sha256.Sum256(buf[:copy(buf[:], v)])
 	found := -1
 	for i := range a.keys {
 		if subtle.ConstantTimeCompare(sum[:], a.keys[i].hash[:]) == 1 {

@@ -19,8 +19,9 @@ import (
 // budget, authentication, rate limiting (per principal, or per client
 // address on public routes), authorisation, body limit, handler.
 func (s *Server) chain(rt *Route, h http.Handler) http.Handler {
+	pol := newRoutePolicy(rt)
 	return chained(func(w http.ResponseWriter, r *http.Request) {
-		info := &requestInfo{RequestID: newRequestID(), Route: rt, ClientIP: s.clientIP(r).String()}
+		info := &requestInfo{RequestID: newRequestID(), Route: rt, addr: s.clientIP(r), policy: pol}
 		r = withInfo(r, info)
 		s.audited(w, r, info, func(w http.ResponseWriter) { s.serveRoute(w, r, rt, h, info) })
 	})
@@ -37,10 +38,12 @@ const hstsValue = "max-age=63072000; includeSubDomains"
 
 // serveRoute runs the chain after the audit record's set-up.
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route, h http.Handler, info *requestInfo) {
-	w.Header().Set("X-Request-Id", info.RequestID)
-	setSecurityHeaders(w.Header())
+	h0 := w.Header()
+	setSecurityHeadersIn(h0, info.hdr[:secHeaders])
+	info.hdr[secHeaders] = info.RequestID
+	h0["X-Request-Id"] = info.hdr[secHeaders : secHeaders+1 : secHeaders+1]
 	if s.tls(r) {
-		w.Header().Set("Strict-Transport-Security", hstsValue)
+		h0.Set("Strict-Transport-Security", hstsValue)
 	}
 	defer s.recoverPanic(w, r)
 
@@ -72,7 +75,17 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route, h
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 	}
+	if a, ok := w.(*auditWriter); ok && changesState(rt) && !a.intend() {
+		return // 503: nothing happens that the log cannot show
+	}
 	h.ServeHTTP(w, r)
+}
+
+// changesState reports whether a route's requests change state (start or
+// cancel runs, or whatever a user route granted execute or write does), so
+// that an intent record precedes their handler.
+func changesState(rt *Route) bool {
+	return rt.Action == ActionExecute || rt.Action == ActionWrite
 }
 
 // forbid answers 403 for a principal that lacks action on pipeline.
@@ -134,13 +147,35 @@ func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
 	writeProblem(w, r, http.StatusInternalServerError, "internal error; the request id identifies it in the server's log")
 }
 
+// Slots of requestInfo.hdr: the security headers, X-Request-Id,
+// Content-Type and Content-Length of a JSON or problem response, then
+// RateLimit-Policy and RateLimit.
+const (
+	secHeaders = 5
+	rateSlot   = secHeaders + 3
+	hdrSlots   = rateSlot + 2
+)
+
+// securityHeaders are the headers every response carries. Their keys are
+// canonical, so they are set without Header.Set's canonicalisation.
+var securityHeaders = [secHeaders][2]string{
+	{"X-Content-Type-Options", "nosniff"},
+	{"Cache-Control", "no-store"},
+	{"Content-Security-Policy", "frame-ancestors 'none'"},
+	{"X-Frame-Options", "DENY"},
+	{"Referrer-Policy", "no-referrer"},
+}
+
 // setSecurityHeaders sets the headers every response carries.
-func setSecurityHeaders(h http.Header) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+func setSecurityHeaders(h http.Header) { setSecurityHeadersIn(h, make([]string, secHeaders)) }
+
+// setSecurityHeadersIn sets the headers every response carries, their
+// values in vals (secHeaders long): one array instead of a slice per header.
+func setSecurityHeadersIn(h http.Header, vals []string) {
+	for i, kv := range securityHeaders {
+		vals[i] = kv[1]
+		h[kv[0]] = vals[i : i+1 : i+1]
+	}
 }
 
 // peerAddr returns the address of the connection's peer.

@@ -9,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 )
 
 // BenchmarkChain measures GET /pipelines with a valid key through the whole
 // chain (request id, headers, authentication, ACL, JSON; audit and rate
-// limits off) against a bare handler writing the same JSON.
+// limits off) against a bare handler writing the same JSON; then the same
+// with rate limits (out of the way) and the audit log on, in each sync mode,
+// to a file in the test's temp dir.
 func BenchmarkChain(b *testing.B) {
 	srv := inProcessServer(b, time.Now(), nil)
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -23,10 +26,16 @@ func BenchmarkChain(b *testing.B) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(append(body, '\n'))
 	})
+	audited := func(mode audit.SyncMode) http.Handler {
+		return inProcessServer(b, time.Now(), func(svc *httpapi.Service) {
+			unlimited(svc)
+			svc.Security.Audit = httpapi.Audit{Enabled: true, File: b.TempDir() + "/audit.jsonl", Sync: mode}
+		})
+	}
 	for _, c := range []struct {
 		name string
 		h    http.Handler
-	}{{"full", srv}, {"bare", bare}} {
+	}{{"full", srv}, {"bare", bare}, {"limits+audit-interval", audited(audit.Interval)}, {"limits+audit-always", audited(audit.Always)}} {
 		b.Run(c.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", "/pipelines", nil)
 			req.Header.Set("X-API-Key", adminKey)

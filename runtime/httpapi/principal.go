@@ -5,6 +5,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"slices"
 
 	"github.com/taskwire/taskwire/runtime/pattern"
@@ -27,18 +28,46 @@ type Principal struct {
 var anonymous = &Principal{Pipelines: []string{"*"}}
 
 // requestInfo is what the middleware chain learns about a request; the audit
-// log records it when the request ends.
+// log records it when the request ends. It is also the request's context
+// (the parent's, plus itself as a value), and holds what the chain needs per
+// request, so that a request costs the chain few allocations.
 type requestInfo struct {
-	RequestID  string
-	Route      *Route
-	Principal  *Principal
-	AuthMethod string
-	ClientIP   string
-	PipelineID string
-	RunID      string
-	Status     int
-	Outcome    string
-	Detail     string // a short reason for denials, never a credential
+	context.Context // the request's context before the chain
+	RequestID       string
+	Route           *Route
+	Principal       *Principal
+	AuthMethod      string
+	ClientIP        string
+	PipelineID      string
+	RunID           string
+	Status          int
+	Outcome         string
+	Detail          string // a short reason for denials, never a credential
+	Intent          uint64 // the sequence number of the request's intent record
+
+	addr   netip.Addr   // the client address, when ClientIP is not yet set
+	policy *routePolicy // the route's rate-limit headers
+	// hdr backs the values of the headers every response carries, in
+	// place of a slice per header.
+	hdr [hdrSlots]string
+	aw  auditWriter
+	sw  startWriter
+}
+
+// Value returns the info for infoKey, and asks the parent context otherwise.
+func (i *requestInfo) Value(key any) any {
+	if key == (infoKey{}) {
+		return i
+	}
+	return i.Context.Value(key)
+}
+
+// clientIP returns the client address as the audit log writes it.
+func (i *requestInfo) clientIP() string {
+	if i.ClientIP == "" && i.addr.IsValid() {
+		i.ClientIP = i.addr.String()
+	}
+	return i.ClientIP
 }
 
 type infoKey struct{}
@@ -49,7 +78,8 @@ func infoFrom(r *http.Request) *requestInfo {
 }
 
 func withInfo(r *http.Request, info *requestInfo) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	info.Context = r.Context()
+	return r.WithContext(info)
 }
 
 // PrincipalFrom returns the authenticated principal of a request served by a

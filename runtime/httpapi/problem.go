@@ -42,11 +42,23 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 	if err != nil { // cannot happen: Problem has only strings and ints
 		body = []byte(`{"type":"about:blank","status":` + strconv.Itoa(status) + `}`)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	setBodyHeaders(w.Header(), r, "application/problem+json", len(body)+1)
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// setBodyHeaders sets Content-Type and Content-Length, their values in the
+// request's header array when the chain serves it.
+func setBodyHeaders(h http.Header, r *http.Request, ctype string, n int) {
+	info := infoFrom(r)
+	if info == nil {
+		h.Set("Content-Type", ctype)
+		h.Set("Content-Length", strconv.Itoa(n))
+		return
+	}
+	v := info.hdr[secHeaders+1:]
+	v[0], v[1] = ctype, strconv.Itoa(n)
+	h["Content-Type"], h["Content-Length"] = v[0:1:1], v[1:2:2]
 }
 
 // writeJSON writes v as a JSON response with status.
@@ -56,14 +68,17 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 		writeProblem(w, r, http.StatusInternalServerError, "encoding the response failed")
 		return
 	}
+	writeJSONBody(w, r, status, append(body, '\n'))
+}
+
+// writeJSONBody writes an encoded JSON response (with its newline).
+func writeJSONBody(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	if info := infoFrom(r); info != nil {
 		info.Status = status
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	setBodyHeaders(w.Header(), r, "application/json", len(body))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body)
 }
 
 // outcomeFor names the audit outcome of a status.

@@ -52,6 +52,12 @@ func newLimiter(max int) *limiter {
 // and reports whether it could, with the tokens left and the time until the
 // next token and until the bucket is full.
 func (l *limiter) take(key string, r Rate, now time.Time) (ok bool, remaining int, retry, reset time.Duration) {
+	return l.takeKey([]byte(key), r, now)
+}
+
+// takeKey is take for a key built in a buffer: finding an existing bucket
+// allocates nothing.
+func (l *limiter) takeKey(key []byte, r Rate, now time.Time) (ok bool, remaining int, retry, reset time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.bucket(key, r, now)
@@ -62,9 +68,14 @@ func (l *limiter) take(key string, r Rate, now time.Time) (ok bool, remaining in
 
 // peek reports whether the bucket of key has a token, without taking it.
 func (l *limiter) peek(key string, r Rate, now time.Time) (ok bool, retry time.Duration) {
+	return l.peekKey([]byte(key), r, now)
+}
+
+// peekKey is peek for a key built in a buffer; it allocates nothing.
+func (l *limiter) peekKey(key []byte, r Rate, now time.Time) (ok bool, retry time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	el, found := l.buckets[key]
+	el, found := l.buckets[string(key)]
 	if !found {
 		return true, 0
 	}
@@ -74,17 +85,17 @@ func (l *limiter) peek(key string, r Rate, now time.Time) (ok bool, retry time.D
 }
 
 // bucket finds or makes the bucket of key; l.mu is held.
-func (l *limiter) bucket(key string, r Rate, now time.Time) *bucket {
-	if el, found := l.buckets[key]; found {
+func (l *limiter) bucket(key []byte, r Rate, now time.Time) *bucket {
+	if el, found := l.buckets[string(key)]; found {
 		b := el.Value.(*bucket)
 		l.lru.MoveToFront(el)
 		b.lastUse = now
 		return b
 	}
 	l.evict(now)
-	b := &bucket{key: key, rate: r, lastUse: now, lim: rate.NewLimiter(rate.Every(r.Per/time.Duration(r.N)), r.N)}
+	b := &bucket{key: string(key), rate: r, lastUse: now, lim: rate.NewLimiter(rate.Every(r.Per/time.Duration(r.N)), r.N)}
 	b.lim.SetBurstAt(now, r.N) // full at creation, on the caller's clock
-	l.buckets[key] = l.lru.PushFront(b)
+	l.buckets[b.key] = l.lru.PushFront(b)
 	return b
 }
 
@@ -137,18 +148,25 @@ func ceilSeconds(d time.Duration) int {
 	return max(s, 1)
 }
 
-// rateKey is whose bucket a request takes from: the principal, or the
-// client address (an IPv6 client by its /64, which one host usually owns).
-func rateKey(p *Principal, ip netip.Addr) string {
+// appendRateKey appends whose bucket a request takes from: the principal,
+// or the client address (an IPv6 client by its /64, which one host usually
+// owns).
+func appendRateKey(dst []byte, p *Principal, ip netip.Addr) []byte {
 	if p != nil && p.ID != "" {
-		return p.Method + ":" + p.ID
+		dst = append(append(dst, p.Method...), ':')
+		return append(dst, p.ID...)
 	}
+	dst = append(dst, "ip:"...)
 	if ip.Is6() {
 		pfx, _ := ip.Prefix(64)
-		return "ip:" + pfx.String()
+		return pfx.AppendTo(dst)
 	}
-	return "ip:" + ip.String()
+	return ip.AppendTo(dst)
 }
+
+// maxKeyOnStack is the size of the buffer rate-limit keys are built in;
+// longer keys (long principal ids) go to the heap.
+const maxKeyOnStack = 128
 
 // policyName is the name of a route's limit in the RateLimit fields.
 func policyName(rt *Route) string { return strconv.Quote(rt.OperationID) }
@@ -160,21 +178,26 @@ func (s *Server) limit(w http.ResponseWriter, r *http.Request, rt *Route, p *Pri
 	if rt.Limit == nil || !s.svc.Security.Enabled {
 		return true
 	}
-	key := rt.OperationID + "|" + rateKey(p, s.clientIP(r))
+	var kb [maxKeyOnStack]byte
+	key := append(append(kb[:0], rt.OperationID...), '|')
+	key = appendRateKey(key, p, s.clientAddr(r))
 	lim := s.limits
 	if p == nil || p.ID == "" {
 		lim = s.addrLimits // buckets of client addresses: a flood of them cannot evict principals' buckets
 	}
-	ok, remaining, retry, reset := lim.take(key, *rt.Limit, s.now())
+	ok, remaining, retry, reset := lim.takeKey(key, *rt.Limit, s.now())
+	pol := policyOf(r, rt)
 	h := w.Header()
-	h.Set("RateLimit-Policy", fmt.Sprintf("%s;q=%d;w=%d", policyName(rt), rt.Limit.N, ceilSeconds(rt.Limit.Per)))
 	if ok {
-		h.Set("RateLimit", fmt.Sprintf("%s;r=%d;t=%d", policyName(rt), remaining, ceilSecondsOrZero(reset)))
+		v := append(append(kb[:0], pol.name...), ";r="...)
+		v = strconv.AppendInt(v, int64(remaining), 10)
+		v = strconv.AppendInt(append(v, ";t="...), int64(ceilSecondsOrZero(reset)), 10)
+		setRateHeaders(h, r, pol.header, string(v))
 		return true
 	}
 	wait := ceilSeconds(retry)
 	h.Set("Retry-After", strconv.Itoa(wait))
-	h.Set("RateLimit", fmt.Sprintf("%s;r=0;t=%d", policyName(rt), wait))
+	setRateHeaders(h, r, pol.header, fmt.Sprintf("%s;r=0;t=%d", pol.name, wait))
 	writeProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("rate limit of %d requests per %s exceeded; retry in %d s", rt.Limit.N, rt.Limit.Per, wait))
 	return false
 }
@@ -189,7 +212,8 @@ func ceilSecondsOrZero(d time.Duration) int {
 // throttledAuth reports whether the client address has used up its failed
 // authentications; it then answers 429 before looking at credentials.
 func (s *Server) throttledAuth(w http.ResponseWriter, r *http.Request) bool {
-	ok, retry := s.addrLimits.peek(s.authFailureKey(r), s.authFailures, s.now())
+	var kb [maxKeyOnStack]byte
+	ok, retry := s.addrLimits.peekKey(s.appendAuthFailureKey(kb[:0], r), s.authFailures, s.now())
 	if ok {
 		return false
 	}
@@ -205,5 +229,52 @@ func (s *Server) authFailed(r *http.Request) {
 }
 
 func (s *Server) authFailureKey(r *http.Request) string {
-	return "authfail|" + rateKey(nil, s.clientIP(r))
+	var kb [maxKeyOnStack]byte
+	return string(s.appendAuthFailureKey(kb[:0], r))
+}
+
+func (s *Server) appendAuthFailureKey(dst []byte, r *http.Request) []byte {
+	return appendRateKey(append(dst, "authfail|"...), nil, s.clientAddr(r))
+}
+
+// clientAddr is the client address the chain found, or clientIP's.
+func (s *Server) clientAddr(r *http.Request) netip.Addr {
+	if info := infoFrom(r); info != nil && info.addr.IsValid() {
+		return info.addr
+	}
+	return s.clientIP(r)
+}
+
+// routePolicy is a route's RateLimit-Policy value and quoted policy name,
+// made once per route by the chain.
+type routePolicy struct{ header, name string }
+
+func newRoutePolicy(rt *Route) *routePolicy {
+	if rt.Limit == nil {
+		return nil
+	}
+	name := policyName(rt)
+	return &routePolicy{header: fmt.Sprintf("%s;q=%d;w=%d", name, rt.Limit.N, ceilSeconds(rt.Limit.Per)), name: name}
+}
+
+// policyOf returns the route's policy, made by the chain when it serves r.
+func policyOf(r *http.Request, rt *Route) *routePolicy {
+	if info := infoFrom(r); info != nil && info.policy != nil {
+		return info.policy
+	}
+	return newRoutePolicy(rt)
+}
+
+// setRateHeaders sets RateLimit-Policy and RateLimit, their values in the
+// request's header array when the chain serves it.
+func setRateHeaders(h http.Header, r *http.Request, policy, state string) {
+	info := infoFrom(r)
+	if info == nil {
+		h.Set("RateLimit-Policy", policy)
+		h.Set("RateLimit", state)
+		return
+	}
+	v := info.hdr[rateSlot : rateSlot+2]
+	v[0], v[1] = policy, state
+	h["Ratelimit-Policy"], h["Ratelimit"] = v[0:1:1], v[1:2:2]
 }

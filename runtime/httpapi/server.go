@@ -179,7 +179,8 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 	if svc.Security.Enabled && svc.Security.Audit.Enabled {
 		s.audit = c.audit
 		if s.audit == nil {
-			l, err := audit.Open(svc.Security.Audit.File, audit.Options{MaxSize: svc.Security.Audit.MaxSize, Now: c.now})
+			a := svc.Security.Audit
+			l, err := audit.Open(a.File, audit.Options{MaxSize: a.MaxSize, Sync: a.Sync, SyncInterval: a.SyncInterval, Now: c.now})
 			if err != nil {
 				return nil, fmt.Errorf("httpapi: %w", err)
 			}

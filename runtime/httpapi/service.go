@@ -14,6 +14,7 @@ package httpapi
 import (
 	"time"
 
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/route"
 )
 
@@ -97,7 +98,21 @@ type Audit struct {
 	Enabled bool
 	File    string
 	MaxSize int64
+	// Sync is when a record counts as written, and so when a response is
+	// released: audit.Interval (the default: written to the file, synced
+	// at least every SyncInterval) or audit.Always (synced).
+	Sync audit.SyncMode
+	// SyncInterval bounds the wait of a written record for its sync in
+	// Interval mode (audit.DefaultSyncInterval by default).
+	SyncInterval time.Duration
 }
 
 // Limits are a service's rate limits; see route.Limits.
 type Limits = route.Limits
+
+// The audit sync modes, named here so that generated code needs no other
+// package: see audit.SyncMode.
+const (
+	AuditInterval = audit.Interval
+	AuditAlways   = audit.Always
+)

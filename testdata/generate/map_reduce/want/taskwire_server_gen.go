@@ -44,7 +44,7 @@ func Service() httpapi.Service {
 					"run_events":           {N: 20, Per: time.Minute},
 				},
 			},
-			Audit: httpapi.Audit{Enabled: true, File: "reports-audit.jsonl", MaxSize: 67108864},
+			Audit: httpapi.Audit{Enabled: true, File: "reports-audit.jsonl", MaxSize: 67108864, Sync: httpapi.AuditInterval, SyncInterval: 50 * time.Millisecond},
 		},
 		OpenAPI: openAPIDocument,
 	}
