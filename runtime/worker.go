@@ -395,7 +395,7 @@ func (w *Worker) unknown(ctx context.Context, d driver.Delivery, what string) {
 	waited := w.cfg.now().Sub(d.Enqueued())
 	if waited < w.cfg.unknownTimeout && !d.Last() {
 		w.cfg.log.Warn("taskwire: worker lacks a task; handing it back for another worker", "worker", w.id, "lacks", what, "run", msg.RunID, "waited", waited)
-		_ = d.Nak(min(max(waited, 100*time.Millisecond), 5*time.Second, w.cfg.unknownTimeout))
+		_ = d.Nak(min(max(waited/2, 50*time.Millisecond), time.Second, w.cfg.unknownTimeout))
 		return
 	}
 	reason := fmt.Sprintf("no worker ran task %q of pipeline %q within %s: worker %s lacks %s (it has pipelines %s)",

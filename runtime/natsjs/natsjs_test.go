@@ -572,8 +572,9 @@ func TestBusSnapshotFirstAcrossConnections(t *testing.T) {
 // pipeline's tasks back: every run completes, on the right worker.
 func TestWorkerWithoutThePipelineNextToOneWithIt(t *testing.T) {
 	// Each hand-back is a delivery: MaxDeliver bounds how often workers
-	// without the pipeline may get its task in a row.
-	t.Setenv(envMaxDeliver, "10")
+	// without the pipeline may get its task in a row (here about one in
+	// 2^30).
+	t.Setenv(envMaxDeliver, "30")
 	s := startServer(t)
 	dir := t.TempDir()
 	_, api := openAPI(t, s.ClientURL(), dir)
