@@ -197,11 +197,11 @@ type job struct {
 	out     Value
 	text    string
 	delay   time.Duration
-	// record is whether begin writes the attempt's start; begun whether
-	// it did, and at when the attempt started. An attempt whose start is
-	// not written has it written with its end.
-	record, begun bool
-	at            time.Time
+	// begun is whether begin writes the attempt's start, and at when the
+	// attempt started. An attempt whose start begin does not write has it
+	// written after RunningAfter, or with its end.
+	begun bool
+	at    time.Time
 }
 
 func newJob(w *Worker) *job {
@@ -222,7 +222,7 @@ func (j *job) transition(rec *driver.RunRecord) error {
 	}
 	switch j.op {
 	case opBegin:
-		return j.pl.begin(rec, j.ti, j.index, j.attempt, now, &j.o, j.record)
+		return j.pl.begin(rec, j.ti, j.index, j.attempt, now, &j.o, j.begun)
 	case opStarted:
 		return j.pl.started(rec, j.ti, j.index, j.attempt, j.at)
 	case opComplete:
@@ -260,8 +260,7 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	pt := &pl.tasks[ti]
 	attempt := d.Attempt()
 	j.pl, j.ti, j.index, j.attempt, j.out, j.text, j.delay = pl, ti, msg.Index, attempt, Value{}, "", 0
-	j.record, j.at = w.cfg.runningAfter <= 0, w.cfg.now()
-	j.begun = j.record
+	j.begun, j.at = w.cfg.runningAfter <= 0, w.cfg.now()
 	o := &j.o
 	// Acquire before begin: a cancellation committed after begin then
 	// finds this execution's context.

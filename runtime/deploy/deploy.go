@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/runtime"
-	"github.com/taskwire/taskwire/runtime/driver"
 	"github.com/taskwire/taskwire/runtime/natsjs"
 )
 
@@ -180,15 +179,6 @@ func (c *Config) Open(ctx context.Context, log *slog.Logger) error {
 	}
 	c.backend = b
 	return nil
-}
-
-// Backend returns the backend Open connected to, or nil for a process that
-// runs in memory (its engine then makes its own).
-func (c *Config) Backend() driver.Backend {
-	if c.backend == nil {
-		return nil
-	}
-	return c.backend
 }
 
 // EngineOptions returns the engine options of this process's API side:

@@ -95,8 +95,3 @@ func NewDeadLetter(m TaskMessage, deliveries int, reason string, exhausted bool,
 	return DeadLetter{MessageID: m.ID(), RunID: m.RunID, PipelineID: m.PipelineID, Task: m.Task, Index: m.Index,
 		Reason: reason, Deliveries: deliveries, Exhausted: exhausted, Time: now}
 }
-
-// Message returns the task message the dead letter records.
-func (d DeadLetter) Message() TaskMessage {
-	return TaskMessage{RunID: d.RunID, PipelineID: d.PipelineID, Task: d.Task, Index: d.Index}
-}
