@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/taskwire/taskwire/runtime/driver"
 )
 
@@ -38,9 +40,9 @@ type Engine struct {
 
 	mu           sync.Mutex
 	closing      bool
-	starting     int                    // Start calls past the closing check
-	active       map[string]*time.Timer // runs started here and not ended; timer for the pipeline timeout, or nil
-	drained      chan struct{}          // closed once closing with no active run
+	starting     int                  // Start calls past the closing check
+	active       map[string]activeRun // runs started here and not ended
+	drained      chan struct{}        // closed once closing with no active run
 	drainClosed  bool
 	timersClosed bool
 	timerCalls   sync.WaitGroup
@@ -65,7 +67,7 @@ func New(reg *Registry, opts ...Option) *Engine {
 	e := &Engine{
 		reg:          reg,
 		cfg:          newConfig(opts),
-		active:       make(map[string]*time.Timer),
+		active:       make(map[string]activeRun),
 		drained:      make(chan struct{}),
 		shutdownDone: make(chan struct{}),
 		workersDone:  make(chan struct{}),
@@ -103,6 +105,9 @@ func New(reg *Registry, opts ...Option) *Engine {
 	return e
 }
 
+// Observer returns the observer given WithObserver, or nil.
+func (e *Engine) Observer() Observer { return e.cfg.obs }
+
 // Registry returns the registry the engine runs pipelines from.
 func (e *Engine) Registry() *Registry { return e.reg }
 
@@ -122,7 +127,7 @@ func (e *Engine) watch() {
 		if e.worker != nil && ev.Type != EventRunSucceeded {
 			e.worker.cancelRun(ev.RunID, endCause(ev))
 		}
-		e.untrack(ev.RunID)
+		e.untrack(ev.RunID, runStatusOf(ev.Type), ev.Error)
 	}
 }
 
@@ -140,7 +145,11 @@ func (e *Engine) sweep() {
 			if e.worker != nil && err == nil {
 				e.worker.cancelRun(id, r.Err())
 			}
-			e.untrack(id)
+			if err == nil {
+				e.untrack(id, r.Status, r.Error)
+			} else {
+				e.untrack(id, "", "")
+			}
 		}
 	}
 }
@@ -170,16 +179,30 @@ func (e *Engine) Start(ctx context.Context, pipelineID string, inputs map[string
 
 	o := &outcome{}
 	rec := pl.newRecord(e.cfg.newID(), opts.IdempotencyKey, vals, e.cfg.now(), o)
+	var span trace.Span
+	if e.cfg.tracer != nil {
+		span = e.cfg.startRunSpan(ctx, rec)
+	}
 	deadline := rec.Deadline
 	run, created, err := e.cfg.store.Create(ctx, rec)
 	if err != nil {
+		if span != nil {
+			span.RecordError(err)
+			endRunSpan(span, RunFailed, err.Error())
+		}
 		return nil, fmt.Errorf("start pipeline %q: %w", pipelineID, err)
 	}
 	if !created {
+		if span != nil { // the key's run is traced already, by whoever started it
+			span.SetAttributes(AttrRunID.String(run.ID))
+			span.End()
+		}
 		return run, nil
 	}
-	if !run.Status.Terminal() {
-		e.track(run.ID, deadline)
+	if run.Status.Terminal() {
+		endRunSpan(span, run.Status, run.Error)
+	} else {
+		e.track(run.ID, pipelineID, deadline, span)
 	}
 	e.effects.after(run.ID, o)
 	return run, nil
@@ -350,12 +373,15 @@ func (e *Engine) end(ctx context.Context, runID string, fn func(*plan, *driver.R
 	if err != nil {
 		return err
 	}
+	if e.cfg.obs != nil {
+		e.cfg.observeOutcome(&o)
+	}
 	publish(context.WithoutCancel(ctx), e.cfg.bus, e.cfg.log, o.events)
 	if o.ended != "" {
 		if e.worker != nil {
 			e.worker.cancelRun(runID, fmt.Errorf("%w: %s", errForStatus(o.ended), o.ended))
 		}
-		e.untrack(runID)
+		e.untrack(runID, o.ended, o.endError())
 	}
 	return nil
 }
@@ -401,13 +427,14 @@ func (e *Engine) Resume(ctx context.Context) error {
 	for _, id := range ids {
 		var o outcome
 		var deadline time.Time
+		var pipeline string
 		err := e.cfg.store.Update(ctx, id, func(rec *driver.RunRecord) error {
 			o.reset()
 			pl, ok := e.reg.plan(rec.PipelineID)
 			if !ok {
 				return fmt.Errorf("%w: %q", ErrUnknownPipeline, rec.PipelineID)
 			}
-			deadline = rec.Deadline
+			deadline, pipeline = rec.Deadline, rec.PipelineID
 			return pl.resume(rec, e.cfg.now(), &o)
 		})
 		if err != nil {
@@ -415,7 +442,7 @@ func (e *Engine) Resume(ctx context.Context) error {
 			continue
 		}
 		if o.ended == "" {
-			e.track(id, deadline)
+			e.track(id, pipeline, deadline, nil)
 		}
 		e.effects.after(id, &o)
 	}

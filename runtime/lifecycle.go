@@ -7,34 +7,52 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/taskwire/taskwire/runtime/driver"
 )
 
+// activeRun is a run started by this engine that has not ended.
+type activeRun struct {
+	pipeline string
+	timer    *time.Timer // of the pipeline timeout, or nil
+	span     trace.Span  // the run's span, or nil when not traced
+}
+
 // track remembers a run started by this engine until it ends, arming its
 // pipeline timeout.
-func (e *Engine) track(runID string, deadline time.Time) {
+func (e *Engine) track(runID, pipeline string, deadline time.Time, span trace.Span) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.timersClosed {
+		endRunSpan(span, "", "")
 		return
 	}
-	var t *time.Timer
+	a := activeRun{pipeline: pipeline, span: span}
 	if !deadline.IsZero() {
-		t = time.AfterFunc(max(deadline.Sub(e.cfg.now()), 0), func() { e.onTimeout(runID) })
+		a.timer = time.AfterFunc(max(deadline.Sub(e.cfg.now()), 0), func() { e.onTimeout(runID) })
 	}
-	e.active[runID] = t
+	e.active[runID] = a
+	if e.cfg.obs != nil {
+		e.cfg.obs.RunInProgress(pipeline, 1)
+	}
 }
 
-// untrack forgets an ended run.
-func (e *Engine) untrack(runID string) {
+// untrack forgets an ended run; status and errText are its end, when
+// known, for its span.
+func (e *Engine) untrack(runID string, status RunStatus, errText string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t, ok := e.active[runID]
+	a, ok := e.active[runID]
 	if !ok {
 		return
 	}
-	if t != nil {
-		t.Stop()
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	endRunSpan(a.span, status, errText)
+	if e.cfg.obs != nil {
+		e.cfg.obs.RunInProgress(a.pipeline, -1)
 	}
 	delete(e.active, runID)
 	e.checkDrainedLocked()
@@ -74,7 +92,7 @@ func (e *Engine) onTimeout(runID string) {
 	if err != nil {
 		e.cfg.log.Error("taskwire: time out run", "run", runID, "err", err)
 	}
-	e.untrack(runID)
+	e.untrack(runID, RunFailed, "pipeline timed out")
 }
 
 // Shutdown stops the engine. It refuses new runs at once (Start fails with
@@ -116,9 +134,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.timersClosed = true
 	left := make([]string, 0, len(e.active))
-	for id, t := range e.active {
-		if t != nil {
-			t.Stop()
+	for id, a := range e.active {
+		if a.timer != nil {
+			a.timer.Stop()
 		}
 		left = append(left, id)
 	}
@@ -134,6 +152,17 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 			})
 		}
 	}
+	// Runs that go on elsewhere (a durable backend) end their span here:
+	// a span cannot outlive the process that started it.
+	e.mu.Lock()
+	for id, a := range e.active {
+		if a.span != nil {
+			a.span.AddEvent("engine shut down before the run ended")
+			a.span.End()
+			e.active[id] = activeRun{pipeline: a.pipeline}
+		}
+	}
+	e.mu.Unlock()
 	if e.ctl != nil {
 		_ = e.ctl.Close()
 	}

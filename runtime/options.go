@@ -8,6 +8,8 @@ import (
 	goruntime "runtime"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/taskwire/taskwire/runtime/driver"
 )
 
@@ -32,6 +34,10 @@ type config struct {
 	// unknownTimeout bounds how long a task no local worker knows waits
 	// for one that does.
 	unknownTimeout time.Duration
+	// obs, when set, counts this process's work; tracer, when set,
+	// traces it.
+	obs    Observer
+	tracer trace.Tracer
 }
 
 func newConfig(opts []Option) config {

@@ -27,11 +27,36 @@ type outcome struct {
 	// inputs and deadline are the execution inputs decided by begin.
 	inputs   []Value
 	deadline time.Time
+	// created is when the run the transition ended was created.
+	created time.Time
 }
 
 func (o *outcome) reset() {
 	o.msgs, o.events = o.msgs[:0], o.events[:0]
-	o.skip, o.ended, o.inputs, o.deadline = false, "", nil, time.Time{}
+	o.skip, o.ended, o.inputs, o.deadline, o.created = false, "", nil, time.Time{}, time.Time{}
+}
+
+// endError is the error of the run end the transition recorded, if any.
+func (o *outcome) endError() string {
+	for i := len(o.events) - 1; i >= 0; i-- {
+		if o.events[i].Type.RunEnded() {
+			return o.events[i].Error
+		}
+	}
+	return ""
+}
+
+// runStatusOf is the status of a run that ended with an event of type t.
+func runStatusOf(t EventType) RunStatus {
+	switch t {
+	case EventRunFailed:
+		return RunFailed
+	case EventRunCancelled:
+		return RunCancelled
+	case EventRunSucceeded:
+		return RunSucceeded
+	}
+	return ""
 }
 
 func (o *outcome) event(rec *driver.RunRecord, typ EventType, task string, index, attempt int, errText string, now time.Time) {
@@ -39,7 +64,7 @@ func (o *outcome) event(rec *driver.RunRecord, typ EventType, task string, index
 }
 
 func (o *outcome) enqueue(rec *driver.RunRecord, task string, index int) {
-	o.msgs = append(o.msgs, driver.TaskMessage{RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index})
+	o.msgs = append(o.msgs, driver.TaskMessage{RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index, Trace: rec.Trace})
 }
 
 // newRecord returns the record of a new run and queues its root tasks.
@@ -301,7 +326,7 @@ func endRun(rec *driver.RunRecord, status RunStatus, errText string, now time.Ti
 		}
 	}
 	o.event(rec, endEvent(status), "", -1, 0, errText, now)
-	o.ended = status
+	o.ended, o.created = status, rec.CreatedAt
 }
 
 // endEvent is the event type of a run ending with status.

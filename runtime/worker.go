@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/taskwire/taskwire/runtime/driver"
 	"github.com/taskwire/taskwire/runtime/internal/fault"
 )
@@ -34,7 +36,7 @@ type Worker struct {
 	runs    map[string]*runCtx
 
 	// onEnd, if set, is told about every run this worker ends.
-	onEnd func(runID string)
+	onEnd func(runID string, status RunStatus, errText string)
 }
 
 // runCtx is the context shared by this worker's executions of one run:
@@ -289,13 +291,24 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	if !deadline.IsZero() {
 		tctx, cancel = context.WithDeadline(rc.ctx, deadline)
 	}
+	var span trace.Span
+	if w.cfg.tracer != nil {
+		tctx, span = w.cfg.startAttemptSpan(tctx, msg, attempt)
+	}
 	stopBeat := w.heartbeat(d)
 	stopRunning := w.recordStart(msg.RunID, j)
+	began := time.Now()
 	out, callErr := w.call(&taskContext{
 		Context: tctx,
 		info:    TaskInfo{RunID: msg.RunID, PipelineID: msg.PipelineID, Task: msg.Task, Attempt: attempt, Index: msg.Index},
 		base:    w.cfg.log,
 	}, pt.fn, in, msg)
+	if w.cfg.obs != nil {
+		w.cfg.obs.AttemptDone(msg.PipelineID, msg.Task, time.Since(began))
+	}
+	if span != nil {
+		endAttemptSpan(span, callErr)
+	}
 	stopRunning()
 	stopBeat()
 	fault.At(fault.Executed)
@@ -458,6 +471,9 @@ func (w *Worker) apply(ctx context.Context, runID string, o *outcome) (driver.Ta
 	// The calls themselves are not cut short by shutdown: ctx only ends
 	// the waits between them.
 	call := context.WithoutCancel(ctx)
+	if w.cfg.obs != nil {
+		w.cfg.observeOutcome(o)
+	}
 	publish(call, w.cfg.bus, w.cfg.log, o.events)
 	for _, m := range o.msgs {
 		if err := w.enqueue(ctx, call, m); err != nil {
@@ -498,7 +514,7 @@ func (w *Worker) ended(runID string, o *outcome) {
 			w.cancelRun(runID, fmt.Errorf("%w: %s", errForStatus(o.ended), o.ended))
 		}
 		if w.onEnd != nil {
-			w.onEnd(runID)
+			w.onEnd(runID, o.ended, o.endError())
 		}
 	}
 }
@@ -528,6 +544,9 @@ func (w *Worker) failRun(ctx context.Context, runID, reason string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if w.cfg.obs != nil {
+		w.cfg.observeOutcome(&o)
 	}
 	publish(context.WithoutCancel(ctx), w.cfg.bus, w.cfg.log, o.events)
 	w.ended(runID, &o)

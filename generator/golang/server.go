@@ -160,6 +160,14 @@ func security(s *model.Security) *jen.Statement {
 	}
 	l.set("RateLimits", rateLimits(s))
 	l.set("Audit", auditLit(s.Audit))
+	if m := s.Metrics; m != nil {
+		var ml lit
+		if len(m.Roles) > 0 {
+			ml.set("Roles", stringSlice(m.Roles))
+		}
+		ml.str("Listen", m.Listen)
+		l.set("Metrics", jen.Op("&").Qual(httpapiPath, "MetricsAccess").Add(ml.line()))
+	}
 	return jen.Qual(httpapiPath, "Security").Add(l.multi())
 }
 

@@ -247,6 +247,16 @@ type Security struct {
 	TrustedProxies []netip.Prefix
 	RateLimits     RateLimits
 	Audit          Audit
+	// Metrics enables GET /metrics; nil leaves metrics off.
+	Metrics *Metrics
+}
+
+// Metrics is security.metrics: the roles that may read GET /metrics and an
+// optional second listener serving them without authentication.
+type Metrics struct {
+	Roles  []string
+	Listen string // host:port; a missing host means loopback
+	Pos    diag.Pos
 }
 
 // Has reports whether method is enabled.

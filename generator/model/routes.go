@@ -19,7 +19,7 @@ func (r *resolver) routes() {
 	for i, p := range r.m.Pipelines {
 		names[i] = p.Name
 	}
-	table := route.Table(names)
+	table := route.Table(names, r.m.Security != nil && r.m.Security.Metrics != nil)
 	for i := range table {
 		r.m.Routes = append(r.m.Routes, &table[i])
 	}

@@ -4,6 +4,7 @@ package model
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -85,6 +86,52 @@ func (r *resolver) security() {
 	r.trustedProxies(sec, ss)
 	r.rateLimits(sec, ss)
 	r.audit(sec, ss)
+	r.metrics(sec, ss)
+}
+
+// metrics resolves security.metrics: who may read GET /metrics, and the
+// optional second listener without authentication.
+func (r *resolver) metrics(sec *Security, ss *spec.Security) {
+	ms := ss.Metrics
+	if ms == nil {
+		return
+	}
+	m := &Metrics{Pos: ms.Pos}
+	keyRoles := map[string]bool{}
+	for _, k := range sec.Keys {
+		keyRoles[k.Role] = true
+	}
+	seen := map[string]bool{}
+	for _, role := range ms.Roles {
+		switch {
+		case seen[role.Value]:
+			r.diags.Errorf(role.Pos, "security.metrics.roles names role %q twice", role.Value)
+		case !keyRoles[role.Value] && sec.JWT == nil:
+			r.diags.Errorf(role.Pos, "security.metrics.roles names role %q, which no key has (and no JWT config could grant it)%s", role.Value, diag.DidYouMean(role.Value, sortedKeys(keyRoles)))
+		default:
+			m.Roles = append(m.Roles, role.Value)
+		}
+		seen[role.Value] = true
+	}
+	if sec.Enabled && len(ms.Roles) == 0 {
+		r.diags.Warnf(ms.Pos, "security.metrics names no roles, so no caller may read GET /metrics; add `roles: [admin]` (or a listen address for a private scraper)")
+	}
+	if l := ms.Listen; l.Set {
+		host, port, err := net.SplitHostPort(l.Value)
+		n, perr := strconv.Atoi(port)
+		switch {
+		case err != nil || perr != nil || n < 1 || n > 65535:
+			r.diags.Errorf(l.Pos, "security.metrics.listen %q is not host:port; write for example 127.0.0.1:9464 (or :9464 for loopback)", l.Value)
+		default:
+			m.Listen = l.Value
+			if host != "" && host != "localhost" {
+				if a, err := netip.ParseAddr(host); err != nil || !a.IsLoopback() {
+					r.diags.Warnf(l.Pos, "security.metrics.listen %q serves the metrics without authentication beyond this host; keep it on a private network, or leave the host out for loopback", l.Value)
+				}
+			}
+		}
+	}
+	sec.Metrics = m
 }
 
 func (r *resolver) keys(sec *Security, ss *spec.Security) {

@@ -31,6 +31,7 @@ var descriptions = map[string]string{
 	"console":            "The console: a web page to sign in, see the pipelines the credential may read, run them and watch runs live, and explore this API. It holds no data: everything it shows comes from this API with the credential the user enters, kept in the browser's sessionStorage. Served with a Content-Security-Policy that allows only this origin's script, stylesheet and API.",
 	"console_file":       "A file the console's page loads: `console.js`, `console.css`, `favicon.svg`, or `config.json` (the service's title and the authentication methods the sign-in offers).",
 	"health":             "Answers 200 while the server is up. Needs no authentication.",
+	"metrics":            "The service's metrics in the Prometheus text exposition format: requests by route and status code, authentication failures, 429s, runs and tasks by status, audit records and sync times, and the Go and process collectors. Label values are route, pipeline and task names and status words, never ids, keys or paths. Only the roles of `security.metrics.roles` may read it.",
 }
 
 // operations adds an operation for every route of the model.
@@ -121,6 +122,8 @@ func (g *gen) operation(rt *model.Route) (*openapi3.Operation, error) {
 		r.Content[appJSON] = &openapi3.MediaType{Schema: g.ref(g.consoleConfig), Example: config}
 	case id == "health":
 		g.ok(op, "The server is up.", appJSON, g.ref(g.health), map[string]any{"status": "ok"})
+	case id == "metrics":
+		g.ok(op, "The metrics.", "text/plain", sref(str("Metrics in the Prometheus text exposition format, version 0.0.4.")), "# TYPE taskwire_http_requests_total counter\ntaskwire_http_requests_total{code=\"200\",route=\"list_pipelines\"} 1\n")
 	default:
 		return nil, fmt.Errorf("openapi: the back end does not know route %s %s (operation %s); describe it in generator/openapi", rt.Method, rt.Path, id)
 	}

@@ -12,7 +12,7 @@ var (
 	taskKeys       = []string{"description", "inputs", "output", "type", "timeout", "retry", "map", "concurrency"}
 	retryKeys      = []string{"attempts", "backoff", "max_backoff"}
 	pipelineKeys   = []string{"description", "tasks", "outputs", "timeout", "rate_limit"}
-	securityKeys   = []string{"enabled", "auth", "api_key", "keys", "jwt", "acls", "require_https", "trusted_proxies", "rate_limits", "audit"}
+	securityKeys   = []string{"enabled", "auth", "api_key", "keys", "jwt", "acls", "require_https", "trusted_proxies", "rate_limits", "audit", "metrics"}
 	apiKeyKeys     = []string{"header"}
 	keyKeys        = []string{"env", "sha256", "role", "pipelines", "expires", "description"}
 	literalKeyKeys = []string{"key", "value", "secret", "api_key", "token"}
@@ -20,14 +20,15 @@ var (
 	aclActions     = []string{"read", "execute", "write"}
 	rateLimitsKeys = []string{"enabled", "default", "routes"}
 	auditKeys      = []string{"enabled", "file", "max_size", "sync", "sync_interval"}
+	metricsKeys    = []string{"roles", "listen"}
 )
 
 // KnownKeys returns the keys each mapping of the format accepts, by the
 // mapping's place in the document: "" (the root), "service", "types.*",
 // "field" (a type written as a mapping), "tasks.*", "tasks.*.retry",
 // "pipelines.*", "security", "security.api_key", "security.keys.*",
-// "security.jwt", "security.acls.*", "security.rate_limits" and
-// "security.audit". Mappings keyed by user names (types, tasks, pipelines,
+// "security.jwt", "security.acls.*", "security.rate_limits",
+// "security.audit" and "security.metrics". Mappings keyed by user names (types, tasks, pipelines,
 // keys, acls, fields, inputs, routes) are not listed.
 func KnownKeys() map[string][]string {
 	return map[string][]string{
@@ -45,5 +46,6 @@ func KnownKeys() map[string][]string {
 		"security.acls.*":      aclActions,
 		"security.rate_limits": rateLimitsKeys,
 		"security.audit":       auditKeys,
+		"security.metrics":     metricsKeys,
 	}
 }

@@ -488,6 +488,8 @@ func (p *parser) security(k, n *yaml.Node) *Security {
 			s.RateLimits = p.rateLimits(k, v)
 		case "audit":
 			s.Audit = p.audit(k, v)
+		case "metrics":
+			s.Metrics = p.metrics(k, v)
 		}
 	})
 	return s
@@ -575,6 +577,19 @@ func (p *parser) rateLimits(k, n *yaml.Node) *RateLimits {
 		}
 	})
 	return r
+}
+
+func (p *parser) metrics(k, n *yaml.Node) *Metrics {
+	m := &Metrics{Pos: p.pos(k)}
+	p.mapping(n, "security.metrics", metricsKeys, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "roles":
+			m.Roles, _ = p.strList(v, "security.metrics.roles")
+		case "listen":
+			m.Listen = p.str(v, "security.metrics.listen")
+		}
+	})
+	return m
 }
 
 func (p *parser) audit(k, n *yaml.Node) *Audit {

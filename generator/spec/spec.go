@@ -166,6 +166,7 @@ type Security struct {
 	TrustedProxies []Str
 	RateLimits     *RateLimits
 	Audit          *Audit
+	Metrics        *Metrics
 }
 
 // APIKey configures API-key authentication.
@@ -226,6 +227,13 @@ type RateLimits struct {
 type RouteLimit struct {
 	Route Str
 	Rate  Str
+}
+
+// Metrics is the `security.metrics` section.
+type Metrics struct {
+	Pos    diag.Pos
+	Roles  []Str
+	Listen Str
 }
 
 // Audit is the `security.audit` section.

@@ -66,7 +66,30 @@ type Options struct {
 	// File opens the log file (os.OpenFile by default); tests use it to
 	// make writes fail.
 	File func(name string, flag int, perm os.FileMode) (File, error)
+	// Observer, when set, is told about writes, syncs and failures, for
+	// metrics.
+	Observer Observer
 }
+
+// Observer is told what a Logger does. Its methods must be fast and safe
+// for concurrent use.
+type Observer interface {
+	// Written is called when records reach the file (before their sync in
+	// Interval mode).
+	Written(records int)
+	// Synced is called after each sync of the file, with how long it took.
+	Synced(took time.Duration)
+	// Failed is called for each record that could not be written: the
+	// caller got an error, and its request was refused.
+	Failed()
+}
+
+// noObserver is the Observer of a Logger without one.
+type noObserver struct{}
+
+func (noObserver) Written(int)          {}
+func (noObserver) Synced(time.Duration) {}
+func (noObserver) Failed()              {}
 
 // File is what the Logger writes to.
 type File interface {
@@ -144,6 +167,9 @@ func Open(path string, opts Options) (*Logger, error) {
 	}
 	if opts.After == nil {
 		opts.After = time.After
+	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
 	}
 	if opts.File == nil {
 		opts.File = func(name string, flag int, perm os.FileMode) (File, error) { return os.OpenFile(name, flag, perm) }
@@ -255,6 +281,14 @@ func (l *Logger) Log(rec Record) error {
 
 // Append is Log, returning the sequence number the record got.
 func (l *Logger) Append(rec Record) (uint64, error) {
+	seq, err := l.append(rec)
+	if err != nil {
+		l.opts.Observer.Failed()
+	}
+	return seq, err
+}
+
+func (l *Logger) append(rec Record) (uint64, error) {
 	details, err := encodeDetails(rec.Details)
 	if err != nil {
 		return 0, err
@@ -305,7 +339,7 @@ func (l *Logger) Append(rec Record) (uint64, error) {
 
 	err = l.write(batch)
 	if err == nil && l.opts.Sync == Always {
-		if serr := syncData(l.file); serr != nil {
+		if serr := l.syncFile(l.file); serr != nil {
 			err = fmt.Errorf("audit: syncing %s: %w", l.path, serr)
 		}
 	}
@@ -379,6 +413,7 @@ func (l *Logger) write(batch []entry) error {
 	if _, err := l.file.Write(buf); err != nil {
 		return fmt.Errorf("audit: writing %s: %w", l.path, err)
 	}
+	l.opts.Observer.Written(len(batch))
 	l.mu.Lock()
 	l.size += int64(len(buf))
 	l.seq, l.head = seq, head
@@ -426,7 +461,7 @@ func (l *Logger) Sync() error {
 	l.dirty = false
 	f := l.file
 	l.mu.Unlock()
-	if err := syncData(f); err != nil {
+	if err := l.syncFile(f); err != nil {
 		err = fmt.Errorf("audit: syncing %s: %w", l.path, err)
 		l.mu.Lock()
 		if l.err == nil {
@@ -441,6 +476,16 @@ func (l *Logger) Sync() error {
 		return err
 	}
 	return nil
+}
+
+// syncFile syncs f's data, timing it for the observer.
+func (l *Logger) syncFile(f File) error {
+	began := time.Now()
+	err := syncData(f)
+	if err == nil {
+		l.opts.Observer.Synced(time.Since(began))
+	}
+	return err
 }
 
 // syncLoop is Interval mode's syncer: once a write makes the file dirty, it

@@ -18,6 +18,9 @@ type TaskMessage struct {
 	Task       string `json:"task"`
 	// Index is the element of a map task, or -1.
 	Index int `json:"index"`
+	// Trace is the W3C traceparent of the run's span, when the run is
+	// traced. A broker carries it in a message header.
+	Trace string `json:"-"`
 }
 
 // ID returns the message's deterministic identity, "runID/task/index", for

@@ -107,6 +107,9 @@ type RunRecord struct {
 	Values map[string]Value `json:"values"`
 	// Tasks holds one record per pipeline task, in definition order.
 	Tasks []TaskRecord `json:"tasks"`
+	// Trace is the W3C traceparent of the run's span, when the run is
+	// traced; its task messages carry it.
+	Trace string `json:"trace,omitempty"`
 }
 
 // TaskRecord is the serialisable state of one task of a run.

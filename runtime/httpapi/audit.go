@@ -168,20 +168,30 @@ func (a *auditWriter) restart() bool {
 type startWriter struct {
 	http.ResponseWriter
 	started bool
+	status  int
 }
 
 func (s *startWriter) WriteHeader(status int) {
+	if !s.started {
+		s.status = status
+	}
 	s.started = true
 	s.ResponseWriter.WriteHeader(status)
 }
 
 func (s *startWriter) Write(b []byte) (int, error) {
+	if !s.started {
+		s.status = http.StatusOK
+	}
 	s.started = true
 	return s.ResponseWriter.Write(b)
 }
 
 // FlushError flushes the underlying writer.
 func (s *startWriter) FlushError() error {
+	if !s.started {
+		s.status = http.StatusOK
+	}
 	s.started = true
 	return http.NewResponseController(s.ResponseWriter).Flush()
 }

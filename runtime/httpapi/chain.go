@@ -11,6 +11,12 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/telemetry"
 )
 
 // chain wraps a route's handler in the middleware every route shares, in
@@ -20,10 +26,25 @@ import (
 // address on public routes), authorisation, body limit, handler.
 func (s *Server) chain(rt *Route, h http.Handler) http.Handler {
 	pol := newRoutePolicy(rt)
+	var rm *telemetry.Route
+	if s.metrics != nil {
+		rm = s.metrics.Route(rt.OperationID)
+	}
 	return chained(func(w http.ResponseWriter, r *http.Request) {
+		var began time.Time
+		if rm != nil {
+			began = time.Now()
+		}
+		var span trace.Span
+		if s.tracer != nil {
+			r, span = s.startSpan(r, rt.Method+" "+rt.Path, rt.Path)
+		}
 		info := &requestInfo{RequestID: newRequestID(), Route: rt, addr: s.clientIP(r), policy: pol}
 		r = withInfo(r, info)
 		s.audited(w, r, info, func(w http.ResponseWriter) { s.serveRoute(w, r, rt, h, info) })
+		if rm != nil || span != nil {
+			s.observe(rm, span, info, began)
+		}
 	})
 }
 
@@ -105,6 +126,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principa
 	if err != errNoCredentials {
 		s.authFailed(r) // a wrong credential: count it against the address
 	}
+	if s.metrics != nil {
+		s.metrics.AuthFailure(failureReason(err))
+	}
 	for _, c := range s.auth.challenges() {
 		w.Header().Add("WWW-Authenticate", c)
 	}
@@ -131,7 +155,7 @@ func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
 		id = info.RequestID
 		info.Outcome = "panic"
 	}
-	s.log.Error("taskwire: handler panicked", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	s.log.Error("taskwire: handler panicked", "request_id", id, "trace_id", runtime.TraceID(r.Context()), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	switch t := w.(type) {
 	case *auditWriter:
 		if !t.restart() { // part of the response is out: cut the connection

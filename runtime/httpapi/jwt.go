@@ -104,7 +104,10 @@ func newJWTVerifier(cfg *JWT, getenv func(string) string, now func() time.Time) 
 }
 
 // errBadToken wraps every token failure; its text is safe to send.
-var errBadToken = errors.New("invalid bearer token")
+var (
+	errBadToken     = errors.New("invalid bearer token")
+	errExpiredToken = fmt.Errorf("%w: expired", errBadToken)
+)
 
 // fromRequest returns the token's principal, or nil when the request has no
 // bearer token.
@@ -143,6 +146,9 @@ func (v *jwtVerifier) verify(token string) (*Principal, error) {
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return v.key, nil })
 	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, errExpiredToken
+		}
 		return nil, fmt.Errorf("%w: %s", errBadToken, tokenProblem(err))
 	}
 	sub, _ := claims["sub"].(string)

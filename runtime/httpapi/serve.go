@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -59,6 +60,10 @@ func TLSConfig() *tls.Config {
 // connections, lets requests and runs finish for up to ShutdownGrace, and
 // stops the engine. With certFile and keyFile set it serves TLS (TLSConfig).
 func (s *Server) Serve(ctx context.Context, l net.Listener, certFile, keyFile string) error {
+	msrv, err := s.metricsServer()
+	if err != nil {
+		return err
+	}
 	srv := HTTPServer(l.Addr().String(), s)
 	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	// Event streams last as long as their run: end them when shutting down,
@@ -73,10 +78,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, certFile, keyFile st
 		}
 		errc <- srv.Serve(l)
 	}()
-	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
+	}
+	if msrv != nil {
+		_ = msrv.Close()
 	}
 	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownGrace)
 	defer cancel()
@@ -85,4 +92,44 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, certFile, keyFile st
 		err = nil
 	}
 	return errors.Join(err, shutdownErr, s.Shutdown(grace))
+}
+
+// MetricsAddr returns the address of the metrics listener that Serve opens
+// for security.metrics.listen (loopback when the host is left out), or "".
+func (s *Server) MetricsAddr() string {
+	m := s.svc.Security.Metrics
+	if m == nil || m.Listen == "" || s.metrics == nil {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(m.Listen)
+	if err != nil {
+		return m.Listen // Listen fails with the reason
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// metricsServer starts the metrics listener of security.metrics.listen, if
+// any: the metrics alone, without authentication.
+func (s *Server) metricsServer() (*http.Server, error) {
+	addr := s.MetricsAddr()
+	if addr == "" {
+		return nil, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: metrics listener (security.metrics.listen): %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler)
+	srv := HTTPServer(addr, mux)
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("taskwire: metrics listener", "addr", addr, "err", err)
+		}
+	}()
+	s.log.Info("taskwire: serving metrics without authentication", "addr", l.Addr().String())
+	return srv, nil
 }

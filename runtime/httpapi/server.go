@@ -14,11 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/graph"
 	"github.com/taskwire/taskwire/runtime/pattern"
 	"github.com/taskwire/taskwire/runtime/route"
+	"github.com/taskwire/taskwire/runtime/telemetry"
 )
 
 // DefaultMaxBodyBytes is the largest request body accepted unless
@@ -36,6 +39,8 @@ type config struct {
 	maxBuckets int
 	authFail   Rate
 	audit      *audit.Logger
+	metrics    *telemetry.Metrics
+	tracer     trace.Tracer
 }
 
 // WithGetenv sets how the server reads API keys and JWT secrets from the
@@ -84,6 +89,11 @@ type Server struct {
 	audit        *audit.Logger
 	ownAudit     bool // opened by New, closed by Shutdown
 	authFailures Rate
+	// metrics is nil when metrics are off; tracer is nil when requests
+	// are not traced.
+	metrics        *telemetry.Metrics
+	metricsHandler http.Handler
+	tracer         trace.Tracer
 	docsState
 	console consoleState
 
@@ -140,6 +150,11 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 		addrLimits:   newLimiter(c.maxBuckets),
 		authFailures: c.authFail,
 		closing:      make(chan struct{}),
+		metrics:      serverMetrics(&c, e, svc),
+		tracer:       c.tracer,
+	}
+	if s.metrics != nil {
+		s.metricsHandler = s.metrics.Handler()
 	}
 	var ids []string
 	for _, d := range e.Registry().Pipelines() {
@@ -173,14 +188,18 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 		}
 		s.proxies = append(s.proxies, p.Masked())
 	}
-	if err := s.bindRoutes(route.Table(ids)); err != nil {
+	if err := s.bindRoutes(route.Table(ids, svc.Security.Metrics != nil)); err != nil {
 		return nil, err
 	}
 	if svc.Security.Enabled && svc.Security.Audit.Enabled {
 		s.audit = c.audit
 		if s.audit == nil {
 			a := svc.Security.Audit
-			l, err := audit.Open(a.File, audit.Options{MaxSize: a.MaxSize, Sync: a.Sync, SyncInterval: a.SyncInterval, Now: c.now})
+			opts := audit.Options{MaxSize: a.MaxSize, Sync: a.Sync, SyncInterval: a.SyncInterval, Now: c.now}
+			if s.metrics != nil {
+				opts.Observer = s.metrics
+			}
+			l, err := audit.Open(a.File, opts)
 			if err != nil {
 				return nil, fmt.Errorf("httpapi: %w", err)
 			}
@@ -234,6 +253,8 @@ func (s *Server) handlerFor(rt *Route) (http.HandlerFunc, error) {
 		return s.consoleFile, nil
 	case route.Health:
 		return s.health, nil
+	case route.Metrics:
+		return s.metricsPage, nil
 	}
 	return nil, fmt.Errorf("httpapi: no handler for operation %q (%s %s)", rt.OperationID, rt.Method, rt.Path)
 }
@@ -332,8 +353,16 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	if status != http.StatusMethodNotAllowed {
 		status = http.StatusNotFound
 	}
+	var began time.Time
+	var rm *telemetry.Route
+	if s.metrics != nil {
+		began, rm = time.Now(), s.metrics.Route(telemetry.UnroutedRoute)
+	}
 	info := &requestInfo{RequestID: newRequestID(), ClientIP: s.clientIP(r).String()}
 	r = withInfo(r, info)
+	if rm != nil {
+		defer s.observe(rm, nil, info, began)
+	}
 	s.audited(w, r, info, func(w http.ResponseWriter) {
 		setSecurityHeaders(w.Header())
 		w.Header().Set("X-Request-Id", info.RequestID)

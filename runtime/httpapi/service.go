@@ -61,6 +61,19 @@ type Security struct {
 	// unlimited.
 	RateLimits *route.Limits
 	Audit      Audit
+	// Metrics, when set, enables the metrics and says who may read them;
+	// nil turns them off (GET /metrics answers 404).
+	Metrics *MetricsAccess
+}
+
+// MetricsAccess says who may read a service's metrics.
+type MetricsAccess struct {
+	// Roles may read GET /metrics (when security is enabled).
+	Roles []string
+	// Listen, when set, is a second address (host:port) serving only the
+	// metrics, without authentication; a missing host means loopback
+	// (127.0.0.1). Keep it private: scrapers on the same host or network.
+	Listen string
 }
 
 // Key is an API key: its id (the principal), where the key comes from, and what it may reach.

@@ -62,6 +62,9 @@ func (b *Broker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 	msg := nats.NewMsg(b.subject)
 	msg.Data = data
 	msg.Header.Set(jetstream.MsgIDHeader, m.ID())
+	if m.Trace != "" {
+		msg.Header[traceHeader] = []string{m.Trace}
+	}
 	if _, err := b.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("natsjs: enqueue %s: %w", m.ID(), err)
 	}
@@ -136,12 +139,20 @@ func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
 	if tm.RunID == "" || tm.Task == "" {
 		return nil, errors.New("task message without run or task")
 	}
+	if h := m.Headers(); h != nil {
+		if tp := h[traceHeader]; len(tp) == 1 {
+			tm.Trace = tp[0]
+		}
+	}
 	meta, err := m.Metadata()
 	if err != nil {
 		return nil, err
 	}
 	return &delivery{b: b, m: m, msg: tm, attempt: int(meta.NumDelivered), enqueued: meta.Timestamp}, nil
 }
+
+// traceHeader carries a task message's trace context (W3C Trace Context).
+const traceHeader = "traceparent"
 
 // Close implements driver.Broker: blocked and later Receive calls return
 // driver.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream.

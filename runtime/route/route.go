@@ -46,6 +46,7 @@ const (
 	Console          = "console"
 	ConsoleFile      = "console_file"
 	Health           = "health"
+	Metrics          = "metrics"
 )
 
 // ConsoleRate is the limit of each console route per client address. A
@@ -108,12 +109,16 @@ var fixed = []Route{
 	{Method: http.MethodGet, Path: "/healthz", OperationID: Health, Public: true, Tag: "meta", Summary: "Liveness check"},
 }
 
+// metricsRoute is the route of a service whose spec enables metrics.
+var metricsRoute = Route{Method: http.MethodGet, Path: "/metrics", OperationID: Metrics, Tag: "meta", Summary: "Prometheus metrics, for the roles of security.metrics"}
+
 // Table returns the routes of a service with the given pipelines, in a
 // fixed order: the fixed routes, with one execute route per pipeline (in
-// the order given) after get_pipeline_graph. No route has a Limit; see
+// the order given) after get_pipeline_graph, then GET /metrics when metrics
+// is set (the spec has security.metrics). No route has a Limit; see
 // Limits.Apply.
-func Table(pipelines []string) []Route {
-	out := make([]Route, 0, len(fixed)+len(pipelines))
+func Table(pipelines []string, metrics bool) []Route {
+	out := make([]Route, 0, len(fixed)+len(pipelines)+1)
 	for _, r := range fixed {
 		r.Key = r.OperationID
 		if r.AddressLimit != nil { // the caller's own copy
@@ -130,6 +135,11 @@ func Table(pipelines []string) []Route {
 				})
 			}
 		}
+	}
+	if metrics {
+		r := metricsRoute
+		r.Key = r.OperationID
+		out = append(out, r)
 	}
 	return out
 }

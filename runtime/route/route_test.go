@@ -25,7 +25,7 @@ func TestParseRate(t *testing.T) {
 // routes have their own limit per client address, which applies when the
 // spec's limits are on.
 func TestPublicRouteLimits(t *testing.T) {
-	table := Table([]string{"p"})
+	table := Table([]string{"p"}, false)
 	spec := &Limits{Default: &Rate{N: 1, Per: time.Hour}, Routes: map[string]Rate{"health": {N: 2, Per: time.Hour}}}
 	spec.Apply(table)
 	seen := map[string]bool{}
@@ -63,7 +63,7 @@ func TestPublicRouteLimits(t *testing.T) {
 		}
 	}
 	// Each table has its own copy of the console's limit.
-	for _, r := range Table(nil) {
+	for _, r := range Table(nil, false) {
 		if r.AddressLimit != nil {
 			r.AddressLimit.N = 1
 		}

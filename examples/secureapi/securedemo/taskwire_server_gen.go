@@ -46,7 +46,8 @@ func Service() httpapi.Service {
 					"list_pipelines":               {N: 100, Per: time.Minute},
 				},
 			},
-			Audit: httpapi.Audit{Enabled: true, File: "audit.jsonl", MaxSize: 104857600, Sync: httpapi.AuditInterval, SyncInterval: 50 * time.Millisecond},
+			Audit:   httpapi.Audit{Enabled: true, File: "audit.jsonl", MaxSize: 104857600, Sync: httpapi.AuditInterval, SyncInterval: 50 * time.Millisecond},
+			Metrics: &httpapi.MetricsAccess{Roles: []string{"admin"}},
 		},
 		OpenAPI: openAPIDocument,
 	}
