@@ -182,6 +182,9 @@ func (e *Engine) Start(ctx context.Context, pipelineID string, inputs map[string
 	var span trace.Span
 	if e.cfg.tracer != nil {
 		span = e.cfg.startRunSpan(ctx, rec)
+		for i := range o.msgs { // queued by newRecord, before the run had a span
+			o.msgs[i].Trace = rec.Trace
+		}
 	}
 	deadline := rec.Deadline
 	run, created, err := e.cfg.store.Create(ctx, rec)

@@ -106,7 +106,7 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 			logger.Error("shut down the engine", "err", err)
 		}
 	}()
-	srv, err := securedemo.NewServer(engine, httpapi.WithGetenv(env), httpapi.WithLogger(logger))
+	srv, err := securedemo.NewServer(engine, append(dep.ServerOptions(), httpapi.WithGetenv(env))...)
 	if err != nil {
 		return err
 	}

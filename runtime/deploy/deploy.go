@@ -12,7 +12,12 @@
 //		return dep.RunWorker(ctx, reg)
 //	}
 //	engine := runtime.New(reg, dep.EngineOptions()...)
+//	srv, err := httpapi.New(engine, svc, dep.ServerOptions()...)
 //	if err := dep.Resume(ctx, engine); err != nil { ... }
+//
+// Open also sets up the process's telemetry: one telemetry.Metrics shared
+// by the engine, the server and the workers (a worker serves it on
+// -metrics-addr), and tracing when the OTEL_* environment asks for it.
 //
 // See docs/scaling.md.
 package deploy
@@ -23,11 +28,18 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
 	"strings"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/httpapi"
 	"github.com/taskwire/taskwire/runtime/natsjs"
+	"github.com/taskwire/taskwire/runtime/telemetry"
 )
 
 // Role is what a service process does.
@@ -51,6 +63,8 @@ const (
 	EnvRole    = "TASKWIRE_ROLE"
 	EnvPrefix  = "TASKWIRE_NATS_PREFIX"
 	EnvAckWait = "TASKWIRE_ACK_WAIT"
+	// EnvMetricsAddr is where a worker serves its metrics.
+	EnvMetricsAddr = "TASKWIRE_METRICS_ADDR"
 )
 
 // Config says how a service process runs: its role and the NATS server it
@@ -67,6 +81,17 @@ type Config struct {
 	// NATS configures the JetStream backend; its Logger defaults to the
 	// logger given to Open, its Prefix to Prefix(Service).
 	NATS natsjs.Options
+	// MetricsAddr is where RunWorker serves GET /metrics, without
+	// authentication (a missing host means loopback); empty serves none.
+	// The API serves its metrics on its own routes (security.metrics).
+	MetricsAddr string
+	// Getenv reads the OTEL_* variables that turn tracing on
+	// (os.Getenv when nil).
+	Getenv func(string) string
+
+	// Metrics counts this process's work once Open has run.
+	Metrics *telemetry.Metrics
+	tracing *sdktrace.TracerProvider
 
 	backend *natsjs.Backend
 	log     *slog.Logger
@@ -80,7 +105,7 @@ type Config struct {
 // (TASKWIRE_ACK_WAIT: how long a task whose worker died waits before it is
 // redelivered). The result is filled in by fs.Parse.
 func Flags(fs *flag.FlagSet, service string, getenv func(string) string) *Config {
-	c := &Config{Service: service}
+	c := &Config{Service: service, Getenv: getenv}
 	role := getenv(EnvRole)
 	if role == "" {
 		role = string(RoleAll)
@@ -98,6 +123,7 @@ func Flags(fs *flag.FlagSet, service string, getenv func(string) string) *Config
 		}
 	}
 	fs.DurationVar(&c.NATS.AckWait, "ack-wait", c.NATS.AckWait, fmt.Sprintf("how long a task whose worker died waits before another worker gets it (default $%s, else %s)", EnvAckWait, natsjs.DefaultAckWait))
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", getenv(EnvMetricsAddr), fmt.Sprintf("where a worker serves GET /metrics without authentication, host:port (a missing host means loopback); empty serves none (default $%s)", EnvMetricsAddr))
 	c.Role = Role(role)
 	return c
 }
@@ -160,6 +186,18 @@ func (c *Config) Open(ctx context.Context, log *slog.Logger) error {
 		log = slog.Default()
 	}
 	c.log = log
+	getenv := c.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if c.Metrics == nil {
+		c.Metrics = telemetry.NewMetrics()
+	}
+	tp, err := telemetry.NewTracerProvider(ctx, c.Service, getenv)
+	if err != nil {
+		return err
+	}
+	c.tracing = tp
 	if c.Broker == "" {
 		return nil
 	}
@@ -175,6 +213,7 @@ func (c *Config) Open(ctx context.Context, log *slog.Logger) error {
 	}
 	b, err := natsjs.Connect(ctx, c.Broker, opts)
 	if err != nil {
+		c.shutdownTracing()
 		return err
 	}
 	c.backend = b
@@ -185,10 +224,7 @@ func (c *Config) Open(ctx context.Context, log *slog.Logger) error {
 // the backend (none in memory: the engine's own), without local workers
 // for role api.
 func (c *Config) EngineOptions() []runtime.Option {
-	var opts []runtime.Option
-	if c.log != nil {
-		opts = append(opts, runtime.WithLogger(c.log))
-	}
+	opts := c.telemetryOptions()
 	if c.backend == nil {
 		return opts
 	}
@@ -198,6 +234,41 @@ func (c *Config) EngineOptions() []runtime.Option {
 	}
 	return opts
 }
+
+// telemetryOptions are the options of every engine and worker of the
+// process: its logger, metrics and tracer.
+func (c *Config) telemetryOptions() []runtime.Option {
+	var opts []runtime.Option
+	if c.log != nil {
+		opts = append(opts, runtime.WithLogger(c.log))
+	}
+	if c.Metrics != nil {
+		opts = append(opts, runtime.WithObserver(c.Metrics))
+	}
+	if c.tracing != nil {
+		opts = append(opts, runtime.WithTracerProvider(c.tracing))
+	}
+	return opts
+}
+
+// ServerOptions returns the HTTP server options of this process: the
+// metrics the engine counts in, and the tracer when tracing is on.
+func (c *Config) ServerOptions() []httpapi.Option {
+	var opts []httpapi.Option
+	if c.log != nil {
+		opts = append(opts, httpapi.WithLogger(c.log))
+	}
+	if c.Metrics != nil {
+		opts = append(opts, httpapi.WithMetrics(c.Metrics))
+	}
+	if c.tracing != nil {
+		opts = append(opts, httpapi.WithTracerProvider(c.tracing))
+	}
+	return opts
+}
+
+// Tracing reports whether the OTEL_* environment turned tracing on.
+func (c *Config) Tracing() bool { return c.tracing != nil }
 
 // Resume carries forward the runs that earlier API processes left
 // unfinished (see runtime.Engine.Resume); in memory there are none.
@@ -217,16 +288,56 @@ func (c *Config) RunWorker(ctx context.Context, reg *runtime.Registry, workers i
 	if workers <= 0 {
 		workers = runtime.DefaultWorkers()
 	}
-	w, err := runtime.NewWorker(reg, runtime.WithBackend(c.backend), runtime.WithWorkers(workers), runtime.WithLogger(c.log))
+	opts := append(c.telemetryOptions(), runtime.WithBackend(c.backend), runtime.WithWorkers(workers))
+	w, err := runtime.NewWorker(reg, opts...)
 	if err != nil {
 		return err
+	}
+	if c.MetricsAddr != "" && c.Metrics != nil {
+		stop, err := c.serveMetrics()
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	return w.Run(ctx)
 }
 
-// Close closes the backend Open connected to, if any. Shut engines and
-// workers down first.
+// serveMetrics serves the worker's metrics on MetricsAddr until stop.
+func (c *Config) serveMetrics() (stop func(), err error) {
+	addr := c.MetricsAddr
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: metrics address: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", c.Metrics.Handler())
+	srv := httpapi.HTTPServer(addr, mux)
+	go func() { _ = srv.Serve(l) }()
+	c.log.Info("taskwire: worker metrics", "addr", "http://"+l.Addr().String()+"/metrics")
+	return func() { _ = srv.Close() }, nil
+}
+
+// shutdownTracing flushes and stops the tracer provider, if any.
+func (c *Config) shutdownTracing() {
+	if c.tracing == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.tracing.Shutdown(ctx); err != nil && c.log != nil {
+		c.log.Warn("taskwire: flush traces", "err", err)
+	}
+	c.tracing = nil
+}
+
+// Close closes the backend Open connected to, if any, and flushes the
+// spans not yet exported. Shut engines and workers down first.
 func (c *Config) Close() error {
+	c.shutdownTracing()
 	if c.backend == nil {
 		return nil
 	}
