@@ -81,9 +81,12 @@ func (c *taskContext) Value(key any) any {
 }
 
 func (c *taskContext) logger() *slog.Logger {
-	args := []any{"run", c.info.RunID, "pipeline", c.info.PipelineID, "task", c.info.Task, "attempt", c.info.Attempt}
+	args := []any{"run_id", c.info.RunID, "pipeline", c.info.PipelineID, "task", c.info.Task, "attempt", c.info.Attempt}
 	if c.info.Index >= 0 {
 		args = append(args, "index", c.info.Index)
+	}
+	if id := TraceID(c.Context); id != "" {
+		args = append(args, "trace_id", id)
 	}
 	return c.base.With(args...)
 }

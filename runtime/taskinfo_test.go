@@ -131,7 +131,7 @@ func TestTaskInfoInTaskContext(t *testing.T) {
 	// The logger writes to the engine's logger with the execution's attributes.
 	type record struct {
 		Msg      string
-		Run      string
+		Run      string `json:"run_id"`
 		Pipeline string
 		Task     string
 		Attempt  int
@@ -192,7 +192,7 @@ func TestWithTaskInfo(t *testing.T) {
 		t.Error("a value set above the task context is lost")
 	}
 	info.Logger.Info("hello")
-	if line := strings.Join(out.lines(), "\n"); !strings.Contains(line, "run=R1 pipeline=p task=t attempt=2") || strings.Contains(line, "index=") {
+	if line := strings.Join(out.lines(), "\n"); !strings.Contains(line, "run_id=R1 pipeline=p task=t attempt=2") || strings.Contains(line, "index=") {
 		t.Errorf("log line %q lacks the execution's attributes", line)
 	}
 }

@@ -256,7 +256,7 @@ func (a *auditWriter) commit() bool {
 // be written.
 func (a *auditWriter) refuse(err error) {
 	a.failed = true
-	a.s.log.Error("taskwire: audit log unavailable; refusing the request", "request_id", a.info.RequestID, "err", err)
+	a.s.log.Error("taskwire: audit log unavailable; refusing the request", append(logAttrs(a.r), "err", err)...)
 	h := a.w.Header()
 	for k := range h {
 		delete(h, k)
@@ -308,7 +308,7 @@ func (s *Server) audited(w http.ResponseWriter, r *http.Request, info *requestIn
 					a.status = http.StatusInternalServerError
 				}
 				if err := a.s.audit.Log(a.s.auditRecord(a.r, a.info, a.status)); err != nil {
-					a.s.log.Error("taskwire: audit log unavailable", "request_id", a.info.RequestID, "err", err)
+					a.s.log.Error("taskwire: audit log unavailable", append(logAttrs(a.r), "err", err)...)
 				}
 			}
 			panic(p)

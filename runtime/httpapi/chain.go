@@ -15,7 +15,6 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/telemetry"
 )
 
@@ -155,7 +154,7 @@ func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
 		id = info.RequestID
 		info.Outcome = "panic"
 	}
-	s.log.Error("taskwire: handler panicked", "request_id", id, "trace_id", runtime.TraceID(r.Context()), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	s.log.Error("taskwire: handler panicked", append(logAttrs(r), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))...)
 	switch t := w.(type) {
 	case *auditWriter:
 		if !t.restart() { // part of the response is out: cut the connection

@@ -17,9 +17,10 @@ import (
 // chain (request id, headers, authentication, ACL, JSON; audit and rate
 // limits off) against a bare handler writing the same JSON; then the same
 // with rate limits (out of the way) and the audit log on, in each sync mode,
-// to a file in the test's temp dir.
+// to a file in the test's temp dir; and the chain with metrics on.
 func BenchmarkChain(b *testing.B) {
-	srv := inProcessServer(b, time.Now(), nil)
+	noMetrics := func(svc *httpapi.Service) { svc.Security.Metrics = nil }
+	srv := inProcessServer(b, time.Now(), noMetrics)
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := json.Marshal(map[string][]string{"pipelines": {"secure_demo_pipeline"}})
 		w.Header().Set("Content-Type", "application/json")
@@ -28,6 +29,7 @@ func BenchmarkChain(b *testing.B) {
 	})
 	audited := func(mode audit.SyncMode) http.Handler {
 		return inProcessServer(b, time.Now(), func(svc *httpapi.Service) {
+			noMetrics(svc)
 			unlimited(svc)
 			svc.Security.Audit = httpapi.Audit{Enabled: true, File: b.TempDir() + "/audit.jsonl", Sync: mode}
 		})
@@ -35,7 +37,10 @@ func BenchmarkChain(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		h    http.Handler
-	}{{"full", srv}, {"bare", bare}, {"limits+audit-interval", audited(audit.Interval)}, {"limits+audit-always", audited(audit.Always)}} {
+	}{{"full", srv}, {"bare", bare}, {"limits+audit-interval", audited(audit.Interval)}, {"limits+audit-always", audited(audit.Always)},
+		{"full+metrics", inProcessServer(b, time.Now(), func(svc *httpapi.Service) {
+			svc.Security.Metrics = &httpapi.MetricsAccess{Roles: []string{"admin"}}
+		})}} {
 		b.Run(c.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", "/pipelines", nil)
 			req.Header.Set("X-API-Key", adminKey)
@@ -55,18 +60,27 @@ func BenchmarkChain(b *testing.B) {
 // BenchmarkServe measures GET /pipelines through the whole server from many
 // goroutines at once, as a loaded server sees it: with security disabled
 // (the baseline), with a key and rate limits (set out of the way), and with
-// the audit log on as well (synced to a file in the test's temp dir).
+// the audit log on as well (synced to a file in the test's temp dir), then
+// with metrics counted too.
 func BenchmarkServe(b *testing.B) {
-	high := unlimited
+	high := func(svc *httpapi.Service) { // metrics off unless a case turns them on
+		unlimited(svc)
+		svc.Security.Metrics = nil
+	}
 	cases := []struct {
 		name string
 		edit func(*httpapi.Service)
 	}{
-		{"insecure", func(svc *httpapi.Service) { svc.Security.Enabled = false }},
+		{"insecure", func(svc *httpapi.Service) { svc.Security.Enabled, svc.Security.Metrics = false, nil }},
 		{"secure", high},
 		{"secure+audit", func(svc *httpapi.Service) {
 			high(svc)
 			svc.Security.Audit = httpapi.Audit{Enabled: true, File: b.TempDir() + "/audit.jsonl"}
+		}},
+		{"secure+audit+metrics", func(svc *httpapi.Service) {
+			high(svc)
+			svc.Security.Audit = httpapi.Audit{Enabled: true, File: b.TempDir() + "/audit.jsonl"}
+			svc.Security.Metrics = &httpapi.MetricsAccess{Roles: []string{"admin"}}
 		}},
 	}
 	for _, c := range cases {

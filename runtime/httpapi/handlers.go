@@ -381,7 +381,7 @@ func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, context.Canceled):
 		writeProblem(w, r, http.StatusServiceUnavailable, "the request was cancelled")
 	default:
-		s.log.Error("taskwire: engine error", "request_id", requestID(r), "err", err)
+		s.log.Error("taskwire: engine error", append(logAttrs(r), "err", err)...)
 		writeProblem(w, r, http.StatusInternalServerError, "internal error; the request id identifies it in the server's log")
 	}
 }

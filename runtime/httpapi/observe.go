@@ -152,3 +152,19 @@ func (s *Server) mayScrape(p *Principal) bool {
 	}
 	return false
 }
+
+// logAttrs are the attributes of a log record about request r: its
+// request id, and its run id and trace id where known.
+func logAttrs(r *http.Request) []any {
+	args := make([]any, 0, 8)
+	if info := infoFrom(r); info != nil {
+		args = append(args, "request_id", info.RequestID)
+		if info.RunID != "" {
+			args = append(args, "run_id", info.RunID)
+		}
+	}
+	if id := runtime.TraceID(r.Context()); id != "" {
+		args = append(args, "trace_id", id)
+	}
+	return args
+}

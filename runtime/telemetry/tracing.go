@@ -14,7 +14,7 @@ import (
 )
 
 // TracingEnabled reports whether the OTEL_* environment read by getenv asks
-// for traces: OTEL_TRACES_EXPORTER=otlp, or an OTLP endpoint
+// for traces: OTEL_TRACES_EXPORTER set (otlp, the one supported), or an OTLP endpoint
 // (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
 // without OTEL_TRACES_EXPORTER=none; never with OTEL_SDK_DISABLED=true.
 func TracingEnabled(getenv func(string) string) bool {
@@ -24,7 +24,8 @@ func TracingEnabled(getenv func(string) string) bool {
 	switch strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER"))) {
 	case "none":
 		return false
-	case "otlp":
+	case "":
+	default: // otlp, or one NewTracerProvider refuses with the reason
 		return true
 	}
 	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
