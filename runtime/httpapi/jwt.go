@@ -4,6 +4,8 @@ package httpapi
 
 import (
 	"crypto"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/taskwire/taskwire/runtime/pattern"
+	"github.com/taskwire/taskwire/runtime/schema"
 )
 
 // Bounds of bearer tokens.
@@ -140,6 +143,9 @@ func (v *jwtVerifier) verify(token string) (*Principal, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: longer than %d bytes", errBadToken, MaxTokenBytes)
 	}
+	if err := strictToken(token); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadToken, err)
+	}
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return v.key, nil })
 	if err != nil {
@@ -163,6 +169,49 @@ func (v *jwtVerifier) verify(token string) (*Principal, error) {
 		}
 	}
 	return &Principal{ID: sub, Method: "jwt", Roles: roles, Pipelines: pipelines}, nil
+}
+
+// anyJSON accepts any JSON value without duplicate keys at any depth.
+var anyJSON = &schema.Schema{Kind: schema.Any}
+
+// strictToken checks what the JWT library leaves alone. The header and the
+// claims must each be JSON without duplicate keys at any depth: a
+// duplicate is last-wins in encoding/json and first-wins in other parsers,
+// so a gateway in front could read different claims than this server (RFC
+// 7519 section 4 lets a recipient reject them, RFC 7515 section 5.2 too).
+// The header must not carry crit: RFC 7515 section 4.1.11 requires
+// refusing a token whose critical extensions the recipient does not
+// implement, and this server implements none.
+func strictToken(token string) error {
+	head, rest, ok := strings.Cut(token, ".")
+	payload, _, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 {
+		return errors.New("malformed")
+	}
+	for i, seg := range [2]string{head, payload} {
+		what := [2]string{"header", "claims"}[i]
+		b, err := base64.RawURLEncoding.DecodeString(seg)
+		if err != nil {
+			return errors.New("malformed")
+		}
+		if err := schema.Validate(b, anyJSON); err != nil {
+			var se *schema.Error
+			if errors.As(err, &se) && len(se.Errors) > 0 && se.Errors[0].Message == "duplicate key" {
+				return fmt.Errorf("duplicate key in the %s", what)
+			}
+			return errors.New("malformed")
+		}
+		if i == 0 {
+			var h map[string]json.RawMessage
+			if json.Unmarshal(b, &h) != nil {
+				return errors.New("malformed")
+			}
+			if _, ok := h["crit"]; ok {
+				return errors.New("critical header extensions (crit) are not supported")
+			}
+		}
+	}
+	return nil
 }
 
 // stringsClaim reads a claim that is a string or a list of strings; an
