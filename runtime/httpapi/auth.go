@@ -166,6 +166,17 @@ func (a *authenticator) challenges() []string {
 // Keys are accepted only in the configured header, tokens only in
 // Authorization; when both are sent they must name the same principal.
 func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
+	return a.check(r, false)
+}
+
+// authenticateCheap is authenticate for a throttled address: bearer tokens
+// are accepted only from the cache of tokens verified before, and never
+// verified here.
+func (a *authenticator) authenticateCheap(r *http.Request) (*Principal, error) {
+	return a.check(r, true)
+}
+
+func (a *authenticator) check(r *http.Request, cheap bool) (*Principal, error) {
 	var keyP, tokenP *Principal
 	if a.apiKey {
 		values := r.Header[a.canonical]
@@ -181,7 +192,7 @@ func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
 		}
 	}
 	if a.jwt != nil {
-		p, err := a.jwt.fromRequest(r)
+		p, err := a.jwt.fromRequest(r, cheap)
 		if err != nil {
 			return nil, err
 		}
