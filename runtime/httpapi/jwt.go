@@ -4,6 +4,9 @@ package httpapi
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -28,21 +32,42 @@ const (
 	maxClaimEntries = 256
 )
 
-// supportedAlgorithms are the algorithms a JWT configuration may pin. A
+// supportedAlgorithms are the algorithms a JWT configuration may allow. A
 // prefix check alone would accept names such as "HS1" that no signing
 // method implements (every token then fails, with a misleading error).
 var supportedAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
-// jwtVerifier checks bearer tokens with one pinned algorithm.
+// jwtVerifier checks bearer tokens with the allowed algorithms only.
 type jwtVerifier struct {
-	cfg      JWT
-	key      any
-	parser   *jwt.Parser
-	now      func() time.Time
-	verified tokenCache // tokens verified before, for throttled addresses
+	cfg       JWT
+	algs      []string // allowed
+	issuers   []string // allowed iss values; none: iss is not checked
+	audiences []string // a token's aud must name one; none: aud is not checked
+	parser    *jwt.Parser
+	now       func() time.Time
+	material  atomic.Pointer[jwtMaterial] // secrets or public key, reloadable
+	verified  tokenCache                  // tokens verified before, for throttled addresses
 }
 
-func newJWTVerifier(cfg *JWT, getenv func(string) string, now func() time.Time) (*jwtVerifier, error) {
+// jwtMaterial is what a static configuration verifies with: the HMAC
+// secrets (the current one first, then the previous one during a
+// rotation), or the one public key.
+type jwtMaterial struct {
+	keys []any
+}
+
+// union returns one followed by list, without empty strings or repeats.
+func union(one string, list []string) []string {
+	var out []string
+	for _, s := range append([]string{one}, list...) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func newJWTVerifier(cfg *JWT, now func() time.Time) (*jwtVerifier, error) {
 	if cfg == nil {
 		return nil, errors.New("JWT is enabled but not configured")
 	}
@@ -56,56 +81,143 @@ func newJWTVerifier(cfg *JWT, getenv func(string) string, now func() time.Time) 
 	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
 		return nil, fmt.Errorf("jwt leeway must be between 0 and %s", MaxLeeway)
 	}
-	alg := cfg.Algorithm
-	if !slices.Contains(supportedAlgorithms, alg) {
-		return nil, fmt.Errorf("jwt algorithm %q is not supported; use one of %s", alg, strings.Join(supportedAlgorithms, ", "))
+	v.algs = union(cfg.Algorithm, cfg.Algorithms)
+	if len(v.algs) == 0 {
+		return nil, errors.New("jwt needs an algorithm")
 	}
-	switch {
-	case strings.HasPrefix(alg, "HS"):
-		if cfg.SecretEnv == "" {
-			return nil, fmt.Errorf("jwt algorithm %s needs secret_env", alg)
+	for _, alg := range v.algs {
+		if !slices.Contains(supportedAlgorithms, alg) {
+			return nil, fmt.Errorf("jwt algorithm %q is not supported; use one of %s", alg, strings.Join(supportedAlgorithms, ", "))
 		}
-		secret := getenv(cfg.SecretEnv)
-		if len(secret) < MinSecretBytes {
-			return nil, fmt.Errorf("jwt secret in %s is %d bytes; HMAC secrets need at least %d (set it to a long random value)", cfg.SecretEnv, len(secret), MinSecretBytes)
+	}
+	sources := 0
+	for _, set := range []bool{cfg.SecretEnv != "", cfg.PublicKeyFile != ""} {
+		if set {
+			sources++
 		}
-		v.key = []byte(secret)
-	case strings.HasPrefix(alg, "RS"), strings.HasPrefix(alg, "PS"), strings.HasPrefix(alg, "ES"), alg == "EdDSA":
-		pem, err := os.ReadFile(cfg.PublicKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("jwt public key: %w", err)
-		}
-		var key crypto.PublicKey
+	}
+	if sources != 1 {
+		return nil, errors.New("jwt needs exactly one of secret_env and public_key_file")
+	}
+	if cfg.PreviousSecretEnv != "" && cfg.SecretEnv == "" {
+		return nil, errors.New("jwt previous_secret_env needs secret_env")
+	}
+	for _, alg := range v.algs {
+		hmac := strings.HasPrefix(alg, "HS")
 		switch {
-		case alg == "EdDSA":
-			key, err = jwt.ParseEdPublicKeyFromPEM(pem)
-		case strings.HasPrefix(alg, "ES"):
-			key, err = jwt.ParseECPublicKeyFromPEM(pem)
-		default:
-			key, err = jwt.ParseRSAPublicKeyFromPEM(pem)
+		case hmac && cfg.SecretEnv == "":
+			return nil, fmt.Errorf("jwt algorithm %s needs secret_env", alg)
+		case !hmac && cfg.SecretEnv != "":
+			return nil, fmt.Errorf("jwt algorithm %s verifies with a public key, not secret_env", alg)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("jwt public key %s does not fit algorithm %s: %w", cfg.PublicKeyFile, alg, err)
-		}
-		v.key = key
-	default:
-		return nil, fmt.Errorf("jwt algorithm %q is not supported", alg)
 	}
+	v.issuers = union(cfg.Issuer, cfg.Issuers)
+	v.audiences = union(cfg.Audience, cfg.Audiences)
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{alg}),
+		jwt.WithValidMethods(v.algs),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(now),
 		jwt.WithIssuedAt(),
 	}
-	if cfg.Issuer != "" {
-		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
-	}
-	if cfg.Audience != "" {
-		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	if len(v.audiences) > 0 {
+		opts = append(opts, jwt.WithAudience(v.audiences...))
 	}
 	v.parser = jwt.NewParser(opts...)
 	return v, nil
+}
+
+// loadMaterial reads the secrets or the public key the configuration names.
+func (v *jwtVerifier) loadMaterial(getenv func(string) string) (*jwtMaterial, error) {
+	cfg := &v.cfg
+	switch {
+	case cfg.SecretEnv != "":
+		secret := getenv(cfg.SecretEnv)
+		if len(secret) < MinSecretBytes {
+			return nil, fmt.Errorf("jwt secret in %s is %d bytes; HMAC secrets need at least %d (set it to a long random value)", cfg.SecretEnv, len(secret), MinSecretBytes)
+		}
+		m := &jwtMaterial{keys: []any{[]byte(secret)}}
+		if cfg.PreviousSecretEnv != "" {
+			// An unset or empty variable is a closed rotation window.
+			if prev := getenv(cfg.PreviousSecretEnv); prev != "" && prev != secret {
+				if len(prev) < MinSecretBytes {
+					return nil, fmt.Errorf("jwt previous secret in %s is %d bytes; HMAC secrets need at least %d (or unset it to end the rotation)", cfg.PreviousSecretEnv, len(prev), MinSecretBytes)
+				}
+				m.keys = append(m.keys, []byte(prev))
+			}
+		}
+		return m, nil
+	case cfg.PublicKeyFile != "":
+		pem, err := os.ReadFile(cfg.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("jwt public key: %w", err)
+		}
+		key, err := parsePublicKeyPEM(pem)
+		if err != nil {
+			return nil, fmt.Errorf("jwt public key %s: %w", cfg.PublicKeyFile, err)
+		}
+		for _, alg := range v.algs {
+			if !keyFits(key, alg) {
+				return nil, fmt.Errorf("jwt public key %s does not fit algorithm %s", cfg.PublicKeyFile, alg)
+			}
+		}
+		return &jwtMaterial{keys: []any{key}}, nil
+	}
+	return nil, errors.New("jwt needs secret_env or public_key_file")
+}
+
+// setMaterial puts new secrets or a new public key in place. Tokens
+// verified with the old ones must be verified again.
+func (v *jwtVerifier) setMaterial(m *jwtMaterial) {
+	if m != nil {
+		v.material.Store(m)
+	}
+	v.verified.clear()
+}
+
+// parsePublicKeyPEM reads an RSA, ECDSA or Ed25519 public key.
+func parsePublicKeyPEM(pem []byte) (crypto.PublicKey, error) {
+	if k, err := jwt.ParseRSAPublicKeyFromPEM(pem); err == nil {
+		return k, nil
+	}
+	if k, err := jwt.ParseECPublicKeyFromPEM(pem); err == nil {
+		return k, nil
+	}
+	k, err := jwt.ParseEdPublicKeyFromPEM(pem)
+	if err != nil {
+		return nil, errors.New("not a PEM RSA, ECDSA or Ed25519 public key")
+	}
+	return k, nil
+}
+
+// keyFits reports whether key can verify signatures of alg.
+func keyFits(key any, alg string) bool {
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		return strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")
+	case *ecdsa.PublicKey:
+		want := map[string]int{"ES256": 256, "ES384": 384, "ES512": 521}[alg]
+		return want != 0 && k.Curve.Params().BitSize == want
+	case ed25519.PublicKey:
+		return alg == "EdDSA"
+	}
+	return false
+}
+
+// keyFunc returns what a token is verified with.
+func (v *jwtVerifier) keyFunc(*jwt.Token) (any, error) {
+	m := v.material.Load()
+	if m == nil || len(m.keys) == 0 {
+		return nil, errors.New("no verification key")
+	}
+	if len(m.keys) == 1 {
+		return m.keys[0], nil
+	}
+	ks := jwt.VerificationKeySet{}
+	for _, k := range m.keys {
+		ks.Keys = append(ks.Keys, k)
+	}
+	return ks, nil
 }
 
 // errBadToken wraps every token failure; its text is safe to send.
@@ -160,9 +272,18 @@ func (v *jwtVerifier) verify(token string) (*Principal, error) {
 		return nil, fmt.Errorf("%w: %v", errBadToken, err)
 	}
 	claims := jwt.MapClaims{}
-	_, err := v.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return v.key, nil })
+	_, err := v.parser.ParseWithClaims(token, claims, v.keyFunc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", errBadToken, tokenProblem(err))
+	}
+	if len(v.issuers) > 0 {
+		iss, _ := claims["iss"].(string)
+		switch {
+		case iss == "":
+			return nil, fmt.Errorf("%w: a required claim is missing (iss)", errBadToken)
+		case !slices.Contains(v.issuers, iss):
+			return nil, fmt.Errorf("%w: wrong issuer", errBadToken)
+		}
 	}
 	sub, _ := claims["sub"].(string)
 	if sub == "" || len(sub) > 256 {

@@ -36,6 +36,8 @@ type config struct {
 	maxBuckets int
 	authFail   Rate
 	audit      *audit.Logger
+	keysPoll   time.Duration
+	reloadHook func(error)
 }
 
 // WithGetenv sets how the server reads API keys and JWT secrets from the
@@ -84,6 +86,9 @@ type Server struct {
 	audit        *audit.Logger
 	ownAudit     bool // opened by New, closed by Shutdown
 	authFailures Rate
+	keysPoll     time.Duration
+	reloadHook   func(error)
+	reloadCount  reloadCounters
 	docsState
 	console consoleState
 
@@ -109,15 +114,16 @@ type pipeline struct {
 // New checks svc and returns the server of the pipelines of e's registry,
 // served by the routes of package route. It fails (and starts nothing) when
 // the service description is inconsistent or the security policy cannot be
-// enforced: an API key whose variable is unset, empty or too short, a JWT
-// secret shorter than 32 bytes, an unreadable public key, a malformed
+// enforced: an API key whose variable is unset, empty or too short, a keys
+// file that cannot be read or holds a bad entry, a JWT secret shorter than
+// 32 bytes, an unreadable public key, a malformed
 // trusted proxy, a pipeline without an input schema. The server does not
 // own e: shut e down after the server (see Serve).
 func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 	if e == nil {
 		return nil, errors.New("httpapi: no engine")
 	}
-	c := config{getenv: os.Getenv, log: slog.Default(), maxBody: DefaultMaxBodyBytes, now: time.Now, maxBuckets: DefaultMaxBuckets, authFail: DefaultAuthFailureRate}
+	c := config{getenv: os.Getenv, log: slog.Default(), maxBody: DefaultMaxBodyBytes, now: time.Now, maxBuckets: DefaultMaxBuckets, authFail: DefaultAuthFailureRate, keysPoll: DefaultKeysFilePoll}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -126,6 +132,9 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 	}
 	if c.maxBuckets < 1 || c.authFail.N < 1 || c.authFail.Per <= 0 {
 		return nil, errors.New("httpapi: rate limiter settings must be positive")
+	}
+	if c.keysPoll <= 0 {
+		return nil, errors.New("httpapi: the keys file's poll interval must be positive")
 	}
 	s := &Server{
 		svc:          svc,
@@ -139,6 +148,8 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 		limits:       newLimiter(c.maxBuckets),
 		addrLimits:   newLimiter(c.maxBuckets),
 		authFailures: c.authFail,
+		keysPoll:     c.keysPoll,
+		reloadHook:   c.reloadHook,
 		closing:      make(chan struct{}),
 	}
 	var ids []string
