@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"os"
@@ -61,7 +62,7 @@ type authenticator struct {
 
 type fileState struct{ fi os.FileInfo }
 
-func newAuthenticator(sec Security, getenv func(string) string, now func() time.Time) (*authenticator, error) {
+func newAuthenticator(sec Security, getenv func(string) string, now func() time.Time, jo JWKSOptions, log *slog.Logger) (*authenticator, error) {
 	a := &authenticator{header: sec.APIKeyHeader, apiKey: sec.APIKey, sec: sec, getenv: getenv, now: now}
 	if a.header == "" {
 		a.header = "X-API-Key"
@@ -71,7 +72,7 @@ func newAuthenticator(sec Security, getenv func(string) string, now func() time.
 		return nil, errors.New("security is enabled but neither API keys nor JWT are accepted")
 	}
 	if sec.JWT {
-		v, err := newJWTVerifier(sec.JWTConfig, now)
+		v, err := newJWTVerifier(sec.JWTConfig, now, jo, log)
 		if err != nil {
 			return nil, err
 		}

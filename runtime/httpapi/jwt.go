@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"slices"
@@ -46,6 +48,7 @@ type jwtVerifier struct {
 	parser    *jwt.Parser
 	now       func() time.Time
 	material  atomic.Pointer[jwtMaterial] // secrets or public key, reloadable
+	remote    map[string]*remoteKeys      // JWK Sets: by issuer with discovery, at "" with a jwks_url
 	verified  tokenCache                  // tokens verified before, for throttled addresses
 }
 
@@ -67,7 +70,7 @@ func union(one string, list []string) []string {
 	return out
 }
 
-func newJWTVerifier(cfg *JWT, now func() time.Time) (*jwtVerifier, error) {
+func newJWTVerifier(cfg *JWT, now func() time.Time, jo JWKSOptions, log *slog.Logger) (*jwtVerifier, error) {
 	if cfg == nil {
 		return nil, errors.New("JWT is enabled but not configured")
 	}
@@ -83,7 +86,10 @@ func newJWTVerifier(cfg *JWT, now func() time.Time) (*jwtVerifier, error) {
 	}
 	v.algs = union(cfg.Algorithm, cfg.Algorithms)
 	if len(v.algs) == 0 {
-		return nil, errors.New("jwt needs an algorithm")
+		if cfg.SecretEnv != "" || cfg.PublicKeyFile != "" {
+			return nil, errors.New("jwt needs an algorithm")
+		}
+		v.algs = []string{"RS256"} // what OpenID providers sign with by default
 	}
 	for _, alg := range v.algs {
 		if !slices.Contains(supportedAlgorithms, alg) {
@@ -91,13 +97,13 @@ func newJWTVerifier(cfg *JWT, now func() time.Time) (*jwtVerifier, error) {
 		}
 	}
 	sources := 0
-	for _, set := range []bool{cfg.SecretEnv != "", cfg.PublicKeyFile != ""} {
+	for _, set := range []bool{cfg.SecretEnv != "", cfg.PublicKeyFile != "", cfg.JWKSURL != "", cfg.Discovery} {
 		if set {
 			sources++
 		}
 	}
 	if sources != 1 {
-		return nil, errors.New("jwt needs exactly one of secret_env and public_key_file")
+		return nil, errors.New("jwt needs exactly one of secret_env, public_key_file, jwks_url and discovery")
 	}
 	if cfg.PreviousSecretEnv != "" && cfg.SecretEnv == "" {
 		return nil, errors.New("jwt previous_secret_env needs secret_env")
@@ -113,6 +119,28 @@ func newJWTVerifier(cfg *JWT, now func() time.Time) (*jwtVerifier, error) {
 	}
 	v.issuers = union(cfg.Issuer, cfg.Issuers)
 	v.audiences = union(cfg.Audience, cfg.Audiences)
+	jo = jo.withDefaults()
+	newRemote := func(issuer, url string) *remoteKeys {
+		return &remoteKeys{issuer: issuer, url: url, opts: jo, now: now, log: log, onChange: v.verified.clear}
+	}
+	switch {
+	case cfg.JWKSURL != "":
+		if err := checkFetchURL("jwks_url", cfg.JWKSURL); err != nil {
+			return nil, err
+		}
+		v.remote = map[string]*remoteKeys{"": newRemote("", cfg.JWKSURL)}
+	case cfg.Discovery:
+		if len(v.issuers) == 0 {
+			return nil, errors.New("jwt discovery needs the issuer whose OpenID configuration names the keys")
+		}
+		v.remote = map[string]*remoteKeys{}
+		for _, iss := range v.issuers {
+			if err := checkFetchURL("issuer", iss); err != nil {
+				return nil, err
+			}
+			v.remote[iss] = newRemote(iss, "")
+		}
+	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(v.algs),
 		jwt.WithExpirationRequired(),
@@ -163,7 +191,7 @@ func (v *jwtVerifier) loadMaterial(getenv func(string) string) (*jwtMaterial, er
 		}
 		return &jwtMaterial{keys: []any{key}}, nil
 	}
-	return nil, errors.New("jwt needs secret_env or public_key_file")
+	return nil, nil // keys come from JWK Sets
 }
 
 // setMaterial puts new secrets or a new public key in place. Tokens
@@ -204,20 +232,68 @@ func keyFits(key any, alg string) bool {
 	return false
 }
 
-// keyFunc returns what a token is verified with.
-func (v *jwtVerifier) keyFunc(*jwt.Token) (any, error) {
-	m := v.material.Load()
-	if m == nil || len(m.keys) == 0 {
-		return nil, errors.New("no verification key")
+// keyFunc returns what a token is verified with: the static secrets or
+// public key, or the key its kid names in the JWK Set of its issuer
+// (fetched, within limits, when the cache lacks it).
+func (v *jwtVerifier) keyFunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		if v.remote != nil {
+			return v.remoteKey(ctx, t)
+		}
+		m := v.material.Load()
+		if m == nil || len(m.keys) == 0 {
+			return nil, errors.New("no verification key")
+		}
+		if len(m.keys) == 1 {
+			return m.keys[0], nil
+		}
+		ks := jwt.VerificationKeySet{}
+		for _, k := range m.keys {
+			ks.Keys = append(ks.Keys, k)
+		}
+		return ks, nil
 	}
-	if len(m.keys) == 1 {
-		return m.keys[0], nil
+}
+
+func (v *jwtVerifier) remoteKey(ctx context.Context, t *jwt.Token) (any, error) {
+	kid := ""
+	if raw, ok := t.Header["kid"]; ok {
+		s, isStr := raw.(string)
+		if !isStr {
+			return nil, errBadKeyIDHeader
+		}
+		kid = s
 	}
-	ks := jwt.VerificationKeySet{}
-	for _, k := range m.keys {
-		ks.Keys = append(ks.Keys, k)
+	rk := v.remote[""]
+	if rk == nil { // discovery: the issuer's keys
+		iss, _ := t.Claims.(jwt.MapClaims)["iss"].(string)
+		if rk = v.remote[iss]; rk == nil {
+			return nil, errIssuerNotListed
+		}
 	}
-	return ks, nil
+	k, err := rk.lookup(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	if k.alg != "" && k.alg != t.Method.Alg() {
+		return nil, errKeyAlgMismatch
+	}
+	return k.key, nil
+}
+
+// start fetches the JWK Sets now and refreshes them on their schedule
+// until ctx ends.
+func (v *jwtVerifier) start(ctx context.Context) {
+	for _, rk := range v.remote {
+		go rk.run(ctx)
+	}
+}
+
+// refreshRemote fetches the JWK Sets again, in the background.
+func (v *jwtVerifier) refreshRemote(ctx context.Context) {
+	for _, rk := range v.remote {
+		go rk.refresh(ctx)
+	}
 }
 
 // errBadToken wraps every token failure; its text is safe to send.
@@ -248,7 +324,7 @@ func (v *jwtVerifier) fromRequest(r *http.Request, cheap bool) (*Principal, erro
 		}
 		return nil, errNotVerifiedBefore
 	}
-	return v.verify(token)
+	return v.verify(r.Context(), token)
 }
 
 // bearerToken extracts the token of an Authorization: Bearer header.
@@ -264,7 +340,7 @@ func bearerToken(h string) (string, bool) {
 // verify checks a token's signature (with the pinned algorithm only), its
 // exp (required), nbf, iat, issuer and audience, and reads its subject,
 // roles and pipeline patterns.
-func (v *jwtVerifier) verify(token string) (*Principal, error) {
+func (v *jwtVerifier) verify(ctx context.Context, token string) (*Principal, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: longer than %d bytes", errBadToken, MaxTokenBytes)
 	}
@@ -272,7 +348,7 @@ func (v *jwtVerifier) verify(token string) (*Principal, error) {
 		return nil, fmt.Errorf("%w: %v", errBadToken, err)
 	}
 	claims := jwt.MapClaims{}
-	_, err := v.parser.ParseWithClaims(token, claims, v.keyFunc)
+	_, err := v.parser.ParseWithClaims(token, claims, v.keyFunc(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", errBadToken, tokenProblem(err))
 	}
@@ -382,6 +458,10 @@ func tokenProblem(err error) string {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed"
+	case errors.As(err, new(jwksError)):
+		var je jwksError
+		errors.As(err, &je)
+		return string(je)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
 		return "bad signature or algorithm"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):

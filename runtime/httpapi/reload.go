@@ -64,6 +64,9 @@ func (s *Server) Reload() error {
 	} else {
 		s.reloadCount.reloads.Add(1)
 		s.log.Info("taskwire: keys and secrets reloaded", "api_keys", s.auth.keyCount())
+		if s.auth.jwt != nil {
+			s.auth.jwt.refreshRemote(context.Background())
+		}
 	}
 	if s.reloadHook != nil {
 		s.reloadHook(err)

@@ -190,13 +190,9 @@ func TestKeysFileAtStart(t *testing.T) {
 		{"invalid", bad, "bad.yaml:3:13"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			reg := runtime.NewRegistry()
-			if err := securedemo.Register(reg, &tasks{}); err != nil {
-				t.Fatal(err)
-			}
 			svc := testService()
 			svc.Security.KeysFile = c.file
-			_, err := httpapi.New(testEngine(t, reg), svc, httpapi.WithGetenv(getenvFrom(testEnv)), httpapi.WithLogger(quietLog))
+			_, err := httpapi.New(testEngine(t, demoRegistry(t)), svc, httpapi.WithGetenv(getenvFrom(testEnv)), httpapi.WithLogger(quietLog))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("New: %v, want an error naming %q", err, c.want)
 			}
@@ -209,6 +205,16 @@ func TestKeysFileAtStart(t *testing.T) {
 	if got := f.status(t, key(fileKeyA)); got != http.StatusOK {
 		t.Fatalf("file key: %d", got)
 	}
+}
+
+// demoRegistry is a registry of the secure demo's pipelines.
+func demoRegistry(t testing.TB) *runtime.Registry {
+	t.Helper()
+	reg := runtime.NewRegistry()
+	if err := securedemo.Register(reg, &tasks{}); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
 
 // lockedEnv is an environment tests change while a server runs.

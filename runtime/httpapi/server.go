@@ -38,6 +38,7 @@ type config struct {
 	audit      *audit.Logger
 	keysPoll   time.Duration
 	reloadHook func(error)
+	jwks       JWKSOptions
 }
 
 // WithGetenv sets how the server reads API keys and JWT secrets from the
@@ -89,6 +90,7 @@ type Server struct {
 	keysPoll     time.Duration
 	reloadHook   func(error)
 	reloadCount  reloadCounters
+	stopJWKS     context.CancelFunc // ends the JWK Sets' refreshes
 	docsState
 	console consoleState
 
@@ -166,11 +168,16 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 		ids = append(ids, d.ID)
 	}
 	if svc.Security.Enabled {
-		auth, err := newAuthenticator(svc.Security, c.getenv, c.now)
+		auth, err := newAuthenticator(svc.Security, c.getenv, c.now, c.jwks, c.log)
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: %w", err)
 		}
 		s.auth = auth
+		if auth.jwt != nil && auth.jwt.remote != nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			s.stopJWKS = cancel
+			auth.jwt.start(ctx)
+		}
 	}
 	for _, acl := range svc.Security.ACLs {
 		if err := pattern.Valid(acl.Pattern); err != nil {
@@ -375,6 +382,9 @@ func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopStreams()
 	s.shutdownOnce.Do(func() {
+		if s.stopJWKS != nil {
+			s.stopJWKS()
+		}
 		if s.ownAudit {
 			s.shutdownErr = s.audit.Close()
 		}

@@ -81,7 +81,7 @@ type Key struct {
 type JWT struct {
 	// Algorithm is the signing algorithm tokens must use; Algorithms
 	// allows several (the two add up). Tokens signed otherwise, alg none
-	// included, are refused.
+	// included, are refused. Neither set with JWKSURL or Discovery: RS256.
 	Algorithm  string
 	Algorithms []string
 	// SecretEnv is the variable holding the HMAC secret (HS* algorithms).
@@ -92,6 +92,13 @@ type JWT struct {
 	PreviousSecretEnv string
 	// PublicKeyFile is a PEM file with the public key (the other algorithms).
 	PublicKeyFile string
+	// JWKSURL is where an identity provider publishes its signing keys as
+	// a JWK Set (RFC 7517): keys by kid, cached and refreshed (see
+	// JWKSOptions). Tokens are refused while no key can be had.
+	JWKSURL string
+	// Discovery finds the JWK Set of each issuer in its OpenID
+	// configuration ({issuer}/.well-known/openid-configuration, jwks_uri).
+	Discovery bool
 	// Issuer, when set, is the iss tokens must carry; Issuers allows
 	// several (the two add up).
 	Issuer  string
