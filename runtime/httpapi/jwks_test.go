@@ -144,7 +144,7 @@ func (p *provider) token(t testing.TB, k signer, now time.Time, edit func(jwt.Ma
 // oidcSetup is a server verifying the providers' tokens with discovery.
 func oidcSetup(jo httpapi.JWKSOptions, issuers ...string) setup {
 	return setup{
-		svc: jwtOnly(&httpapi.JWT{Discovery: true, Issuers: issuers, Audiences: []string{"taskwire-api", "other-api"}, Algorithms: []string{"RS256", "ES256"}}),
+		svc:  jwtOnly(&httpapi.JWT{Discovery: true, Issuers: issuers, Audiences: []string{"taskwire-api", "other-api"}, Algorithms: []string{"RS256", "ES256"}}),
 		opts: []httpapi.Option{httpapi.WithJWKS(jo)},
 	}
 }
