@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,7 @@ type authenticator struct {
 	// fileSeen is the keys file's state when reload last read it (a nil
 	// FileInfo when it could not be stat'ed), for WatchReloads.
 	fileSeen atomic.Pointer[fileState]
+	reloadMu sync.Mutex // one reload at a time, so that the last one read wins
 }
 
 type fileState struct{ fi os.FileInfo }
@@ -88,6 +90,8 @@ func newAuthenticator(sec Security, getenv func(string) string, now func() time.
 // keys file's) and the JWT secrets or public key again. It puts them in
 // place together, or returns every problem and changes nothing.
 func (a *authenticator) reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
 	if a.sec.KeysFile != "" {
 		fi, err := os.Stat(a.sec.KeysFile)
 		if err != nil {
