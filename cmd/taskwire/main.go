@@ -11,8 +11,8 @@
 //	taskwire openapi  [--format json|yaml] [-o FILE] FILE
 //	taskwire init     [--module PATH] DIR
 //	taskwire schema   [-o FILE] [--check FILE]
-//	taskwire keygen   [--prefix sk_]
-//	taskwire token    --sub ID [--role R] [--pipelines P] [--ttl 1h]
+//	taskwire keygen   [--prefix sk_] [--append FILE --id ID --role R --pipelines P [--expires T]]
+//	taskwire token    --sub ID [--spec FILE] [--role R] [--pipelines P] [--ttl 1h]
 //	taskwire audit    verify FILE...
 //	taskwire version
 //
@@ -55,11 +55,11 @@ func init() {
 		"generate": {usage: "generate [--out DIR] [--check] FILE", short: "write the typed Go wiring, server and OpenAPI document of a spec", run: runGenerate},
 		"init":     {usage: "init [--module PATH] DIR", short: "scaffold a new service that builds, runs and passes go test", run: runInit},
 		"audit":    {usage: "audit verify [--partial] FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},
-		"token":    {usage: "token --sub ID [--role R] [--pipelines P] [--ttl 1h]", short: "mint an HS256 development token from TASKWIRE_JWT_SECRET", run: runToken},
+		"token":    {usage: "token --sub ID [--spec FILE] [--role R] [--pipelines P] [--ttl 1h]", short: "mint an HMAC development token (settings from --spec's security.jwt, or TASKWIRE_JWT_SECRET and HS256)", run: runToken},
 		"graph":    {usage: "graph [--pipeline ID] [--format mermaid|dot|json|svg] FILE", short: "print a pipeline's task graph", run: runGraph},
 		"openapi":  {usage: "openapi [--format json|yaml] [-o FILE] FILE", short: "print the OpenAPI 3 document of a spec's API", run: runOpenAPI},
 		"schema":   {usage: "schema [-o FILE] [--check FILE]", short: "print the JSON Schema of the spec format", run: runSchema},
-		"keygen":   {usage: "keygen [--prefix sk_]", short: "make a strong random API key and its sha256", run: runKeygen},
+		"keygen":   {usage: "keygen [--prefix sk_] [--append FILE --id ID --role R --pipelines P [--expires T] [--description D]]", short: "make a strong random API key and its sha256 (--append: add its entry to a keys file)", run: runKeygen},
 		"version":  {usage: "version", short: "print taskwire's version", run: runVersion},
 	}
 }

@@ -72,9 +72,29 @@ func (d *differ) jwt(a, b *model.JWT) {
 			d.report(pos, diag.Error, nowhere, "jwt %s changed from %q to %q; %s", what, x, y, effect)
 		}
 	}
-	changed("algorithm", a.Algorithm, b.Algorithm, "tokens signed with "+a.Algorithm+" are refused")
-	changed("issuer", a.Issuer, b.Issuer, "tokens from the old issuer are refused")
-	changed("audience", a.Audience, b.Audience, "tokens for the old audience are refused")
+	narrowed := func(what string, x, y []string, effect, oneEffect string) {
+		if len(x) == 1 && len(y) == 1 {
+			changed(what, x[0], y[0], oneEffect)
+			return
+		}
+		for _, v := range x {
+			if !slices.Contains(y, v) {
+				d.report(pos, diag.Error, nowhere, "jwt %s %q is no longer accepted; %s", what, v, effect)
+			}
+		}
+		if len(x) == 0 && len(y) > 0 {
+			d.report(pos, diag.Error, nowhere, "jwt %s is now checked (%s); tokens without it are refused", what, strings.Join(y, ", "))
+		}
+		for _, v := range y {
+			if len(x) > 0 && !slices.Contains(x, v) {
+				d.report(pos, diag.Info, nowhere, "jwt %s %q is accepted too", what, v)
+			}
+		}
+	}
+	narrowed("algorithm", a.Algorithms, b.Algorithms, "tokens signed with it are refused", "tokens signed with "+strings.Join(a.Algorithms, "")+" are refused")
+	narrowed("issuer", a.Issuers, b.Issuers, "tokens it issued are refused", "tokens from the old issuer are refused")
+	narrowed("audience", a.Audiences, b.Audiences, "tokens for it alone are refused", "tokens for the old audience are refused")
+	changed("key source", jwtKeySource(a), jwtKeySource(b), "tokens signed with the old keys may be refused")
 	changed("role_claim", a.RoleClaim, b.RoleClaim, "tokens that carry their role in the old claim lose it")
 	changed("pipelines_claim", a.PipelinesClaim, b.PipelinesClaim, "tokens that carry their pipelines in the old claim reach none")
 	if b.Leeway < a.Leeway {
@@ -82,6 +102,21 @@ func (d *differ) jwt(a, b *model.JWT) {
 	} else if b.Leeway > a.Leeway {
 		d.report(pos, diag.Info, nowhere, "jwt leeway raised from %s to %s", a.Leeway, b.Leeway)
 	}
+}
+
+// jwtKeySource names where a configuration's verification keys come from.
+func jwtKeySource(j *model.JWT) string {
+	switch {
+	case j.SecretEnv != "":
+		return "secret_env " + j.SecretEnv
+	case j.PublicKeyFile != "":
+		return "public_key_file " + j.PublicKeyFile
+	case j.JWKSURL != "":
+		return "jwks_url " + j.JWKSURL
+	case j.Discovery:
+		return "discovery"
+	}
+	return ""
 }
 
 // common returns the pipelines both versions have, in the new spec's order.

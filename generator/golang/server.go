@@ -122,13 +122,19 @@ func security(s *model.Security) *jen.Statement {
 		}
 		l.set("Keys", jen.Index().Qual(httpapiPath, "Key").Add(keys.multi()))
 	}
+	l.str("KeysFile", s.KeysFile)
 	if j := s.JWT; j != nil {
 		var jl lit
-		jl.set("Algorithm", jen.Lit(j.Algorithm))
+		oneOrMany(&jl, "Algorithm", "Algorithms", j.Algorithms)
 		jl.str("SecretEnv", j.SecretEnv)
+		jl.str("PreviousSecretEnv", j.PreviousSecretEnv)
 		jl.str("PublicKeyFile", j.PublicKeyFile)
-		jl.str("Issuer", j.Issuer)
-		jl.str("Audience", j.Audience)
+		jl.str("JWKSURL", j.JWKSURL)
+		if j.Discovery {
+			jl.set("Discovery", jen.True())
+		}
+		oneOrMany(&jl, "Issuer", "Issuers", j.Issuers)
+		oneOrMany(&jl, "Audience", "Audiences", j.Audiences)
 		jl.set("RoleClaim", jen.Lit(j.RoleClaim))
 		jl.set("PipelinesClaim", jen.Lit(j.PipelinesClaim))
 		if j.Leeway != 0 {
@@ -169,6 +175,18 @@ func security(s *model.Security) *jen.Statement {
 		l.set("Metrics", jen.Op("&").Qual(httpapiPath, "MetricsAccess").Add(ml.line()))
 	}
 	return jen.Qual(httpapiPath, "Security").Add(l.multi())
+}
+
+// oneOrMany sets field one to the only value of list, or field many to
+// list when it has several.
+func oneOrMany(l *lit, one, many string, list []string) {
+	switch len(list) {
+	case 0:
+	case 1:
+		l.set(one, jen.Lit(list[0]))
+	default:
+		l.set(many, stringSlice(list))
+	}
 }
 
 // syncModeNames are the httpapi names of the audit sync modes.

@@ -240,6 +240,8 @@ type Security struct {
 	APIKeyHeader   string
 	APIKeyPos      diag.Pos // security.api_key.header, else security.api_key; zero when neither is written
 	Keys           []*Key
+	KeysFile       string   // a keys file whose keys add to Keys at run time
+	KeysFilePos    diag.Pos // security.keys_file; zero when it is not written
 	JWT            *JWT
 	ACLs           []*ACL
 	Roles          []string // every role granted by a key or named in an ACL, sorted
@@ -282,17 +284,22 @@ type Key struct {
 	Description string
 }
 
-// JWT is the bearer-token configuration.
+// JWT is the bearer-token configuration. Exactly one of SecretEnv,
+// PublicKeyFile, JWKSURL and Discovery says where the verification keys
+// come from.
 type JWT struct {
-	Pos            diag.Pos // security.jwt
-	Algorithm      string
-	SecretEnv      string // HMAC algorithms
-	PublicKeyFile  string // RSA, ECDSA and EdDSA algorithms
-	Issuer         string
-	Audience       string
-	RoleClaim      string
-	PipelinesClaim string
-	Leeway         time.Duration
+	Pos               diag.Pos // security.jwt
+	Algorithms        []string // the allowed signing algorithms, at least one
+	SecretEnv         string   // HMAC algorithms
+	PreviousSecretEnv string   // HMAC: the secret of a rotation window
+	PublicKeyFile     string   // RSA, ECDSA and EdDSA algorithms
+	JWKSURL           string   // an identity provider's JWK Set
+	Discovery         bool     // the JWK Sets of the issuers' OpenID configurations
+	Issuers           []string // allowed iss values; none: not checked
+	Audiences         []string // a token's aud must name one; none: not checked
+	RoleClaim         string
+	PipelinesClaim    string
+	Leeway            time.Duration
 }
 
 // Action is what a principal does to a pipeline.

@@ -3,10 +3,13 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,6 +82,7 @@ func (r *resolver) security() {
 	}
 
 	r.keys(sec, ss)
+	r.keysFile(sec, ss)
 	r.jwt(sec, ss)
 	r.auth(sec, ss)
 	r.acls(sec, ss)
@@ -181,6 +185,19 @@ func (r *resolver) keys(sec *Security, ss *spec.Security) {
 	}
 }
 
+func (r *resolver) keysFile(sec *Security, ss *spec.Security) {
+	kf := ss.KeysFile
+	if !kf.Set {
+		return
+	}
+	sec.KeysFilePos = kf.Pos
+	if strings.TrimSpace(kf.Value) == "" || strings.ContainsRune(kf.Value, 0) {
+		r.diags.Errorf(kf.Pos, "security.keys_file must be a file path (the keys file the server reads, see `taskwire keygen --append`)")
+		return
+	}
+	sec.KeysFile = kf.Value
+}
+
 // patterns checks pipeline patterns and warns about those matching no pipeline.
 func (r *resolver) patterns(ps []spec.Str, what string) []string {
 	out := make([]string, 0, len(ps))
@@ -219,51 +236,32 @@ func (r *resolver) jwt(sec *Security, ss *spec.Security) {
 	if js == nil {
 		return
 	}
-	j := &JWT{Pos: js.Pos, RoleClaim: DefaultRoleClaim, PipelinesClaim: DefaultPipelinesClaim, Issuer: js.Issuer.Value, Audience: js.Audience.Value}
+	j := &JWT{Pos: js.Pos, RoleClaim: DefaultRoleClaim, PipelinesClaim: DefaultPipelinesClaim}
 	if js.RoleClaim.Set {
 		j.RoleClaim = js.RoleClaim.Value
 	}
 	if js.PipelinesClaim.Set {
 		j.PipelinesClaim = js.PipelinesClaim.Value
 	}
-	alg := "HS256"
-	if js.Algorithm.Set {
-		alg = js.Algorithm.Value
-	}
-	valid := false
-	for _, a := range JWTAlgorithms {
-		valid = valid || a == alg
-	}
-	switch {
-	case strings.EqualFold(alg, "none"):
-		r.diags.Errorf(js.Algorithm.Pos, "jwt algorithm %q would accept unsigned tokens; choose one of %s", alg, strings.Join(JWTAlgorithms, ", "))
-	case !valid:
-		r.diags.Errorf(js.Algorithm.Pos, "jwt algorithm %q is not supported; choose one of %s%s", alg, strings.Join(JWTAlgorithms, ", "), diag.DidYouMean(alg, JWTAlgorithms))
-	default:
-		j.Algorithm = alg
-	}
-	hmac := strings.HasPrefix(alg, "HS")
-	switch {
-	case j.Algorithm == "":
-		// Which key material fits is unknowable until the algorithm is fixed.
-	case hmac && js.PublicKeyFile.Set:
-		r.diags.Errorf(js.PublicKeyFile.Pos, "jwt algorithm %s uses a shared secret (`secret_env`), not `public_key_file`", alg)
-	case hmac && js.SecretEnv.Missing():
-		r.diags.Errorf(js.Pos, "jwt algorithm %s needs `secret_env`: the environment variable holding the HMAC secret (32 bytes or more)", alg)
-	case hmac && js.SecretEnv.Set:
-		if envRE.MatchString(js.SecretEnv.Value) {
-			j.SecretEnv = js.SecretEnv.Value
-		} else {
-			r.diags.Errorf(js.SecretEnv.Pos, "jwt secret_env %q is not an environment variable name (capital letters, digits and _)", js.SecretEnv.Value)
+	remote := js.JWKSURL.Set || js.Discovery.Value
+	algs, algsOK := r.jwtAlgorithms(js, remote)
+	j.Algorithms = algs
+	r.jwtKeySource(js, j, algs, algsOK)
+	j.Issuers = r.jwtStrings(js.Issuers, "issuer")
+	j.Audiences = r.jwtStrings(js.Audiences, "audience")
+	if js.Discovery.Value {
+		pos := js.IssuerPos
+		if pos.Line == 0 {
+			pos = js.Discovery.Pos
 		}
-	case hmac:
-		// secret_env is present but invalid, already reported.
-	case !js.SecretEnv.Missing():
-		r.diags.Errorf(js.SecretEnv.Pos, "jwt algorithm %s verifies with a public key (`public_key_file`), not `secret_env`", alg)
-	case js.PublicKeyFile.Missing() || (js.PublicKeyFile.Set && js.PublicKeyFile.Value == ""):
-		r.diags.Errorf(js.Pos, "jwt algorithm %s needs `public_key_file`: a PEM file with the public key", alg)
-	case js.PublicKeyFile.Set:
-		j.PublicKeyFile = js.PublicKeyFile.Value
+		if len(j.Issuers) == 0 {
+			r.diags.Errorf(pos, "jwt discovery reads {issuer}/.well-known/openid-configuration, so it needs `issuer`: the identity provider's issuer URL (for example https://idp.example.com/realms/main)")
+		}
+		for i, iss := range j.Issuers {
+			if err := fetchURL(iss); err != nil {
+				r.diags.Errorf(js.Issuers[i].Pos, "jwt issuer %q: discovery fetches /.well-known/openid-configuration from it, so it must be an https URL (http only on localhost)", iss)
+			}
+		}
 	}
 	if js.Leeway.Set {
 		d, err := time.ParseDuration(js.Leeway.Value)
@@ -284,12 +282,199 @@ func (r *resolver) jwt(sec *Security, ss *spec.Security) {
 	sec.JWT = j
 }
 
+// jwtAlgorithms resolves `algorithm` or `algorithms`: HS256 by default, or
+// RS256 for an identity provider's keys (remote). ok is false when one was
+// invalid.
+func (r *resolver) jwtAlgorithms(js *spec.JWT, remote bool) (algs []string, ok bool) {
+	var given []spec.Str
+	switch {
+	case js.Algorithm.Set && js.AlgorithmsPos.Line > 0:
+		r.diags.Errorf(js.AlgorithmsPos, "security.jwt has both `algorithm` and `algorithms`; give one (`algorithms` lists several)")
+		return nil, false
+	case js.Algorithm.Set:
+		given = []spec.Str{js.Algorithm}
+	case js.AlgorithmsPos.Line > 0:
+		given = js.Algorithms
+		if len(given) == 0 {
+			r.diags.Errorf(js.AlgorithmsPos, "jwt algorithms is empty; list the algorithms tokens may be signed with, such as [RS256]")
+			return nil, false
+		}
+	case remote:
+		return []string{"RS256"}, true
+	default:
+		return []string{"HS256"}, true
+	}
+	ok = true
+	for _, a := range given {
+		alg := a.Value
+		switch {
+		case strings.EqualFold(alg, "none"):
+			r.diags.Errorf(a.Pos, "jwt algorithm %q would accept unsigned tokens; choose one of %s", alg, strings.Join(JWTAlgorithms, ", "))
+			ok = false
+		case !slices.Contains(JWTAlgorithms, alg):
+			r.diags.Errorf(a.Pos, "jwt algorithm %q is not supported; choose one of %s%s", alg, strings.Join(JWTAlgorithms, ", "), diag.DidYouMean(alg, JWTAlgorithms))
+			ok = false
+		case slices.Contains(algs, alg):
+			r.diags.Errorf(a.Pos, "jwt algorithm %s is listed twice", alg)
+		default:
+			algs = append(algs, alg)
+		}
+	}
+	if !ok || len(algs) == 0 {
+		return algs, false
+	}
+	hmac := strings.HasPrefix(algs[0], "HS")
+	for i, alg := range algs {
+		if strings.HasPrefix(alg, "HS") != hmac {
+			r.diags.Errorf(given[i].Pos, "jwt algorithms mix HMAC (%s) and public-key (%s) algorithms; a configuration verifies with a shared secret or with public keys, not both", firstHMAC(algs), firstPublic(algs))
+			return algs, false
+		}
+	}
+	return algs, true
+}
+
+func firstHMAC(algs []string) string {
+	for _, a := range algs {
+		if strings.HasPrefix(a, "HS") {
+			return a
+		}
+	}
+	return ""
+}
+
+func firstPublic(algs []string) string {
+	for _, a := range algs {
+		if !strings.HasPrefix(a, "HS") {
+			return a
+		}
+	}
+	return ""
+}
+
+// jwtKeySource checks that exactly one of secret_env, public_key_file,
+// jwks_url and discovery says where the keys come from, and that it fits
+// the algorithms.
+func (r *resolver) jwtKeySource(js *spec.JWT, j *JWT, algs []string, algsOK bool) {
+	type source struct {
+		name string
+		pos  diag.Pos
+	}
+	var given []source
+	for _, s := range []struct {
+		name string
+		set  bool
+		pos  diag.Pos
+	}{
+		{"secret_env", !js.SecretEnv.Missing(), js.SecretEnv.Pos},
+		{"public_key_file", !js.PublicKeyFile.Missing(), js.PublicKeyFile.Pos},
+		{"jwks_url", !js.JWKSURL.Missing(), js.JWKSURL.Pos},
+		{"discovery", js.Discovery.Value, js.Discovery.Pos},
+	} {
+		if s.set {
+			given = append(given, source{s.name, s.pos})
+		}
+	}
+	if len(given) > 1 {
+		r.diags.Errorf(given[1].pos, "security.jwt has both `%s` and `%s`; give exactly one of secret_env, public_key_file, jwks_url and discovery", given[0].name, given[1].name)
+		return
+	}
+	if !js.PreviousSecretEnv.Missing() {
+		switch {
+		case js.SecretEnv.Missing():
+			r.diags.Errorf(js.PreviousSecretEnv.Pos, "jwt previous_secret_env holds the HMAC secret that secret_env replaced, so it needs `secret_env`")
+		case !envRE.MatchString(js.PreviousSecretEnv.Value):
+			r.diags.Errorf(js.PreviousSecretEnv.Pos, "jwt previous_secret_env %q is not an environment variable name (capital letters, digits and _)", js.PreviousSecretEnv.Value)
+		case js.PreviousSecretEnv.Value == js.SecretEnv.Value:
+			r.diags.Errorf(js.PreviousSecretEnv.Pos, "jwt previous_secret_env must be another variable than secret_env (%s)", js.SecretEnv.Value)
+		default:
+			j.PreviousSecretEnv = js.PreviousSecretEnv.Value
+		}
+	}
+	if !algsOK {
+		return // which key material fits is unknowable until the algorithms are fixed
+	}
+	alg := algs[0]
+	hmac := strings.HasPrefix(alg, "HS")
+	src := ""
+	if len(given) == 1 {
+		src = given[0].name
+	}
+	switch {
+	case hmac && src == "secret_env":
+		if !js.SecretEnv.Set {
+			return // present but not a string: already reported
+		}
+		if envRE.MatchString(js.SecretEnv.Value) {
+			j.SecretEnv = js.SecretEnv.Value
+		} else {
+			r.diags.Errorf(js.SecretEnv.Pos, "jwt secret_env %q is not an environment variable name (capital letters, digits and _)", js.SecretEnv.Value)
+		}
+	case hmac && src == "":
+		r.diags.Errorf(js.Pos, "jwt algorithm %s needs `secret_env`: the environment variable holding the HMAC secret (32 bytes or more)", alg)
+	case hmac:
+		r.diags.Errorf(given[0].pos, "jwt algorithm %s uses a shared secret (`secret_env`), not `%s`", alg, src)
+	case src == "secret_env":
+		r.diags.Errorf(js.SecretEnv.Pos, "jwt algorithm %s verifies with a public key (`public_key_file`, `jwks_url` or `discovery`), not `secret_env`", alg)
+	case src == "":
+		r.diags.Errorf(js.Pos, "jwt algorithm %s needs its public keys: `public_key_file` (a PEM file), `jwks_url` (an identity provider's JWK Set) or `discovery: true` (the issuer's OpenID configuration)", alg)
+	case src == "public_key_file":
+		if js.PublicKeyFile.Set && js.PublicKeyFile.Value != "" {
+			j.PublicKeyFile = js.PublicKeyFile.Value
+		} else if js.PublicKeyFile.Set {
+			r.diags.Errorf(js.PublicKeyFile.Pos, "jwt public_key_file is empty; give a PEM file with the public key")
+		}
+	case src == "jwks_url":
+		if !js.JWKSURL.Set {
+			return
+		}
+		if err := fetchURL(js.JWKSURL.Value); err != nil {
+			r.diags.Errorf(js.JWKSURL.Pos, "jwt jwks_url %q: %v", js.JWKSURL.Value, err)
+		} else {
+			j.JWKSURL = js.JWKSURL.Value
+		}
+	case src == "discovery":
+		j.Discovery = true
+	}
+}
+
+// fetchURL checks a URL keys are fetched from: https, or http to the
+// loopback interface.
+func fetchURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil {
+		return errors.New("not an absolute https URL")
+	}
+	if u.Scheme == "http" {
+		h := u.Hostname()
+		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return errors.New("keys must be fetched over https (http only from localhost)")
+		}
+	}
+	return nil
+}
+
+// jwtStrings checks the issuers or audiences.
+func (r *resolver) jwtStrings(list []spec.Str, what string) []string {
+	var out []string
+	for _, s := range list {
+		switch {
+		case s.Value == "":
+			r.diags.Errorf(s.Pos, "jwt %s cannot be empty", what)
+		case slices.Contains(out, s.Value):
+			r.diags.Errorf(s.Pos, "jwt %s %q is listed twice", what, s.Value)
+		default:
+			out = append(out, s.Value)
+		}
+	}
+	return out
+}
+
 func (r *resolver) auth(sec *Security, ss *spec.Security) {
 	if len(ss.Auth) == 0 {
 		if ss.AuthPos.Line > 0 {
 			r.diags.Errorf(ss.AuthPos, "security.auth is empty; list api_key, jwt or both")
 		}
-		if len(ss.Keys) > 0 || ss.JWT == nil {
+		if len(ss.Keys) > 0 || ss.KeysFile.Set || ss.JWT == nil {
 			sec.Auth = append(sec.Auth, AuthAPIKey)
 		}
 		if ss.JWT != nil {
@@ -316,7 +501,7 @@ func (r *resolver) auth(sec *Security, ss *spec.Security) {
 	if pos.Line == 0 {
 		pos = ss.Pos
 	}
-	if sec.Has(AuthAPIKey) && len(ss.Keys) == 0 {
+	if sec.Has(AuthAPIKey) && len(ss.Keys) == 0 && !ss.KeysFile.Set {
 		r.diags.Errorf(pos, "security uses api_key authentication but `security.keys` defines no key, so no one could authenticate")
 	}
 	if sec.Has(AuthJWT) && ss.JWT == nil {
@@ -325,7 +510,7 @@ func (r *resolver) auth(sec *Security, ss *spec.Security) {
 	if !sec.Has(AuthJWT) && ss.JWT != nil {
 		r.diags.Warnf(ss.JWT.Pos, "security.jwt is configured but security.auth does not list jwt, so bearer tokens are refused")
 	}
-	if !sec.Has(AuthAPIKey) && len(ss.Keys) > 0 {
+	if !sec.Has(AuthAPIKey) && (len(ss.Keys) > 0 || ss.KeysFile.Set) {
 		r.diags.Warnf(ss.KeysPos, "security.keys are defined but security.auth does not list api_key, so the keys are refused")
 	}
 }
@@ -347,7 +532,7 @@ func (r *resolver) acls(sec *Security, ss *spec.Security) {
 			action := Action(g.Action.Value)
 			acl.GrantPos[action] = g.Action.Pos
 			for _, role := range g.Roles {
-				if !keyRoles[role.Value] && sec.JWT == nil {
+				if !keyRoles[role.Value] && sec.JWT == nil && sec.KeysFile == "" {
 					r.diags.Errorf(role.Pos, "%s grants %s to role %q, which no key has (and no JWT config could grant it)%s", what, action, role.Value, diag.DidYouMean(role.Value, sortedKeys(keyRoles)))
 					continue
 				}

@@ -266,14 +266,14 @@ func jwtDescription(j *model.JWT) string {
 		b.WriteString(".")
 		return b.String()
 	}
-	if j.Algorithm != "" {
-		fmt.Fprintf(&b, ", signed with %s", j.Algorithm)
+	if len(j.Algorithms) > 0 {
+		fmt.Fprintf(&b, ", signed with %s", strings.Join(j.Algorithms, " or "))
 	}
-	if j.Issuer != "" {
-		fmt.Fprintf(&b, ", issued by %s", j.Issuer)
+	if len(j.Issuers) > 0 {
+		fmt.Fprintf(&b, ", issued by %s", strings.Join(j.Issuers, " or "))
 	}
-	if j.Audience != "" {
-		fmt.Fprintf(&b, " for the audience %s", j.Audience)
+	if len(j.Audiences) > 0 {
+		fmt.Fprintf(&b, " for the audience %s", strings.Join(j.Audiences, " or "))
 	}
 	b.WriteString(".")
 	if j.RoleClaim != "" {

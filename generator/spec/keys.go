@@ -12,11 +12,11 @@ var (
 	taskKeys       = []string{"description", "inputs", "output", "type", "timeout", "retry", "map", "concurrency"}
 	retryKeys      = []string{"attempts", "backoff", "max_backoff"}
 	pipelineKeys   = []string{"description", "tasks", "outputs", "timeout", "rate_limit"}
-	securityKeys   = []string{"enabled", "auth", "api_key", "keys", "jwt", "acls", "require_https", "trusted_proxies", "rate_limits", "audit", "metrics"}
+	securityKeys   = []string{"enabled", "auth", "api_key", "keys", "keys_file", "jwt", "acls", "require_https", "trusted_proxies", "rate_limits", "audit", "metrics"}
 	apiKeyKeys     = []string{"header"}
 	keyKeys        = []string{"env", "sha256", "role", "pipelines", "expires", "description"}
 	literalKeyKeys = []string{"key", "value", "secret", "api_key", "token"}
-	jwtKeys        = []string{"secret_env", "public_key_file", "algorithm", "issuer", "audience", "role_claim", "pipelines_claim", "leeway"}
+	jwtKeys        = []string{"secret_env", "previous_secret_env", "public_key_file", "jwks_url", "discovery", "algorithm", "algorithms", "issuer", "audience", "role_claim", "pipelines_claim", "leeway"}
 	aclActions     = []string{"read", "execute", "write"}
 	rateLimitsKeys = []string{"enabled", "default", "routes"}
 	auditKeys      = []string{"enabled", "file", "max_size", "sync", "sync_interval"}

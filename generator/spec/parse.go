@@ -475,6 +475,8 @@ func (p *parser) security(k, n *yaml.Node) *Security {
 		case "keys":
 			s.KeysPos = p.pos(k)
 			p.mapping(v, "security.keys", nil, func(_ string, k, v *yaml.Node) { s.Keys = append(s.Keys, p.key(k, v)) })
+		case "keys_file":
+			s.KeysFile = p.str(v, "security.keys_file")
 		case "jwt":
 			s.JWT = p.jwt(k, v)
 		case "acls":
@@ -528,19 +530,30 @@ func (p *parser) key(k, n *yaml.Node) *Key {
 
 func (p *parser) jwt(k, n *yaml.Node) *JWT {
 	j := &JWT{Pos: p.pos(k)}
-	p.mapping(n, "security.jwt", jwtKeys, func(key string, _, v *yaml.Node) {
+	p.mapping(n, "security.jwt", jwtKeys, func(key string, kk, v *yaml.Node) {
 		what := "security.jwt." + key
 		switch key {
 		case "secret_env":
 			j.SecretEnv = p.str(v, what)
+		case "previous_secret_env":
+			j.PreviousSecretEnv = p.str(v, what)
 		case "public_key_file":
 			j.PublicKeyFile = p.str(v, what)
+		case "jwks_url":
+			j.JWKSURL = p.str(v, what)
+		case "discovery":
+			j.Discovery = p.boolean(v, what)
 		case "algorithm":
 			j.Algorithm = p.str(v, what)
+		case "algorithms":
+			j.AlgorithmsPos = p.pos(kk)
+			j.Algorithms, _ = p.strList(v, what)
 		case "issuer":
-			j.Issuer = p.str(v, what)
+			j.IssuerPos = p.pos(kk)
+			j.Issuers = p.strOrList(v, what)
 		case "audience":
-			j.Audience = p.str(v, what)
+			j.AudiencePos = p.pos(kk)
+			j.Audiences = p.strOrList(v, what)
 		case "role_claim":
 			j.RoleClaim = p.str(v, what)
 		case "pipelines_claim":
@@ -550,6 +563,18 @@ func (p *parser) jwt(k, n *yaml.Node) *JWT {
 		}
 	})
 	return j
+}
+
+// strOrList reads a string or a list of strings.
+func (p *parser) strOrList(n *yaml.Node, what string) []Str {
+	if n.Kind == yaml.SequenceNode {
+		out, _ := p.strList(n, what)
+		return out
+	}
+	if s := p.str(n, what); s.Set {
+		return []Str{s}
+	}
+	return nil
 }
 
 func (p *parser) acl(k, n *yaml.Node) *ACL {

@@ -159,6 +159,7 @@ type Security struct {
 	APIKey         *APIKey
 	Keys           []*Key
 	KeysPos        diag.Pos
+	KeysFile       Str
 	JWT            *JWT
 	ACLs           []*ACL
 	ACLsPos        diag.Pos
@@ -191,12 +192,21 @@ type Key struct {
 
 // JWT configures bearer-token authentication.
 type JWT struct {
-	Pos            diag.Pos
-	SecretEnv      Str
-	PublicKeyFile  Str
-	Algorithm      Str
-	Issuer         Str
-	Audience       Str
+	Pos               diag.Pos
+	SecretEnv         Str
+	PreviousSecretEnv Str
+	PublicKeyFile     Str
+	JWKSURL           Str
+	Discovery         Bool
+	Algorithm         Str
+	Algorithms        []Str
+	AlgorithmsPos     diag.Pos // zero when `algorithms` is not written
+	// Issuers and Audiences hold `issuer` and `audience`, each written as
+	// one string or a list of them.
+	Issuers        []Str
+	IssuerPos      diag.Pos // zero when `issuer` is not written
+	Audiences      []Str
+	AudiencePos    diag.Pos
 	RoleClaim      Str
 	PipelinesClaim Str
 	Leeway         Str

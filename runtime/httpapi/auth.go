@@ -7,11 +7,16 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/textproto"
+	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/taskwire/taskwire/runtime/keyfile"
 	"github.com/taskwire/taskwire/runtime/pattern"
 )
 
@@ -40,18 +45,27 @@ type keyEntry struct {
 }
 
 // authenticator checks API keys and bearer tokens. It keeps only the keys'
-// SHA-256 hashes.
+// SHA-256 hashes. Keys and secrets are loaded by reload, at start and
+// whenever the server reloads them, and swapped in as a whole.
 type authenticator struct {
 	header    string
 	canonical string // header, canonicalised once rather than per request
 	apiKey    bool
-	keys      []keyEntry
+	sec       Security
+	getenv    func(string) string
+	keys      atomic.Pointer[[]keyEntry]
 	jwt       *jwtVerifier
 	now       func() time.Time
+	// fileSeen is the keys file's state when reload last read it (a nil
+	// FileInfo when it could not be stat'ed), for WatchReloads.
+	fileSeen atomic.Pointer[fileState]
+	reloadMu sync.Mutex // one reload at a time, so that the last one read wins
 }
 
-func newAuthenticator(sec Security, getenv func(string) string, now func() time.Time) (*authenticator, error) {
-	a := &authenticator{header: sec.APIKeyHeader, apiKey: sec.APIKey, now: now}
+type fileState struct{ fi os.FileInfo }
+
+func newAuthenticator(sec Security, getenv func(string) string, now func() time.Time, jo JWKSOptions, log *slog.Logger) (*authenticator, error) {
+	a := &authenticator{header: sec.APIKeyHeader, apiKey: sec.APIKey, sec: sec, getenv: getenv, now: now}
 	if a.header == "" {
 		a.header = "X-API-Key"
 	}
@@ -59,31 +73,105 @@ func newAuthenticator(sec Security, getenv func(string) string, now func() time.
 	if !sec.APIKey && !sec.JWT {
 		return nil, errors.New("security is enabled but neither API keys nor JWT are accepted")
 	}
-	var errs []error
-	if sec.APIKey {
-		if len(sec.Keys) == 0 {
-			errs = append(errs, errors.New("API keys are enabled but no key is defined"))
-		}
-		for _, k := range sec.Keys {
-			e, err := loadKey(k, getenv)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			a.keys = append(a.keys, e)
-		}
-	}
 	if sec.JWT {
-		v, err := newJWTVerifier(sec.JWTConfig, getenv, now)
+		v, err := newJWTVerifier(sec.JWTConfig, now, jo, log)
 		if err != nil {
-			errs = append(errs, err)
+			return nil, err
 		}
 		a.jwt = v
+	}
+	if err := a.reload(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// reload reads the API keys (the spec's, from the environment, and the
+// keys file's) and the JWT secrets or public key again. It puts them in
+// place together, or returns every problem and changes nothing.
+func (a *authenticator) reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	if a.sec.KeysFile != "" {
+		fi, err := os.Stat(a.sec.KeysFile)
+		if err != nil {
+			fi = nil
+		}
+		a.fileSeen.Store(&fileState{fi})
+	}
+	var errs []error
+	var keys []keyEntry
+	if a.apiKey {
+		var err error
+		if keys, err = loadKeys(a.sec, a.getenv); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var m *jwtMaterial
+	if a.jwt != nil {
+		var err error
+		if m, err = a.jwt.loadMaterial(a.getenv); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	a.keys.Store(&keys)
+	if a.jwt != nil {
+		a.jwt.setMaterial(m)
+	}
+	return nil
+}
+
+// keyCount returns how many API keys are in use.
+func (a *authenticator) keyCount() int {
+	if k := a.keys.Load(); k != nil {
+		return len(*k)
+	}
+	return 0
+}
+
+// loadKeys loads the spec's keys and the keys file's. An id in both is an
+// error: which of the two entries meant what would be a guess.
+func loadKeys(sec Security, getenv func(string) string) ([]keyEntry, error) {
+	var errs []error
+	var out []keyEntry
+	ids := map[string]bool{}
+	for _, k := range sec.Keys {
+		ids[k.ID] = true
+		e, err := loadKey(k, getenv)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, e)
+	}
+	if sec.KeysFile != "" {
+		entries, err := keyfile.Read(sec.KeysFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("keys file: %w", err))
+		}
+		for _, fe := range entries {
+			if ids[fe.ID] {
+				errs = append(errs, fmt.Errorf("%s:%d: key %q is also defined in the spec; give one of them another id", sec.KeysFile, fe.Line, fe.ID))
+				continue
+			}
+			ids[fe.ID] = true
+			e, err := loadKey(Key{ID: fe.ID, SHA256: fe.SHA256, Role: fe.Role, Pipelines: fe.Pipelines, Expires: fe.Expires}, getenv)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s:%d: %w", sec.KeysFile, fe.Line, err))
+				continue
+			}
+			out = append(out, e)
+		}
+	} else if len(sec.Keys) == 0 {
+		errs = append(errs, errors.New("API keys are enabled but no key is defined"))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return a, nil
+	return out, nil
 }
 
 func loadKey(k Key, getenv func(string) string) (keyEntry, error) {
@@ -166,6 +254,17 @@ func (a *authenticator) challenges() []string {
 // Keys are accepted only in the configured header, tokens only in
 // Authorization; when both are sent they must name the same principal.
 func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
+	return a.check(r, false)
+}
+
+// authenticateCheap is authenticate for a throttled address: bearer tokens
+// are accepted only from the cache of tokens verified before, and never
+// verified here.
+func (a *authenticator) authenticateCheap(r *http.Request) (*Principal, error) {
+	return a.check(r, true)
+}
+
+func (a *authenticator) check(r *http.Request, cheap bool) (*Principal, error) {
 	var keyP, tokenP *Principal
 	if a.apiKey {
 		values := r.Header[a.canonical]
@@ -181,7 +280,7 @@ func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
 		}
 	}
 	if a.jwt != nil {
-		p, err := a.jwt.fromRequest(r)
+		p, err := a.jwt.fromRequest(r, cheap)
 		if err != nil {
 			return nil, err
 		}
@@ -213,16 +312,17 @@ func (a *authenticator) checkKey(v string) (*Principal, error) {
 	}
 	var buf [maxCredentialLength]byte // the key, hashed without a copy on the heap
 	sum := sha256.Sum256(buf[:copy(buf[:], v)])
+	keys := *a.keys.Load()
 	found := -1
-	for i := range a.keys {
-		if subtle.ConstantTimeCompare(sum[:], a.keys[i].hash[:]) == 1 {
+	for i := range keys {
+		if subtle.ConstantTimeCompare(sum[:], keys[i].hash[:]) == 1 {
 			found = i
 		}
 	}
 	if found < 0 {
 		return nil, errBadKey
 	}
-	k := &a.keys[found]
+	k := &keys[found]
 	if !k.expires.IsZero() && !a.now().Before(k.expires) {
 		return nil, errExpiredKey
 	}

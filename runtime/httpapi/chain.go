@@ -72,10 +72,17 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route, h
 		return
 	}
 	if !rt.Public {
-		if s.svc.Security.Enabled && s.throttledAuth(w, r) {
-			return
+		var p *Principal
+		var ok bool
+		if s.svc.Security.Enabled {
+			if wait, throttled := s.authThrottled(r); throttled {
+				p, ok = s.authenticateThrottled(w, r, wait)
+			} else {
+				p, ok = s.authenticate(w, r)
+			}
+		} else {
+			p, ok = anonymous, true
 		}
-		p, ok := s.authenticate(w, r)
 		if !ok {
 			return
 		}
@@ -115,9 +122,6 @@ func (s *Server) forbid(w http.ResponseWriter, r *http.Request, action Action, p
 
 // authenticate returns the request's principal, or answers 401 and returns false.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principal, bool) {
-	if !s.svc.Security.Enabled {
-		return anonymous, true
-	}
 	p, err := s.auth.authenticate(r)
 	if err == nil {
 		return p, true
@@ -136,6 +140,22 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principa
 		info.Detail = detail
 	}
 	writeProblem(w, r, http.StatusUnauthorized, detail)
+	return nil, false
+}
+
+// authenticateThrottled authenticates a request from an address that has
+// spent its failed-authentication budget. Only credentials that cost
+// nothing to check beyond a hash get through: an API key (its check is
+// a SHA-256 and constant-time comparisons, as always), or a bearer token
+// this server has verified before and that has not expired. Anything else
+// answers 429 without being verified, so that an attacker sharing the
+// address (a NAT, a proxy, an IPv6 /64) cannot lock its other clients out,
+// and cannot make the server verify signatures or fetch keys either.
+func (s *Server) authenticateThrottled(w http.ResponseWriter, r *http.Request, wait time.Duration) (*Principal, bool) {
+	if p, err := s.auth.authenticateCheap(r); err == nil {
+		return p, true
+	}
+	s.throttle(w, r, wait)
 	return nil, false
 }
 

@@ -209,18 +209,20 @@ func ceilSecondsOrZero(d time.Duration) int {
 	return ceilSeconds(d)
 }
 
-// throttledAuth reports whether the client address has used up its failed
-// authentications; it then answers 429 before looking at credentials.
-func (s *Server) throttledAuth(w http.ResponseWriter, r *http.Request) bool {
+// authThrottled reports whether the client address has used up its failed
+// authentications, and how long until it may fail again.
+func (s *Server) authThrottled(r *http.Request) (time.Duration, bool) {
 	var kb [maxKeyOnStack]byte
 	ok, retry := s.addrLimits.peekKey(s.appendAuthFailureKey(kb[:0], r), s.authFailures, s.now())
-	if ok {
-		return false
-	}
+	return retry, !ok
+}
+
+// throttle answers 429 to a request from an address past its
+// failed-authentication budget.
+func (s *Server) throttle(w http.ResponseWriter, r *http.Request, retry time.Duration) {
 	wait := ceilSeconds(retry)
 	w.Header().Set("Retry-After", strconv.Itoa(wait))
 	writeProblem(w, r, http.StatusTooManyRequests, fmt.Sprintf("too many failed authentications from this address; retry in %d s", wait))
-	return true
 }
 
 // authFailed charges a failed authentication to the client address.

@@ -58,7 +58,8 @@ func TLSConfig() *tls.Config {
 // Serve serves the API on l until ctx is done (for example on SIGTERM with
 // signal.NotifyContext), then shuts down gracefully: it stops accepting
 // connections, lets requests and runs finish for up to ShutdownGrace, and
-// stops the engine. With certFile and keyFile set it serves TLS (TLSConfig).
+// stops the engine. While it serves, it reloads keys and secrets on SIGHUP
+// and when the keys file changes (WatchReloads). With certFile and keyFile set it serves TLS (TLSConfig).
 func (s *Server) Serve(ctx context.Context, l net.Listener, certFile, keyFile string) error {
 	msrv, err := s.metricsServer()
 	if err != nil {
@@ -69,6 +70,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, certFile, keyFile st
 	// Event streams last as long as their run: end them when shutting down,
 	// or they would hold srv.Shutdown for the whole grace period.
 	srv.RegisterOnShutdown(s.stopStreams)
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	go s.WatchReloads(watchCtx)
 	errc := make(chan error, 1)
 	go func() {
 		if certFile != "" || keyFile != "" {

@@ -41,6 +41,9 @@ type config struct {
 	audit      *audit.Logger
 	metrics    *telemetry.Metrics
 	tracer     trace.Tracer
+	keysPoll   time.Duration
+	reloadHook func(error)
+	jwks       JWKSOptions
 }
 
 // WithGetenv sets how the server reads API keys and JWT secrets from the
@@ -94,6 +97,10 @@ type Server struct {
 	metrics        *telemetry.Metrics
 	metricsHandler http.Handler
 	tracer         trace.Tracer
+	keysPoll       time.Duration
+	reloadHook     func(error)
+	reloadCount    reloadCounters
+	stopJWKS       context.CancelFunc // ends the JWK Sets' refreshes
 	docsState
 	console consoleState
 
@@ -119,15 +126,16 @@ type pipeline struct {
 // New checks svc and returns the server of the pipelines of e's registry,
 // served by the routes of package route. It fails (and starts nothing) when
 // the service description is inconsistent or the security policy cannot be
-// enforced: an API key whose variable is unset, empty or too short, a JWT
-// secret shorter than 32 bytes, an unreadable public key, a malformed
+// enforced: an API key whose variable is unset, empty or too short, a keys
+// file that cannot be read or holds a bad entry, a JWT secret shorter than
+// 32 bytes, an unreadable public key, a malformed
 // trusted proxy, a pipeline without an input schema. The server does not
 // own e: shut e down after the server (see Serve).
 func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 	if e == nil {
 		return nil, errors.New("httpapi: no engine")
 	}
-	c := config{getenv: os.Getenv, log: slog.Default(), maxBody: DefaultMaxBodyBytes, now: time.Now, maxBuckets: DefaultMaxBuckets, authFail: DefaultAuthFailureRate}
+	c := config{getenv: os.Getenv, log: slog.Default(), maxBody: DefaultMaxBodyBytes, now: time.Now, maxBuckets: DefaultMaxBuckets, authFail: DefaultAuthFailureRate, keysPoll: DefaultKeysFilePoll}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -136,6 +144,9 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 	}
 	if c.maxBuckets < 1 || c.authFail.N < 1 || c.authFail.Per <= 0 {
 		return nil, errors.New("httpapi: rate limiter settings must be positive")
+	}
+	if c.keysPoll <= 0 {
+		return nil, errors.New("httpapi: the keys file's poll interval must be positive")
 	}
 	s := &Server{
 		svc:          svc,
@@ -149,6 +160,8 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 		limits:       newLimiter(c.maxBuckets),
 		addrLimits:   newLimiter(c.maxBuckets),
 		authFailures: c.authFail,
+		keysPoll:     c.keysPoll,
+		reloadHook:   c.reloadHook,
 		closing:      make(chan struct{}),
 		metrics:      serverMetrics(&c, e, svc),
 		tracer:       c.tracer,
@@ -170,11 +183,16 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 		ids = append(ids, d.ID)
 	}
 	if svc.Security.Enabled {
-		auth, err := newAuthenticator(svc.Security, c.getenv, c.now)
+		auth, err := newAuthenticator(svc.Security, c.getenv, c.now, c.jwks, c.log)
 		if err != nil {
 			return nil, fmt.Errorf("httpapi: %w", err)
 		}
 		s.auth = auth
+		if auth.jwt != nil && auth.jwt.remote != nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			s.stopJWKS = cancel
+			auth.jwt.start(ctx)
+		}
 	}
 	for _, acl := range svc.Security.ACLs {
 		if err := pattern.Valid(acl.Pattern); err != nil {
@@ -393,6 +411,9 @@ func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopStreams()
 	s.shutdownOnce.Do(func() {
+		if s.stopJWKS != nil {
+			s.stopJWKS()
+		}
 		if s.ownAudit {
 			s.shutdownErr = s.audit.Close()
 		}

@@ -52,6 +52,10 @@ type Security struct {
 	JWT          bool   // accept bearer tokens
 	APIKeyHeader string // header carrying API keys
 	Keys         []Key
+	// KeysFile is a keys file (package keyfile) whose keys add to Keys;
+	// an id in both is an error. The server re-reads it, with the
+	// environment, when it reloads (Server.Reload).
+	KeysFile     string
 	JWTConfig    *JWT
 	ACLs         []ACL
 	RequireHTTPS bool
@@ -88,11 +92,34 @@ type Key struct {
 
 // JWT configures bearer-token verification.
 type JWT struct {
-	Algorithm      string
-	SecretEnv      string
-	PublicKeyFile  string
-	Issuer         string
+	// Algorithm is the signing algorithm tokens must use; Algorithms
+	// allows several (the two add up). Tokens signed otherwise, alg none
+	// included, are refused. Neither set with JWKSURL or Discovery: RS256.
+	Algorithm  string
+	Algorithms []string
+	// SecretEnv is the variable holding the HMAC secret (HS* algorithms).
+	SecretEnv string
+	// PreviousSecretEnv, when set, is the variable holding the secret that
+	// SecretEnv's replaced: while it holds one, tokens signed with either
+	// verify (a rotation window; unset it and reload to end it).
+	PreviousSecretEnv string
+	// PublicKeyFile is a PEM file with the public key (the other algorithms).
+	PublicKeyFile string
+	// JWKSURL is where an identity provider publishes its signing keys as
+	// a JWK Set (RFC 7517): keys by kid, cached and refreshed (see
+	// JWKSOptions). Tokens are refused while no key can be had.
+	JWKSURL string
+	// Discovery finds the JWK Set of each issuer in its OpenID
+	// configuration ({issuer}/.well-known/openid-configuration, jwks_uri).
+	Discovery bool
+	// Issuer, when set, is the iss tokens must carry; Issuers allows
+	// several (the two add up).
+	Issuer  string
+	Issuers []string
+	// Audience, when set, is an aud tokens must carry; with Audiences,
+	// a token's aud must name one of them.
 	Audience       string
+	Audiences      []string
 	RoleClaim      string
 	PipelinesClaim string
 	Leeway         time.Duration

@@ -144,8 +144,9 @@ func (s *Server) Token(sub, role string, pipelines ...string) string {
 	if j == nil || s.jwtSecret == "" {
 		t.Fatal("taskwiretest: the spec has no JWT configuration with secret_env")
 	}
+	alg := first(j.Algorithm, j.Algorithms)
 	var method jwt.SigningMethod
-	switch j.Algorithm {
+	switch alg {
 	case "HS256", "":
 		method = jwt.SigningMethodHS256
 	case "HS384":
@@ -153,15 +154,15 @@ func (s *Server) Token(sub, role string, pipelines ...string) string {
 	case "HS512":
 		method = jwt.SigningMethodHS512
 	default:
-		t.Fatalf("taskwiretest: Token signs HMAC tokens; the spec's algorithm is %s", j.Algorithm)
+		t.Fatalf("taskwiretest: Token signs HMAC tokens; the spec's algorithm is %s", alg)
 	}
 	now := time.Now()
 	claims := jwt.MapClaims{"sub": sub, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
-	if j.Issuer != "" {
-		claims["iss"] = j.Issuer
+	if iss := first(j.Issuer, j.Issuers); iss != "" {
+		claims["iss"] = iss
 	}
-	if j.Audience != "" {
-		claims["aud"] = j.Audience
+	if aud := first(j.Audience, j.Audiences); aud != "" {
+		claims["aud"] = aud
 	}
 	claims[claimName(j.RoleClaim, "role")] = role
 	claims[claimName(j.PipelinesClaim, "pipelines")] = pipelines
@@ -177,4 +178,12 @@ func claimName(name, def string) string {
 		return def
 	}
 	return name
+}
+
+// first returns one, or else the first of list.
+func first(one string, list []string) string {
+	if one == "" && len(list) > 0 {
+		return list[0]
+	}
+	return one
 }

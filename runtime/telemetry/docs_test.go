@@ -24,7 +24,7 @@ func families(t *testing.T) map[string]bool {
 	m.Route("r").Request(200, 0)
 	m.Route("r").RateLimited()
 	m.AuthFailure("missing")
-	m.ReloadFailed("keys_file")
+	m.ReloadFailed()
 	m.RunInProgress("p", 0)
 	m.RunEnded("p", "succeeded", 0)
 	m.TaskEnded("p", "t", "retrying")

@@ -65,7 +65,7 @@ type Metrics struct {
 	auditRecords prometheus.Counter
 	auditSync    prometheus.Histogram
 	auditFails   prometheus.Counter
-	reloadFails  *prometheus.CounterVec
+	reloadFails  prometheus.Counter
 
 	mu     sync.Mutex
 	routes map[string]*Route
@@ -94,7 +94,7 @@ func NewMetrics() *Metrics {
 	m.auditRecords = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "audit_records_total", Help: "Audit records written to the log file."})
 	m.auditSync = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "audit_sync_duration_seconds", Help: "Time of each sync of the audit log file.", Buckets: syncBuckets})
 	m.auditFails = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "audit_failures_total", Help: "Audit records that could not be written (their requests were refused)."})
-	m.reloadFails = counter("credential_reload_failures_total", "Reloads of keys or secrets refused as a whole (the previous set stays in use), by source.", "source")
+	m.reloadFails = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "credential_reload_failures_total", Help: "Reloads of keys and secrets refused as a whole (the previous set stays in use)."})
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -155,9 +155,9 @@ func (r *Route) RateLimited() { r.rateLimited.Inc() }
 // constants).
 func (m *Metrics) AuthFailure(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
 
-// ReloadFailed counts a reload of credentials from source (for example
-// "keys_file") that was refused as a whole.
-func (m *Metrics) ReloadFailed(source string) { m.reloadFails.WithLabelValues(source).Inc() }
+// ReloadFailed counts a reload of keys and secrets that was refused as a
+// whole.
+func (m *Metrics) ReloadFailed() { m.reloadFails.Inc() }
 
 // RunInProgress implements runtime.Observer.
 func (m *Metrics) RunInProgress(pipeline string, delta int) {

@@ -78,7 +78,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.Written(3)
 	m.Synced(time.Millisecond)
 	m.Failed()
-	m.ReloadFailed("keys_file")
+	m.ReloadFailed()
 
 	w := httptest.NewRecorder()
 	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
@@ -99,7 +99,7 @@ func TestMetricsExposition(t *testing.T) {
 		`taskwire_audit_records_total 3`,
 		`taskwire_audit_sync_duration_seconds_count 1`,
 		`taskwire_audit_failures_total 1`,
-		`taskwire_credential_reload_failures_total{source="keys_file"} 1`,
+		`taskwire_credential_reload_failures_total 1`,
 	} {
 		if !strings.Contains(string(body), line+"\n") {
 			t.Errorf("no line %s", line)
