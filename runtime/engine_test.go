@@ -552,3 +552,28 @@ func TestRunJSONShape(t *testing.T) {
 		t.Fatalf("outputs JSON %s", b)
 	}
 }
+
+// A task that returns after the pipeline deadline does not make its run
+// succeed: completion checks the deadline like every transition, so the
+// run times out even when no timer of the engine fires (here the clock
+// moves, not time).
+func TestPipelineDeadlineCheckedOnCompletion(t *testing.T) {
+	clock := newFakeClock()
+	reg := NewRegistry()
+	mustRegisterTask(t, reg, "slow", func(context.Context, Inputs) (any, error) {
+		clock.Advance(2 * time.Hour) // the task "took" two hours
+		return "late", nil
+	})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: time.Hour, Tasks: []Task{{Name: "slow", Output: "o"}}})
+	e := newEngine(t, reg, WithClock(clock.Now))
+	r, err := e.Run(testCtx(t), "p", nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != RunFailed || r.Error != `pipeline "p" timed out after 1h0m0s` || !errors.Is(r.Err(), ErrPipelineTimeout) {
+		t.Fatalf("run %s %q", r.Status, r.Error)
+	}
+	if r.Outputs != nil || r.Tasks["slow"].Status != TaskCancelled {
+		t.Fatalf("outputs %v task %+v", r.Outputs, r.Tasks["slow"])
+	}
+}

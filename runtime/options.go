@@ -97,6 +97,19 @@ func WithUnknownTaskTimeout(d time.Duration) Option {
 	return func(c *config) { c.unknownTimeout = max(d, 0) }
 }
 
+// WithClock sets the clock the engine or worker reads (time.Now by
+// default): the times recorded in runs and events, task deadlines, and the
+// pipeline deadline every transition checks. For tests that move time
+// instead of waiting for it; the engine's own pipeline-timeout timers
+// still count real time.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
 // WithLogger sets where internal errors and task panics are logged
 // (slog.Default by default).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }

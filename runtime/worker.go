@@ -226,7 +226,7 @@ func (j *job) transition(rec *driver.RunRecord) error {
 	case opStarted:
 		return j.pl.started(rec, j.ti, j.index, j.attempt, j.at)
 	case opComplete:
-		return j.pl.complete(rec, j.ti, j.index, j.out, now, &j.o)
+		return j.pl.complete(rec, j.ti, j.index, j.attempt, j.out, now, &j.o)
 	case opTimeout:
 		return j.pl.timeout(rec, now, &j.o)
 	case opRetry:
@@ -277,17 +277,36 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		_ = d.Ack()
 		return
 	}
-	in := Inputs{names: pt.def.Inputs, vals: o.inputs, runID: msg.RunID, attempt: attempt, index: msg.Index}
-	runDeadline, deadline := o.deadline, o.deadline
-	taskDeadline := false
-	if pt.def.Timeout > 0 {
-		if td := w.cfg.now().Add(pt.def.Timeout); deadline.IsZero() || td.Before(deadline) {
-			deadline, taskDeadline = td, true
+	vals, err := w.inputs(ctx, pt, o.inputs, msg.Index)
+	if err != nil {
+		if errors.Is(err, ErrDecode) { // the map input is no list of that length: no retry helps
+			j.text = err.Error()
+			w.failAttempt(ctx, d, j)
+			return
 		}
+		w.cfg.log.Error("taskwire: read task inputs", "run", msg.RunID, "task", msg.Task, "index", msg.Index, "err", err)
+		if ctx.Err() != nil {
+			_ = d.Nak(0)
+		} else {
+			_ = d.Nak(time.Second)
+		}
+		return
+	}
+	in := Inputs{names: pt.def.Inputs, vals: vals, runID: msg.RunID, attempt: attempt, index: msg.Index}
+	// How long the attempt may run, by this worker's clock: until the
+	// run's deadline, or for the task's timeout if that ends first. The
+	// context counts it in real time (the clock may be a test's).
+	runDeadline := o.deadline
+	limit, limited, taskDeadline := time.Duration(0), !runDeadline.IsZero(), false
+	if limited {
+		limit = runDeadline.Sub(w.cfg.now())
+	}
+	if pt.def.Timeout > 0 && (!limited || pt.def.Timeout < limit) {
+		limit, limited, taskDeadline = pt.def.Timeout, true, true
 	}
 	tctx, cancel := rc.ctx, context.CancelFunc(nil)
-	if !deadline.IsZero() {
-		tctx, cancel = context.WithDeadline(rc.ctx, deadline)
+	if limited {
+		tctx, cancel = context.WithTimeout(rc.ctx, limit)
 	}
 	stopBeat := w.heartbeat(d)
 	stopRunning := w.recordStart(msg.RunID, j)
@@ -304,7 +323,6 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		cancel()
 	}
 
-	var err error
 	switch {
 	case callErr == nil:
 		j.out = ValueOf(out)
@@ -338,12 +356,8 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 			}
 			return
 		}
-		if err = j.run(ctx, msg.RunID, opFail); err == nil {
-			if w.effects(ctx, d, o) {
-				_ = d.Term(j.text)
-			}
-			return
-		}
+		w.failAttempt(ctx, d, j)
+		return
 	}
 	if err != nil {
 		w.settleError(ctx, d, err)
@@ -354,6 +368,39 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		fault.At(fault.Enqueued)
 		_ = d.Ack()
 	}
+}
+
+// failAttempt records the final failure of j's attempt, with j.text as
+// its reason, and terminates its delivery d.
+func (w *Worker) failAttempt(ctx context.Context, d driver.Delivery, j *job) {
+	if err := j.run(ctx, d.Message().RunID, opFail); err != nil {
+		w.settleError(ctx, d, err)
+		return
+	}
+	if w.effects(ctx, d, &j.o) {
+		_ = d.Term(j.text)
+	}
+}
+
+// inputs returns the values an execution of pt is called with, from the
+// values begin read from the record: deferred values are fetched, and a
+// map task's list is replaced by its element index. This runs outside the
+// store's update, and a list's elements are split once however many
+// elements are read (see driver.Value.Len).
+func (w *Worker) inputs(ctx context.Context, pt *planTask, vals []Value, index int) ([]Value, error) {
+	for k, v := range vals {
+		got, err := driver.Load(ctx, v)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", pt.def.Inputs[k], err)
+		}
+		if k == pt.mapSlot {
+			if got, err = got.Index(index); err != nil {
+				return nil, fmt.Errorf("map input %q: %w", pt.def.Map, err)
+			}
+		}
+		vals[k] = got
+	}
+	return vals, nil
 }
 
 // effectsRetry is how long a delivery whose effects could not all be
