@@ -30,8 +30,11 @@ type Worker struct {
 	control bool   // subscribe to run-ended events to cancel local tasks
 
 	running atomic.Bool
-	mu      sync.Mutex
-	runs    map[string]*runCtx
+	// calls counts the task functions running on goroutines of their own
+	// (see execute), abandoned ones included.
+	calls sync.WaitGroup
+	mu    sync.Mutex
+	runs  map[string]*runCtx
 
 	// onEnd, if set, is told about every run this worker ends.
 	onEnd func(runID string)
@@ -63,8 +66,10 @@ func newWorker(reg *Registry, cfg config, control bool) *Worker {
 
 // Run executes tasks until ctx is done, then waits for the executions in
 // flight: their contexts are cancelled, and their messages are handed back
-// to the broker for redelivery without being recorded as failures. A Worker
-// runs once; a second call returns an error.
+// to the broker for redelivery without being recorded as failures. It
+// also waits for the task functions whose attempts ended at their deadline
+// without them (see Task.Timeout). A Worker runs once; a second call
+// returns an error.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("runtime: Worker.Run called twice")
@@ -82,6 +87,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Go(func() { w.loop(ctx) })
 	}
 	wg.Wait()
+	w.calls.Wait()
 	return nil
 }
 
@@ -310,11 +316,11 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	}
 	stopBeat := w.heartbeat(d)
 	stopRunning := w.recordStart(msg.RunID, j)
-	out, callErr := w.call(&taskContext{
+	out, callErr := w.execute(ctx, &taskContext{
 		Context: tctx,
 		info:    TaskInfo{RunID: msg.RunID, PipelineID: msg.PipelineID, Task: msg.Task, Attempt: attempt, Index: msg.Index},
 		base:    w.cfg.log,
-	}, pt.fn, in, msg)
+	}, limited, pt.fn, in, msg)
 	stopRunning()
 	stopBeat()
 	fault.At(fault.Executed)
@@ -605,6 +611,59 @@ func publish(ctx context.Context, bus driver.EventBus, log *slog.Logger, evs []E
 			log.Error("taskwire: publish event", "type", ev.Type, "run", ev.RunID, "err", err)
 		}
 	}
+}
+
+// Where a call of execute stands: running, returned (its result is the
+// attempt's), or abandoned (its attempt ended without it).
+const (
+	callRunning int32 = iota
+	callReturned
+	callAbandoned
+)
+
+// execute calls fn for one attempt. An attempt with a deadline (its task's
+// timeout or its run's) ends at that deadline, or when its run ends,
+// whatever fn does: fn then runs on a goroutine of its own, and if it has
+// not returned when tctx is done, execute returns tctx's error at once;
+// fn's result, when it comes, is discarded and logged. Only the worker's
+// own stop (ctx done) waits for fn, as for an attempt without a deadline,
+// so that a stopping worker never hands back a task still running here.
+// Run waits for every abandoned call before it returns.
+func (w *Worker) execute(ctx context.Context, tctx *taskContext, limited bool, fn TaskFunc, in Inputs, msg driver.TaskMessage) (any, error) {
+	if !limited {
+		return w.call(tctx, fn, in, msg)
+	}
+	type result struct {
+		out any
+		err error
+	}
+	var state atomic.Int32
+	res := make(chan result, 1)
+	w.calls.Add(1)
+	go func() {
+		defer w.calls.Done()
+		out, err := w.call(tctx, fn, in, msg)
+		if state.CompareAndSwap(callRunning, callReturned) {
+			res <- result{out, err}
+			return
+		}
+		late := "<nil>"
+		if err != nil {
+			late = err.Error()
+		}
+		w.cfg.log.Warn("taskwire: task returned after its attempt had ended; its result is discarded",
+			"run", msg.RunID, "task", msg.Task, "index", msg.Index, "attempt", in.attempt, "err", late)
+	}()
+	select {
+	case r := <-res:
+		return r.out, r.err
+	case <-tctx.Done():
+	}
+	if ctx.Err() == nil && state.CompareAndSwap(callRunning, callAbandoned) {
+		return nil, tctx.Err()
+	}
+	r := <-res // it returned with the deadline, or the worker is stopping
+	return r.out, r.err
 }
 
 // call runs fn, turning a panic into a permanent task failure.
