@@ -314,7 +314,9 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	if limited {
 		tctx, cancel = context.WithTimeout(rc.ctx, limit)
 	}
-	stopBeat := w.heartbeat(d)
+	// The heartbeat goes on until d is settled: storing a large output can
+	// take longer than the broker waits for news.
+	defer w.heartbeat(d)()
 	stopRunning := w.recordStart(msg.RunID, j)
 	out, callErr := w.execute(ctx, &taskContext{
 		Context: tctx,
@@ -322,7 +324,6 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		base:    w.cfg.log,
 	}, limited, pt.fn, in, msg)
 	stopRunning()
-	stopBeat()
 	fault.At(fault.Executed)
 	timedOut := taskDeadline && errors.Is(tctx.Err(), context.DeadlineExceeded)
 	if cancel != nil {
@@ -333,6 +334,12 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	case callErr == nil:
 		j.out = ValueOf(out)
 		err = j.run(ctx, msg.RunID, opComplete)
+		if driver.Deterministic(err) { // an output the store can never keep: no retry helps
+			j.text = fmt.Sprintf("its output cannot be stored: %v", err)
+			w.cfg.log.Error("taskwire: "+j.text, "run", msg.RunID, "task", msg.Task, "index", msg.Index)
+			w.failAttempt(ctx, d, j)
+			return
+		}
 	case ctx.Err() != nil:
 		_ = d.Nak(0) // the worker is stopping: leave the task to another one
 		return
@@ -479,11 +486,24 @@ func (w *Worker) recordStart(runID string, j *job) (stop func()) {
 	return func() { t.Stop() }
 }
 
-// settleError settles a delivery whose store update failed.
+// settleError settles a delivery whose store update failed. An error no
+// retry fixes (driver.Deterministic) fails the run with it as the reason
+// rather than handing the message back to meet it again.
 func (w *Worker) settleError(ctx context.Context, d driver.Delivery, err error) {
 	switch {
 	case errors.Is(err, ErrRunNotFound), errors.Is(err, ErrInvalidPipeline):
 		_ = d.Term(err.Error())
+	case driver.Deterministic(err):
+		msg := d.Message()
+		reason := fmt.Sprintf("task %q could not be recorded: %v", msg.Task, err)
+		if msg.Index >= 0 {
+			reason = fmt.Sprintf("task %q element %d could not be recorded: %v", msg.Task, msg.Index, err)
+		}
+		w.cfg.log.Error("taskwire: "+reason, "run", msg.RunID)
+		if ferr := w.failRun(ctx, msg.RunID, reason); ferr != nil && !errors.Is(ferr, ErrRunNotFound) {
+			w.cfg.log.Error("taskwire: fail run", "run", msg.RunID, "err", ferr)
+		}
+		_ = d.Term(reason)
 	case ctx.Err() != nil:
 		_ = d.Nak(0)
 	default:
