@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -410,5 +411,27 @@ func TestMapElementEvents(t *testing.T) {
 	want := []EventType{EventRunStarted, EventTaskElementSucceeded, EventTaskElementFailed, EventTaskFailed, EventRunFailed}
 	if !slices.Equal(types, want) {
 		t.Fatalf("events %v, want %v", types, want)
+	}
+}
+
+// An engine whose worker slots are fewer than a map task's concurrency
+// says so when it starts, naming the task.
+func TestMapCapIsLogged(t *testing.T) {
+	var logs syncBuffer
+	reg := NewRegistry()
+	mustRegisterTask(t, reg, "each", constFn(1))
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: fieldsOf("items"), Tasks: []Task{
+		{Name: "each", Inputs: []string{"items"}, Output: "outs", Map: "items", MapConcurrency: 50},
+	}})
+	newEngine(t, reg, WithWorkers(8), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if l := logs.text(); !strings.Contains(l, "more elements at once than this process has worker slots") ||
+		!strings.Contains(l, "task=each concurrency=50 workers=8") {
+		t.Fatalf("log: %s", l)
+	}
+	var quiet syncBuffer
+	newEngine(t, reg, WithWorkers(50), WithLogger(slog.New(slog.NewTextHandler(&quiet, nil))))
+	newEngine(t, reg, WithWorkers(0), WithLogger(slog.New(slog.NewTextHandler(&quiet, nil))))
+	if l := quiet.text(); l != "" {
+		t.Fatalf("log: %s", l)
 	}
 }

@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +62,25 @@ func NewWorker(reg *Registry, opts ...Option) (*Worker, error) {
 
 func newWorker(reg *Registry, cfg config, control bool) *Worker {
 	host, _ := os.Hostname()
-	return &Worker{reg: reg, cfg: cfg, control: control, runs: make(map[string]*runCtx), id: host + ":" + strconv.Itoa(os.Getpid())}
+	w := &Worker{reg: reg, cfg: cfg, control: control, runs: make(map[string]*runCtx), id: host + ":" + strconv.Itoa(os.Getpid())}
+	if cfg.workers > 0 {
+		w.warnMapCap()
+	}
+	return w
+}
+
+// warnMapCap logs the map tasks whose concurrency this worker's slots
+// cap: their elements beyond the slots wait for one (other workers of the
+// deployment may run them meanwhile).
+func (w *Worker) warnMapCap() {
+	for _, p := range w.reg.Pipelines() {
+		for _, t := range p.Tasks {
+			if conc := cmp.Or(t.MapConcurrency, DefaultMapConcurrency); t.Map != "" && conc > w.cfg.workers {
+				w.cfg.log.Warn("taskwire: a map task may run more elements at once than this process has worker slots; the elements beyond them wait for a slot (raise WithWorkers, or -workers)",
+					"pipeline", p.ID, "task", t.Name, "concurrency", conc, "workers", w.cfg.workers)
+			}
+		}
+	}
 }
 
 // Run executes tasks until ctx is done, then waits for the executions in

@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,7 @@ const (
 	EnvRole    = "TASKWIRE_ROLE"
 	EnvPrefix  = "TASKWIRE_NATS_PREFIX"
 	EnvAckWait = "TASKWIRE_ACK_WAIT"
+	EnvWorkers = "TASKWIRE_WORKERS"
 )
 
 // Config says how a service process runs: its role and the NATS server it
@@ -67,6 +69,10 @@ type Config struct {
 	// NATS configures the JetStream backend; its Logger defaults to the
 	// logger given to Open, its Prefix to Prefix(Service).
 	NATS natsjs.Options
+	// Workers is how many task executions this process runs at once (roles
+	// all and worker): the bound of every map task's concurrency in the
+	// process. Zero means runtime.DefaultWorkers.
+	Workers int
 
 	backend *natsjs.Backend
 	log     *slog.Logger
@@ -76,9 +82,10 @@ type Config struct {
 // the environment): -role (TASKWIRE_ROLE, else all), -broker
 // (TASKWIRE_BROKER), -nats-prefix (TASKWIRE_NATS_PREFIX, else derived from
 // service, the generated package's ServiceName, so that services sharing
-// one NATS server never see each other's runs or tasks) and -ack-wait
+// one NATS server never see each other's runs or tasks), -ack-wait
 // (TASKWIRE_ACK_WAIT: how long a task whose worker died waits before it is
-// redelivered). The result is filled in by fs.Parse.
+// redelivered) and -workers (TASKWIRE_WORKERS: task executions at once,
+// else runtime.DefaultWorkers). The result is filled in by fs.Parse.
 func Flags(fs *flag.FlagSet, service string, getenv func(string) string) *Config {
 	c := &Config{Service: service}
 	role := getenv(EnvRole)
@@ -98,6 +105,19 @@ func Flags(fs *flag.FlagSet, service string, getenv func(string) string) *Config
 		}
 	}
 	fs.DurationVar(&c.NATS.AckWait, "ack-wait", c.NATS.AckWait, fmt.Sprintf("how long a task whose worker died waits before another worker gets it (default $%s, else %s)", EnvAckWait, natsjs.DefaultAckWait))
+	if v := getenv(EnvWorkers); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			c.Workers = n
+		}
+	}
+	fs.Func("workers", fmt.Sprintf("task executions this process runs at once, which bounds the concurrency of map tasks (default $%s, else %d on this machine)", EnvWorkers, runtime.DefaultWorkers()), func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("workers must be a whole number of at least 1, not %q", s)
+		}
+		c.Workers = n
+		return nil
+	})
 	c.Role = Role(role)
 	return c
 }
@@ -183,20 +203,22 @@ func (c *Config) Open(ctx context.Context, log *slog.Logger) error {
 
 // EngineOptions returns the engine options of this process's API side:
 // the backend (none in memory: the engine's own), without local workers
-// for role api.
+// for role api, with Workers local workers otherwise.
 func (c *Config) EngineOptions() []runtime.Option {
 	var opts []runtime.Option
 	if c.log != nil {
 		opts = append(opts, runtime.WithLogger(c.log))
 	}
+	switch {
+	case c.Role == RoleAPI && c.backend != nil:
+		opts = append(opts, runtime.WithWorkers(0))
+	case c.Workers > 0:
+		opts = append(opts, runtime.WithWorkers(c.Workers))
+	}
 	if c.backend == nil {
 		return opts
 	}
-	opts = append(opts, runtime.WithBackend(c.backend))
-	if c.Role == RoleAPI {
-		opts = append(opts, runtime.WithWorkers(0))
-	}
-	return opts
+	return append(opts, runtime.WithBackend(c.backend))
 }
 
 // Resume carries forward the runs that earlier API processes left
@@ -209,10 +231,14 @@ func (c *Config) Resume(ctx context.Context, e *runtime.Engine) error {
 }
 
 // RunWorker executes reg's tasks from the broker, workers at a time
-// (runtime.DefaultWorkers when workers <= 0), until ctx is done.
+// (c.Workers when workers <= 0, else runtime.DefaultWorkers), until ctx is
+// done.
 func (c *Config) RunWorker(ctx context.Context, reg *runtime.Registry, workers int) error {
 	if c.backend == nil {
 		return errors.New("deploy: a worker needs a broker (Open it first)")
+	}
+	if workers <= 0 {
+		workers = c.Workers
 	}
 	if workers <= 0 {
 		workers = runtime.DefaultWorkers()
