@@ -59,9 +59,16 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// DefaultWorkers returns the number of task executions an Engine runs at
-// once by default: four per available CPU, at least 8.
-func DefaultWorkers() int { return max(8, 4*goruntime.GOMAXPROCS(0)) }
+// DefaultWorkers returns the number of task executions an Engine or a
+// Worker runs at once by default: four per available CPU, at least
+// MinDefaultWorkers. It also bounds how many elements of a map task run at
+// once in the process, whatever the task's concurrency.
+func DefaultWorkers() int { return max(MinDefaultWorkers, 4*goruntime.GOMAXPROCS(0)) }
+
+// MinDefaultWorkers is the least DefaultWorkers returns (on a machine of
+// two CPUs or fewer); `taskwire validate` warns about map tasks whose
+// concurrency is above it.
+const MinDefaultWorkers = 8
 
 // WithBackend sets what the engine or worker runs on: where runs are kept,
 // how task messages travel and how events fan out. The default, for an
