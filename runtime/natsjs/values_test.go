@@ -165,7 +165,7 @@ func TestValueOverTheLimitFailsOnce(t *testing.T) {
 func TestMapConcurrencyOnJetStream(t *testing.T) {
 	s := startServer(t)
 	ctx := testCtx(t, 120*time.Second)
-	const conc, n = 12, 60
+	const conc, n = 12, 300
 	var g gauge
 	reg := gaugedMaps(t, ctx, conc, &g)
 	wb, err := Connect(ctx, s.ClientURL(), testOptions())
@@ -489,5 +489,79 @@ func pollRun(t *testing.T, ctx context.Context, url, id string) *runtime.Run {
 			t.Fatalf("run %s still %s", id, r.Status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// On JetStream too, a failed element's error names its own attempts (the
+// deliveries of its message), and each element reports its end.
+func TestMapElementErrorOnJetStream(t *testing.T) {
+	s := startServer(t)
+	ctx := testCtx(t, 60*time.Second)
+	reg := runtime.NewRegistry()
+	if err := errors.Join(
+		reg.RegisterTask("each", func(_ context.Context, in runtime.Inputs) (any, error) {
+			x, err := runtime.Input[int](in, "items")
+			switch {
+			case err != nil:
+				return nil, err
+			case x == 0 && in.Attempt() < 3:
+				return nil, fmt.Errorf("item 0 flaky at attempt %d", in.Attempt())
+			case x == 2:
+				return nil, runtime.Permanent(fmt.Errorf("item 2 rejected at attempt %d", in.Attempt()))
+			}
+			return x, nil
+		}),
+		reg.RegisterPipeline(runtime.Pipeline{ID: "p", Inputs: []runtime.Field{{Name: "items", Type: "[]int", Required: true}}, Tasks: []runtime.Task{
+			{Name: "each", Inputs: []string{"items"}, Output: "outs", Map: "items", MapConcurrency: 1,
+				Retry: runtime.RetryPolicy{Attempts: 3, Backoff: time.Millisecond}},
+		}}),
+	); err != nil {
+		t.Fatal(err)
+	}
+	wb, err := Connect(ctx, s.ClientURL(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	w, err := runtime.NewWorker(reg, runtime.WithBackend(wb), runtime.WithWorkers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = w.Run(wctx) })
+	defer func() { stop(); wg.Wait() }()
+	b, err := Connect(ctx, s.ClientURL(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	api := runtime.New(reg, runtime.WithBackend(b), runtime.WithWorkers(0))
+	defer api.Shutdown(context.Background())
+
+	sub, err := api.Subscribe(ctx, runtime.EventFilter{PipelineID: "p", Types: []runtime.EventType{runtime.EventTaskElementSucceeded, runtime.EventTaskElementFailed, runtime.EventRunFailed}}, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	r, err := api.Run(ctx, "p", map[string]any{"items": []int{0, 1, 2, 3}}, runtime.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `task "each" element 2 failed: item 2 rejected at attempt 1`; r.Status != runtime.RunFailed || r.Error != want {
+		t.Fatalf("run %s %q, want %q", r.Status, r.Error, want)
+	}
+	if a := r.Tasks["each"].Attempts; a != 3 {
+		t.Fatalf("task attempts %d", a)
+	}
+	var got []string
+	for ev := range sub.Events() {
+		if ev.Type == runtime.EventRunFailed {
+			break
+		}
+		got = append(got, fmt.Sprintf("%s %d %d", ev.Type, ev.Index, ev.Attempt))
+	}
+	if want := "[task_element_succeeded 0 3 task_element_succeeded 1 1 task_element_failed 2 1]"; fmt.Sprint(got) != want {
+		t.Fatalf("events %v, want %s", got, want)
 	}
 }
