@@ -46,6 +46,8 @@ const (
 	// envMaxDeliver overrides testOptions' MaxDeliver in this process and
 	// the processes it starts.
 	envMaxDeliver = "TASKWIRE_NATSJS_TEST_MAX_DELIVER"
+	// envAckWait overrides testOptions' AckWait in the same way.
+	envAckWait = "TASKWIRE_NATSJS_TEST_ACK_WAIT"
 	// envAPI makes the process an API process serving pass3 over HTTP
 	// (security off) and writing its address to api-addr in envDir.
 	envAPI = "TASKWIRE_NATSJS_TEST_API"
@@ -107,8 +109,12 @@ func testOptions() Options {
 	if n, err := strconv.Atoi(os.Getenv(envMaxDeliver)); err == nil {
 		maxDeliver = n
 	}
+	ackWait := 2 * time.Second
+	if d, err := time.ParseDuration(os.Getenv(envAckWait)); err == nil {
+		ackWait = d
+	}
 	return Options{
-		AckWait:    2 * time.Second,
+		AckWait:    ackWait,
 		MaxDeliver: maxDeliver,
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}

@@ -112,6 +112,10 @@ func TestLargeValues(t *testing.T) {
 // limit is refused.
 func TestValueOverTheLimitFailsOnce(t *testing.T) {
 	t.Setenv(envMaxDeliver, "10")
+	// Encoding 64 MiB under the race detector on a loaded machine can
+	// outlast a short AckWait's heartbeats; this test is about the store's
+	// error, not about a worker presumed dead.
+	t.Setenv(envAckWait, "30s")
 	s := startServer(t)
 	dir := t.TempDir()
 	startWorker(t, s.ClientURL(), dir, 2)
