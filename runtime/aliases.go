@@ -61,6 +61,9 @@ const (
 	EventRunSucceeded  = driver.EventRunSucceeded
 	EventRunFailed     = driver.EventRunFailed
 	EventRunCancelled  = driver.EventRunCancelled
+
+	EventTaskElementSucceeded = driver.EventTaskElementSucceeded
+	EventTaskElementFailed    = driver.EventTaskElementFailed
 )
 
 // Page sizes of Engine.List; see driver.ListOptions.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -550,5 +551,93 @@ func TestRunJSONShape(t *testing.T) {
 	}
 	if out := m["outputs"].(map[string]any)["result"].(map[string]any); out["processed"] != "X" {
 		t.Fatalf("outputs JSON %s", b)
+	}
+}
+
+// A task that returns after the pipeline deadline does not make its run
+// succeed: completion checks the deadline like every transition, so the
+// run times out even when no timer of the engine fires (here the clock
+// moves, not time).
+func TestPipelineDeadlineCheckedOnCompletion(t *testing.T) {
+	clock := newFakeClock()
+	reg := NewRegistry()
+	mustRegisterTask(t, reg, "slow", func(context.Context, Inputs) (any, error) {
+		clock.Advance(2 * time.Hour) // the task "took" two hours
+		return "late", nil
+	})
+	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Timeout: time.Hour, Tasks: []Task{{Name: "slow", Output: "o"}}})
+	e := newEngine(t, reg, WithClock(clock.Now))
+	r, err := e.Run(testCtx(t), "p", nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != RunFailed || r.Error != `pipeline "p" timed out after 1h0m0s` || !errors.Is(r.Err(), ErrPipelineTimeout) {
+		t.Fatalf("run %s %q", r.Status, r.Error)
+	}
+	if r.Outputs != nil || r.Tasks["slow"].Status != TaskCancelled {
+		t.Fatalf("outputs %v task %+v", r.Outputs, r.Tasks["slow"])
+	}
+}
+
+// A task timeout holds even when the task ignores its context: at the
+// deadline the attempt is over and retried, then failed, and what the
+// function returns afterwards is discarded and logged, never recorded.
+func TestTaskTimeoutHoldsWhenTaskIgnoresContext(t *testing.T) {
+	var logs syncBuffer
+	release := make(chan struct{})
+	var calls atomic.Int32
+	reg := NewRegistry()
+	mustRegisterTask(t, reg, "stubborn", func(_ context.Context, in Inputs) (any, error) {
+		calls.Add(1)
+		if in.Attempt() == 3 {
+			return "in time", nil
+		}
+		<-release // ignores ctx: returns only when the test says so
+		return "too late", nil
+	})
+	retry := RetryPolicy{Attempts: 2, Backoff: time.Millisecond}
+	mustRegisterPipeline(t, reg, Pipeline{ID: "fails", Tasks: []Task{{Name: "stubborn", Output: "o", Timeout: 20 * time.Millisecond, Retry: retry}}})
+	retry.Attempts = 3
+	mustRegisterPipeline(t, reg, Pipeline{ID: "recovers", Tasks: []Task{{Name: "stubborn", Output: "o", Timeout: 20 * time.Millisecond, Retry: retry}}})
+	e := newEngine(t, reg, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	ctx := testCtx(t)
+
+	failed, err := e.Run(ctx, "fails", nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := failed.Tasks["stubborn"]
+	if failed.Status != RunFailed || ts.Status != TaskFailed || ts.Attempts != 2 ||
+		failed.Error != `task "stubborn" failed after 2 attempts: task timeout exceeded: took longer than 20ms: context deadline exceeded` {
+		t.Fatalf("run %s %q task %+v", failed.Status, failed.Error, ts)
+	}
+	if c := calls.Load(); c != 2 {
+		t.Fatalf("%d calls, want 2", c)
+	}
+	recovered, err := e.Run(ctx, "recovers", nil, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := Output[string](recovered, "o"); recovered.Status != RunSucceeded || out != "in time" || recovered.Tasks["stubborn"].Attempts != 3 {
+		t.Fatalf("run %s %q output %q task %+v", recovered.Status, recovered.Error, out, recovered.Tasks["stubborn"])
+	}
+
+	close(release) // the four abandoned calls return now
+	for strings.Count(logs.text(), "its result is discarded") < 4 {
+		if ctx.Err() != nil {
+			t.Fatalf("late results logged: %s", logs.text())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, want := range []*Run{failed, recovered} {
+		got, err := e.Get(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotOut, _ := Output[string](got, "o")
+		wantOut, _ := Output[string](want, "o")
+		if got.Status != want.Status || got.Error != want.Error || gotOut != wantOut || got.Tasks["stubborn"] != want.Tasks["stubborn"] {
+			t.Fatalf("run %s changed after the late results: %+v, was %+v", want.ID, got, want)
+		}
 	}
 }

@@ -61,6 +61,8 @@ var (
 	ErrPipelineTimeout = driver.ErrPipelineTimeout
 	ErrInvalidCursor   = driver.ErrInvalidCursor
 	ErrStoreFull       = driver.ErrStoreFull
+	ErrValueTooLarge   = driver.ErrValueTooLarge
+	ErrEncode          = driver.ErrEncode
 )
 
 // PermanentError marks a task failure that must not be retried. Task

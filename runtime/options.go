@@ -65,9 +65,16 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// DefaultWorkers returns the number of task executions an Engine runs at
-// once by default: four per available CPU, at least 8.
-func DefaultWorkers() int { return max(8, 4*goruntime.GOMAXPROCS(0)) }
+// DefaultWorkers returns the number of task executions an Engine or a
+// Worker runs at once by default: four per available CPU, at least
+// MinDefaultWorkers. It also bounds how many elements of a map task run at
+// once in the process, whatever the task's concurrency.
+func DefaultWorkers() int { return max(MinDefaultWorkers, 4*goruntime.GOMAXPROCS(0)) }
+
+// MinDefaultWorkers is the least DefaultWorkers returns (on a machine of
+// two CPUs or fewer); `taskwire validate` warns about map tasks whose
+// concurrency is above it.
+const MinDefaultWorkers = 8
 
 // WithBackend sets what the engine or worker runs on: where runs are kept,
 // how task messages travel and how events fan out. The default, for an
@@ -101,6 +108,19 @@ const DefaultUnknownTaskTimeout = time.Minute
 // lacks, and the message is dead-lettered.
 func WithUnknownTaskTimeout(d time.Duration) Option {
 	return func(c *config) { c.unknownTimeout = max(d, 0) }
+}
+
+// WithClock sets the clock the engine or worker reads (time.Now by
+// default): the times recorded in runs and events, task deadlines, and the
+// pipeline deadline every transition checks. For tests that move time
+// instead of waiting for it; the engine's own pipeline-timeout timers
+// still count real time.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
 }
 
 // WithLogger sets where internal errors and task panics are logged

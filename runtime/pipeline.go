@@ -65,7 +65,12 @@ type Task struct {
 	// Type is the output's type as the spec writes it.
 	Type string `json:"type"`
 	// Timeout bounds one attempt of the task (one element for a map task);
-	// zero means no limit.
+	// zero means no limit. At the timeout the attempt is over whatever the
+	// function does: its context is done, the attempt fails with
+	// ErrTaskTimeout (retried as Retry says), and whatever the function
+	// returns afterwards is discarded and logged. A function that ignores
+	// its context keeps running on a goroutine of its own until it
+	// returns; the worker slot it held is free at the timeout.
 	Timeout time.Duration `json:"-"`
 	// Retry says how failed attempts are retried.
 	Retry RetryPolicy `json:"-"`

@@ -24,7 +24,9 @@ type outcome struct {
 	skip bool
 	// ended is the run's terminal status if the transition ended it.
 	ended RunStatus
-	// inputs and deadline are the execution inputs decided by begin.
+	// inputs and deadline are the execution inputs decided by begin; a
+	// map task's map input is still the whole list (the worker reads its
+	// element outside the store's update).
 	inputs   []Value
 	deadline time.Time
 	// created is when the run the transition ended was created.
@@ -107,7 +109,7 @@ func (pl *plan) makeReady(rec *driver.RunRecord, i int, now time.Time, o *outcom
 	}
 	n, err := rec.Values[pt.def.Map].Len()
 	if err != nil {
-		pl.failTask(rec, i, -1, fmt.Sprintf("map input %q: %v", pt.def.Map, err), now, o)
+		pl.failTask(rec, i, -1, 0, fmt.Sprintf("map input %q: %v", pt.def.Map, err), now, o)
 		return
 	}
 	if n == 0 {
@@ -142,22 +144,13 @@ func (pl *plan) begin(rec *driver.RunRecord, i, index, attempt int, now time.Tim
 		pl.redrive(rec, o)
 		return driver.ErrNoChange
 	}
-	if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
+	if pl.overdue(rec, now, o) {
 		o.skip = true
-		return pl.timeout(rec, now, o)
+		return nil
 	}
 	o.inputs = make([]Value, len(pt.def.Inputs))
 	for k, name := range pt.def.Inputs {
 		o.inputs[k] = rec.Values[name]
-	}
-	if pt.mapSlot >= 0 {
-		elem, err := o.inputs[pt.mapSlot].Index(index)
-		if err != nil {
-			o.skip = true
-			pl.failTask(rec, i, index, fmt.Sprintf("map input %q: %v", pt.def.Map, err), now, o)
-			return nil
-		}
-		o.inputs[pt.mapSlot] = elem
 	}
 	if rec.Status == RunPending {
 		o.event(rec, EventRunStarted, "", -1, 0, "", now)
@@ -192,18 +185,29 @@ func (pl *plan) started(rec *driver.RunRecord, i, index, attempt int, at time.Ti
 	return nil
 }
 
-// complete records the output of task i (element index of a map task).
-func (pl *plan) complete(rec *driver.RunRecord, i, index int, out Value, now time.Time, o *outcome) error {
+// complete records the output of task i (element index of a map task,
+// whose attempt it was). Past the pipeline deadline it times the run out
+// instead: a result that comes too late does not count.
+func (pl *plan) complete(rec *driver.RunRecord, i, index, attempt int, out Value, now time.Time, o *outcome) error {
 	tr, pt := &rec.Tasks[i], &pl.tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
 		return driver.ErrNoChange
 	}
+	if pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]) {
+		return driver.ErrNoChange
+	}
+	if pl.overdue(rec, now, o) {
+		return nil
+	}
 	if pt.mapSlot >= 0 {
-		if index < 0 || index >= tr.Items || tr.ElemDone[index] {
-			return driver.ErrNoChange
+		tr.ElemDone[index] = true
+		if tr.Results != nil {
+			tr.Results[index] = out
+		} else { // the store keeps element outputs itself
+			tr.Fresh = append(tr.Fresh, driver.Element{Index: index, Value: out})
 		}
-		tr.ElemDone[index], tr.Results[index] = true, out
 		tr.Done++
+		o.event(rec, EventTaskElementSucceeded, tr.Name, index, attempt, "", now)
 		if tr.Next < tr.Items {
 			o.enqueue(rec, tr.Name, tr.Next)
 			tr.Next++
@@ -211,11 +215,27 @@ func (pl *plan) complete(rec *driver.RunRecord, i, index int, out Value, now tim
 		if tr.Done < tr.Items {
 			return nil
 		}
-		out = ValueOf(tr.Results)
+		if tr.Results != nil {
+			out = ValueOf(tr.Results)
+		} else {
+			out = driver.ElementList(tr.Name, tr.Items)
+		}
 		tr.Results, tr.ElemDone = nil, nil
 	}
 	pl.succeedTask(rec, i, out, now, o)
 	return nil
+}
+
+// overdue times the run out if its pipeline deadline has passed, and
+// reports whether it did: every transition that carries a run forward
+// checks it first, so that a run ends at its deadline whichever process
+// makes its next change, with or without the engine that started it.
+func (pl *plan) overdue(rec *driver.RunRecord, now time.Time, o *outcome) bool {
+	if rec.Deadline.IsZero() || now.Before(rec.Deadline) || rec.Status.Terminal() {
+		return false
+	}
+	_ = pl.timeout(rec, now, o)
+	return true
 }
 
 // succeedTask marks task i succeeded with output out, queues the consumers
@@ -263,34 +283,48 @@ func (pl *plan) retry(rec *driver.RunRecord, i, index, attempt int, errText stri
 		o.skip = true
 		return driver.ErrNoChange
 	}
+	if pl.overdue(rec, now, o) {
+		o.skip = true
+		return nil
+	}
 	tr.Error = errText
 	o.event(rec, EventTaskRetrying, tr.Name, index, attempt, errText, now)
 	o.events[len(o.events)-1].RetryIn = delay
 	return nil
 }
 
-// fail records the final failure of task i, which fails the run.
+// fail records the final failure of task i (element index, at its
+// attempt attempt), which fails the run; past the pipeline deadline, the
+// run times out instead.
 func (pl *plan) fail(rec *driver.RunRecord, i, index, attempt int, errText string, now time.Time, o *outcome) error {
 	tr := &rec.Tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
 		return driver.ErrNoChange
 	}
+	if pl.overdue(rec, now, o) {
+		return nil
+	}
 	tr.Attempts = max(tr.Attempts, attempt)
-	pl.failTask(rec, i, index, errText, now, o)
+	pl.failTask(rec, i, index, attempt, errText, now, o)
 	return nil
 }
 
-func (pl *plan) failTask(rec *driver.RunRecord, i, index int, errText string, now time.Time, o *outcome) {
+// failTask fails task i and the run: errText is the failure of element
+// index (-1 for the task itself) at its attempt attempts, which the run's
+// error names when there were several (a map task's own Attempts is the
+// most any element needed, not this element's).
+func (pl *plan) failTask(rec *driver.RunRecord, i, index, attempts int, errText string, now time.Time, o *outcome) {
 	tr := &rec.Tasks[i]
 	tr.Status, tr.Error, tr.FinishedAt = TaskFailed, errText, now
-	o.event(rec, EventTaskFailed, tr.Name, index, tr.Attempts, errText, now)
 	what := fmt.Sprintf("task %q", tr.Name)
 	if index >= 0 {
 		what += fmt.Sprintf(" element %d", index)
+		o.event(rec, EventTaskElementFailed, tr.Name, index, attempts, errText, now)
 	}
+	o.event(rec, EventTaskFailed, tr.Name, index, attempts, errText, now)
 	switch {
-	case tr.Attempts > 1:
-		what += fmt.Sprintf(" failed after %d attempts: ", tr.Attempts)
+	case attempts > 1:
+		what += fmt.Sprintf(" failed after %d attempts: ", attempts)
 	default:
 		what += " failed: "
 	}
@@ -346,8 +380,8 @@ func (pl *plan) resume(rec *driver.RunRecord, now time.Time, o *outcome) error {
 	if rec.Status.Terminal() || len(rec.Tasks) != len(pl.tasks) {
 		return driver.ErrNoChange
 	}
-	if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
-		return pl.timeout(rec, now, o)
+	if pl.overdue(rec, now, o) {
+		return nil
 	}
 	pl.outstanding(rec, o)
 	return driver.ErrNoChange

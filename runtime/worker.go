@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,8 +33,11 @@ type Worker struct {
 	control bool   // subscribe to run-ended events to cancel local tasks
 
 	running atomic.Bool
-	mu      sync.Mutex
-	runs    map[string]*runCtx
+	// calls counts the task functions running on goroutines of their own
+	// (see execute), abandoned ones included.
+	calls sync.WaitGroup
+	mu    sync.Mutex
+	runs  map[string]*runCtx
 
 	// onEnd, if set, is told about every run this worker ends.
 	onEnd func(runID string, status RunStatus, errText string)
@@ -60,13 +64,33 @@ func NewWorker(reg *Registry, opts ...Option) (*Worker, error) {
 
 func newWorker(reg *Registry, cfg config, control bool) *Worker {
 	host, _ := os.Hostname()
-	return &Worker{reg: reg, cfg: cfg, control: control, runs: make(map[string]*runCtx), id: host + ":" + strconv.Itoa(os.Getpid())}
+	w := &Worker{reg: reg, cfg: cfg, control: control, runs: make(map[string]*runCtx), id: host + ":" + strconv.Itoa(os.Getpid())}
+	if cfg.workers > 0 {
+		w.warnMapCap()
+	}
+	return w
+}
+
+// warnMapCap logs the map tasks whose concurrency this worker's slots
+// cap: their elements beyond the slots wait for one (other workers of the
+// deployment may run them meanwhile).
+func (w *Worker) warnMapCap() {
+	for _, p := range w.reg.Pipelines() {
+		for _, t := range p.Tasks {
+			if conc := cmp.Or(t.MapConcurrency, DefaultMapConcurrency); t.Map != "" && conc > w.cfg.workers {
+				w.cfg.log.Warn("taskwire: a map task may run more elements at once than this process has worker slots; the elements beyond them wait for a slot (raise WithWorkers, or -workers)",
+					"pipeline", p.ID, "task", t.Name, "concurrency", conc, "workers", w.cfg.workers)
+			}
+		}
+	}
 }
 
 // Run executes tasks until ctx is done, then waits for the executions in
 // flight: their contexts are cancelled, and their messages are handed back
-// to the broker for redelivery without being recorded as failures. A Worker
-// runs once; a second call returns an error.
+// to the broker for redelivery without being recorded as failures. It
+// also waits for the task functions whose attempts ended at their deadline
+// without them (see Task.Timeout). A Worker runs once; a second call
+// returns an error.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("runtime: Worker.Run called twice")
@@ -84,6 +108,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Go(func() { w.loop(ctx) })
 	}
 	wg.Wait()
+	w.calls.Wait()
 	return nil
 }
 
@@ -228,7 +253,7 @@ func (j *job) transition(rec *driver.RunRecord) error {
 	case opStarted:
 		return j.pl.started(rec, j.ti, j.index, j.attempt, j.at)
 	case opComplete:
-		return j.pl.complete(rec, j.ti, j.index, j.out, now, &j.o)
+		return j.pl.complete(rec, j.ti, j.index, j.attempt, j.out, now, &j.o)
 	case opTimeout:
 		return j.pl.timeout(rec, now, &j.o)
 	case opRetry:
@@ -279,30 +304,51 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		_ = d.Ack()
 		return
 	}
-	in := Inputs{names: pt.def.Inputs, vals: o.inputs, runID: msg.RunID, attempt: attempt, index: msg.Index}
-	runDeadline, deadline := o.deadline, o.deadline
-	taskDeadline := false
-	if pt.def.Timeout > 0 {
-		if td := w.cfg.now().Add(pt.def.Timeout); deadline.IsZero() || td.Before(deadline) {
-			deadline, taskDeadline = td, true
+	vals, err := w.inputs(ctx, pt, o.inputs, msg.Index)
+	if err != nil {
+		if errors.Is(err, ErrDecode) { // the map input is no list of that length: no retry helps
+			j.text = err.Error()
+			w.failAttempt(ctx, d, j)
+			return
 		}
+		w.cfg.log.Error("taskwire: read task inputs", "run", msg.RunID, "task", msg.Task, "index", msg.Index, "err", err)
+		if ctx.Err() != nil {
+			_ = d.Nak(0)
+		} else {
+			_ = d.Nak(time.Second)
+		}
+		return
+	}
+	in := Inputs{names: pt.def.Inputs, vals: vals, runID: msg.RunID, attempt: attempt, index: msg.Index}
+	// How long the attempt may run, by this worker's clock: until the
+	// run's deadline, or for the task's timeout if that ends first. The
+	// context counts it in real time (the clock may be a test's).
+	runDeadline := o.deadline
+	limit, limited, taskDeadline := time.Duration(0), !runDeadline.IsZero(), false
+	if limited {
+		limit = runDeadline.Sub(w.cfg.now())
+	}
+	if pt.def.Timeout > 0 && (!limited || pt.def.Timeout < limit) {
+		limit, limited, taskDeadline = pt.def.Timeout, true, true
 	}
 	tctx, cancel := rc.ctx, context.CancelFunc(nil)
-	if !deadline.IsZero() {
-		tctx, cancel = context.WithDeadline(rc.ctx, deadline)
+	if limited {
+		tctx, cancel = context.WithTimeout(rc.ctx, limit)
 	}
 	var span trace.Span
 	if w.cfg.tracer != nil {
 		tctx, span = w.cfg.startAttemptSpan(tctx, msg, attempt)
 	}
-	stopBeat := w.heartbeat(d)
+	// The heartbeat goes on until d is settled: storing a large output can
+	// take longer than the broker waits for news.
+	defer w.heartbeat(d)()
 	stopRunning := w.recordStart(msg.RunID, j)
 	began := time.Now()
-	out, callErr := w.call(&taskContext{
+	out, callErr := w.execute(ctx, &taskContext{
 		Context: tctx,
 		info:    TaskInfo{RunID: msg.RunID, PipelineID: msg.PipelineID, Task: msg.Task, Attempt: attempt, Index: msg.Index},
 		base:    w.cfg.log,
-	}, pt.fn, in, msg)
+	}, limited, pt.fn, in, msg)
 	if w.cfg.obs != nil {
 		w.cfg.obs.AttemptDone(msg.PipelineID, msg.Task, time.Since(began))
 	}
@@ -310,18 +356,22 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		endAttemptSpan(span, callErr)
 	}
 	stopRunning()
-	stopBeat()
 	fault.At(fault.Executed)
 	timedOut := taskDeadline && errors.Is(tctx.Err(), context.DeadlineExceeded)
 	if cancel != nil {
 		cancel()
 	}
 
-	var err error
 	switch {
 	case callErr == nil:
 		j.out = ValueOf(out)
 		err = j.run(ctx, msg.RunID, opComplete)
+		if driver.Deterministic(err) { // an output the store can never keep: no retry helps
+			j.text = fmt.Sprintf("its output cannot be stored: %v", err)
+			w.cfg.log.Error("taskwire: "+j.text, "run", msg.RunID, "task", msg.Task, "index", msg.Index)
+			w.failAttempt(ctx, d, j)
+			return
+		}
 	case ctx.Err() != nil:
 		_ = d.Nak(0) // the worker is stopping: leave the task to another one
 		return
@@ -351,12 +401,8 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 			}
 			return
 		}
-		if err = j.run(ctx, msg.RunID, opFail); err == nil {
-			if w.effects(ctx, d, o) {
-				_ = d.Term(j.text)
-			}
-			return
-		}
+		w.failAttempt(ctx, d, j)
+		return
 	}
 	if err != nil {
 		w.settleError(ctx, d, err)
@@ -367,6 +413,39 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		fault.At(fault.Enqueued)
 		_ = d.Ack()
 	}
+}
+
+// failAttempt records the final failure of j's attempt, with j.text as
+// its reason, and terminates its delivery d.
+func (w *Worker) failAttempt(ctx context.Context, d driver.Delivery, j *job) {
+	if err := j.run(ctx, d.Message().RunID, opFail); err != nil {
+		w.settleError(ctx, d, err)
+		return
+	}
+	if w.effects(ctx, d, &j.o) {
+		_ = d.Term(j.text)
+	}
+}
+
+// inputs returns the values an execution of pt is called with, from the
+// values begin read from the record: deferred values are fetched, and a
+// map task's list is replaced by its element index. This runs outside the
+// store's update, and a list's elements are split once however many
+// elements are read (see driver.Value.Len).
+func (w *Worker) inputs(ctx context.Context, pt *planTask, vals []Value, index int) ([]Value, error) {
+	for k, v := range vals {
+		got, err := driver.Load(ctx, v)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", pt.def.Inputs[k], err)
+		}
+		if k == pt.mapSlot {
+			if got, err = got.Index(index); err != nil {
+				return nil, fmt.Errorf("map input %q: %w", pt.def.Map, err)
+			}
+		}
+		vals[k] = got
+	}
+	return vals, nil
 }
 
 // effectsRetry is how long a delivery whose effects could not all be
@@ -439,11 +518,24 @@ func (w *Worker) recordStart(runID string, j *job) (stop func()) {
 	return func() { t.Stop() }
 }
 
-// settleError settles a delivery whose store update failed.
+// settleError settles a delivery whose store update failed. An error no
+// retry fixes (driver.Deterministic) fails the run with it as the reason
+// rather than handing the message back to meet it again.
 func (w *Worker) settleError(ctx context.Context, d driver.Delivery, err error) {
 	switch {
 	case errors.Is(err, ErrRunNotFound), errors.Is(err, ErrInvalidPipeline):
 		_ = d.Term(err.Error())
+	case driver.Deterministic(err):
+		msg := d.Message()
+		reason := fmt.Sprintf("task %q could not be recorded: %v", msg.Task, err)
+		if msg.Index >= 0 {
+			reason = fmt.Sprintf("task %q element %d could not be recorded: %v", msg.Task, msg.Index, err)
+		}
+		w.cfg.log.Error("taskwire: "+reason, "run", msg.RunID)
+		if ferr := w.failRun(ctx, msg.RunID, reason); ferr != nil && !errors.Is(ferr, ErrRunNotFound) {
+			w.cfg.log.Error("taskwire: fail run", "run", msg.RunID, "err", ferr)
+		}
+		_ = d.Term(reason)
 	case ctx.Err() != nil:
 		_ = d.Nak(0)
 	default:
@@ -577,6 +669,59 @@ func publish(ctx context.Context, bus driver.EventBus, log *slog.Logger, evs []E
 			log.Error("taskwire: publish event", "type", ev.Type, "run", ev.RunID, "err", err)
 		}
 	}
+}
+
+// Where a call of execute stands: running, returned (its result is the
+// attempt's), or abandoned (its attempt ended without it).
+const (
+	callRunning int32 = iota
+	callReturned
+	callAbandoned
+)
+
+// execute calls fn for one attempt. An attempt with a deadline (its task's
+// timeout or its run's) ends at that deadline, or when its run ends,
+// whatever fn does: fn then runs on a goroutine of its own, and if it has
+// not returned when tctx is done, execute returns tctx's error at once;
+// fn's result, when it comes, is discarded and logged. Only the worker's
+// own stop (ctx done) waits for fn, as for an attempt without a deadline,
+// so that a stopping worker never hands back a task still running here.
+// Run waits for every abandoned call before it returns.
+func (w *Worker) execute(ctx context.Context, tctx *taskContext, limited bool, fn TaskFunc, in Inputs, msg driver.TaskMessage) (any, error) {
+	if !limited {
+		return w.call(tctx, fn, in, msg)
+	}
+	type result struct {
+		out any
+		err error
+	}
+	var state atomic.Int32
+	res := make(chan result, 1)
+	w.calls.Add(1)
+	go func() {
+		defer w.calls.Done()
+		out, err := w.call(tctx, fn, in, msg)
+		if state.CompareAndSwap(callRunning, callReturned) {
+			res <- result{out, err}
+			return
+		}
+		late := "<nil>"
+		if err != nil {
+			late = err.Error()
+		}
+		w.cfg.log.Warn("taskwire: task returned after its attempt had ended; its result is discarded",
+			"run", msg.RunID, "task", msg.Task, "index", msg.Index, "attempt", in.attempt, "err", late)
+	}()
+	select {
+	case r := <-res:
+		return r.out, r.err
+	case <-tctx.Done():
+	}
+	if ctx.Err() == nil && state.CompareAndSwap(callRunning, callAbandoned) {
+		return nil, tctx.Err()
+	}
+	r := <-res // it returned with the deadline, or the worker is stopping
+	return r.out, r.err
 }
 
 // call runs fn, turning a panic into a permanent task failure.

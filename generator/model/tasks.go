@@ -8,6 +8,7 @@ import (
 
 	"github.com/taskwire/taskwire/generator/diag"
 	"github.com/taskwire/taskwire/generator/spec"
+	"github.com/taskwire/taskwire/runtime"
 )
 
 // Defaults and bounds of task settings.
@@ -87,6 +88,10 @@ func (r *resolver) task(t *Task, ts *spec.Task) {
 			r.diags.Errorf(ts.Concurrency.Pos, "%s: concurrency must be between 1 and %d, not %d", what, MaxMapConcurrency, c)
 		default:
 			t.Concurrency = int(c)
+			if t.Concurrency > runtime.MinDefaultWorkers {
+				r.diags.Warnf(ts.Concurrency.Pos, "%s: concurrency %d is above %d, the task executions a process runs at once by default on 2 CPUs (4 per CPU on larger machines); elements beyond a process's slots wait for one: give the processes that run it at least %d (-workers %d, or TASKWIRE_WORKERS)",
+					what, t.Concurrency, runtime.MinDefaultWorkers, t.Concurrency, t.Concurrency)
+			}
 		}
 	}
 }

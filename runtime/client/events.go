@@ -33,6 +33,12 @@ const (
 	EventTaskSucceeded EventType = "task_succeeded"
 	// EventTaskFailed: the task failed for good; the run fails.
 	EventTaskFailed EventType = "task_failed"
+	// EventTaskElementSucceeded: one element of a map task (Index)
+	// produced its output, at its attempt Attempt.
+	EventTaskElementSucceeded EventType = "task_element_succeeded"
+	// EventTaskElementFailed: one element of a map task (Index) failed for
+	// good (Error); task_failed follows.
+	EventTaskElementFailed EventType = "task_element_failed"
 	// EventRunSucceeded, EventRunFailed and EventRunCancelled end the
 	// stream.
 	EventRunSucceeded EventType = "run_succeeded"
@@ -51,8 +57,8 @@ type Event struct {
 	Index int `json:"index"`
 	// Attempt is the attempt concerned, for task events.
 	Attempt int `json:"attempt"`
-	// Error is the failure of task_retrying, task_failed, run_failed and
-	// run_cancelled.
+	// Error is the failure of task_retrying, task_failed,
+	// task_element_failed, run_failed and run_cancelled.
 	Error string `json:"error"`
 	// RetryIn is the delay before the next attempt, for task_retrying.
 	RetryIn time.Duration `json:"retry_in"`

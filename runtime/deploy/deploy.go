@@ -31,6 +31,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,8 @@ const (
 	EnvAckWait = "TASKWIRE_ACK_WAIT"
 	// EnvMetricsAddr is where a worker serves its metrics.
 	EnvMetricsAddr = "TASKWIRE_METRICS_ADDR"
+	// EnvWorkers is how many task executions a process runs at once.
+	EnvWorkers = "TASKWIRE_WORKERS"
 )
 
 // Config says how a service process runs: its role and the NATS server it
@@ -93,6 +96,11 @@ type Config struct {
 	Metrics *telemetry.Metrics
 	tracing *sdktrace.TracerProvider
 
+	// Workers is how many task executions this process runs at once (roles
+	// all and worker): the bound of every map task's concurrency in the
+	// process. Zero means runtime.DefaultWorkers.
+	Workers int
+
 	backend *natsjs.Backend
 	log     *slog.Logger
 }
@@ -101,9 +109,10 @@ type Config struct {
 // the environment): -role (TASKWIRE_ROLE, else all), -broker
 // (TASKWIRE_BROKER), -nats-prefix (TASKWIRE_NATS_PREFIX, else derived from
 // service, the generated package's ServiceName, so that services sharing
-// one NATS server never see each other's runs or tasks) and -ack-wait
+// one NATS server never see each other's runs or tasks), -ack-wait
 // (TASKWIRE_ACK_WAIT: how long a task whose worker died waits before it is
-// redelivered). The result is filled in by fs.Parse.
+// redelivered) and -workers (TASKWIRE_WORKERS: task executions at once,
+// else runtime.DefaultWorkers). The result is filled in by fs.Parse.
 func Flags(fs *flag.FlagSet, service string, getenv func(string) string) *Config {
 	c := &Config{Service: service, Getenv: getenv}
 	role := getenv(EnvRole)
@@ -124,6 +133,19 @@ func Flags(fs *flag.FlagSet, service string, getenv func(string) string) *Config
 	}
 	fs.DurationVar(&c.NATS.AckWait, "ack-wait", c.NATS.AckWait, fmt.Sprintf("how long a task whose worker died waits before another worker gets it (default $%s, else %s)", EnvAckWait, natsjs.DefaultAckWait))
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", getenv(EnvMetricsAddr), fmt.Sprintf("where a worker serves GET /metrics without authentication, host:port (a missing host means loopback); empty serves none (default $%s)", EnvMetricsAddr))
+	if v := getenv(EnvWorkers); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			c.Workers = n
+		}
+	}
+	fs.Func("workers", fmt.Sprintf("task executions this process runs at once, which bounds the concurrency of map tasks (default $%s, else %d on this machine)", EnvWorkers, runtime.DefaultWorkers()), func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("workers must be a whole number of at least 1, not %q", s)
+		}
+		c.Workers = n
+		return nil
+	})
 	c.Role = Role(role)
 	return c
 }
@@ -222,17 +244,19 @@ func (c *Config) Open(ctx context.Context, log *slog.Logger) error {
 
 // EngineOptions returns the engine options of this process's API side:
 // the backend (none in memory: the engine's own), without local workers
-// for role api.
+// for role api, with Workers local workers otherwise.
 func (c *Config) EngineOptions() []runtime.Option {
 	opts := c.telemetryOptions()
+	switch {
+	case c.Role == RoleAPI && c.backend != nil:
+		opts = append(opts, runtime.WithWorkers(0))
+	case c.Workers > 0:
+		opts = append(opts, runtime.WithWorkers(c.Workers))
+	}
 	if c.backend == nil {
 		return opts
 	}
-	opts = append(opts, runtime.WithBackend(c.backend))
-	if c.Role == RoleAPI {
-		opts = append(opts, runtime.WithWorkers(0))
-	}
-	return opts
+	return append(opts, runtime.WithBackend(c.backend))
 }
 
 // telemetryOptions are the options of every engine and worker of the
@@ -280,10 +304,14 @@ func (c *Config) Resume(ctx context.Context, e *runtime.Engine) error {
 }
 
 // RunWorker executes reg's tasks from the broker, workers at a time
-// (runtime.DefaultWorkers when workers <= 0), until ctx is done.
+// (c.Workers when workers <= 0, else runtime.DefaultWorkers), until ctx is
+// done.
 func (c *Config) RunWorker(ctx context.Context, reg *runtime.Registry, workers int) error {
 	if c.backend == nil {
 		return errors.New("deploy: a worker needs a broker (Open it first)")
+	}
+	if workers <= 0 {
+		workers = c.Workers
 	}
 	if workers <= 0 {
 		workers = runtime.DefaultWorkers()

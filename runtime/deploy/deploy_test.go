@@ -4,6 +4,7 @@ package deploy
 
 import (
 	"flag"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +56,37 @@ func TestPrefix(t *testing.T) {
 	}
 	if c.NATS.Prefix != "OTHER" || c.NATS.AckWait != 3*time.Second || c.Service != "svc" {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// -workers (or TASKWIRE_WORKERS) sets the task executions a process runs
+// at once; a value that is not a positive number is refused.
+func TestWorkersFlag(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want int
+	}{
+		{"", nil, 0},
+		{"24", nil, 24},
+		{"24", []string{"-workers", "64"}, 64},
+		{"zero", nil, 0},
+	} {
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		c := Flags(fs, "svc", func(k string) string { return map[string]string{EnvWorkers: tc.env}[k] })
+		if err := fs.Parse(tc.args); err != nil || c.Workers != tc.want {
+			t.Fatalf("env %q args %v: workers %d, %v", tc.env, tc.args, c.Workers, err)
+		}
+		if n := len(c.EngineOptions()); (n == 1) != (tc.want > 0) {
+			t.Fatalf("env %q args %v: %d engine options", tc.env, tc.args, n)
+		}
+	}
+	for _, bad := range []string{"0", "-3", "many"} {
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		Flags(fs, "svc", func(string) string { return "" })
+		if err := fs.Parse([]string{"-workers", bad}); err == nil || !strings.Contains(err.Error(), "workers must be a whole number") {
+			t.Fatalf("-workers %s: %v", bad, err)
+		}
 	}
 }

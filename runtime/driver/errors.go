@@ -67,3 +67,21 @@ func (e *RunError) Is(target error) bool {
 	}
 	return false
 }
+
+// Errors a Store returns for a value it can never keep, however often it is
+// asked: the runtime fails the task that produced the value at once, with
+// the error as the reason, instead of handing its message back for another
+// delivery.
+var (
+	// ErrValueTooLarge reports a value, or a run record, larger than the
+	// store can keep.
+	ErrValueTooLarge = errors.New("value too large for the store")
+	// ErrEncode reports a value the store cannot encode as JSON.
+	ErrEncode = errors.New("cannot encode value as JSON")
+)
+
+// Deterministic reports whether err is a store error that a retry would
+// meet again: it wraps ErrValueTooLarge or ErrEncode.
+func Deterministic(err error) bool {
+	return errors.Is(err, ErrValueTooLarge) || errors.Is(err, ErrEncode)
+}

@@ -28,6 +28,12 @@ const (
 	EventTaskSucceeded EventType = "task_succeeded"
 	// EventTaskFailed: the task (element) failed for good; the run fails.
 	EventTaskFailed EventType = "task_failed"
+	// EventTaskElementSucceeded: one element of a map task produced its
+	// output (Index, and Attempt the element's own attempt).
+	EventTaskElementSucceeded EventType = "task_element_succeeded"
+	// EventTaskElementFailed: one element of a map task failed for good
+	// (Index, Attempt, Error); task_failed follows.
+	EventTaskElementFailed EventType = "task_element_failed"
 	// EventRunSucceeded: every task succeeded.
 	EventRunSucceeded EventType = "run_succeeded"
 	// EventRunFailed: a task failed or the pipeline timed out; Error says
@@ -62,6 +68,10 @@ func (t EventType) bit() uint16 {
 		return 1 << 7
 	case EventRunCancelled:
 		return 1 << 8
+	case EventTaskElementSucceeded:
+		return 1 << 9
+	case EventTaskElementFailed:
+		return 1 << 10
 	}
 	return 1 << 15
 }
@@ -79,7 +89,7 @@ type Event struct {
 	// Attempt is the attempt concerned, for task events.
 	Attempt int `json:"attempt,omitempty"`
 	// Error is the failure reported by task_retrying, task_failed,
-	// run_failed and run_cancelled.
+	// task_element_failed, run_failed and run_cancelled.
 	Error string `json:"error,omitempty"`
 	// RetryIn is the delay before the next attempt, for task_retrying.
 	RetryIn time.Duration `json:"retry_in,omitempty"`

@@ -131,8 +131,20 @@ type TaskRecord struct {
 	Done int `json:"done,omitempty"`
 	// ElemDone marks finished elements of a map task.
 	ElemDone []bool `json:"elem_done,omitempty"`
-	// Results holds the element outputs of a map task, in input order.
+	// Results holds the element outputs of a map task, in input order. It
+	// is nil when the store keeps element outputs outside the record, so
+	// that the record does not grow with the list (see Fresh).
 	Results []Value `json:"results,omitempty"`
+	// Fresh holds the element outputs a transition recorded while Results
+	// is nil: the store keeps them before it stores the record, and the
+	// task's output is then an ElementList of them. Never serialised.
+	Fresh []Element `json:"-"`
+}
+
+// Element is the output of one element of a map task.
+type Element struct {
+	Index int
+	Value Value
 }
 
 // View returns the public view of rec: outputs are included only once the

@@ -3,8 +3,10 @@
 package driver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +77,132 @@ func TestValueJSON(t *testing.T) {
 	}
 	if _, err := ValueOf([]int{1}).Index(5); !errors.Is(err, ErrDecode) {
 		t.Fatal(err)
+	}
+}
+
+// A raw JSON list is split once: every copy of the Value shares the split,
+// so reading each of its elements costs its length once, not once per
+// element.
+func TestRawListSplitOnce(t *testing.T) {
+	v := RawJSON([]byte(` [1, [2, 3], "x", {"a": [4]}]`))
+	cp := v
+	if n, err := cp.Len(); err != nil || n != 4 {
+		t.Fatal(n, err)
+	}
+	if v.x == nil || v.x.items == nil {
+		t.Fatal("the copy's Len did not split the shared list")
+	}
+	first := &v.x.items[0]
+	want := []string{`1`, `[2, 3]`, `"x"`, `{"a": [4]}`}
+	for i, w := range want {
+		e, err := v.Index(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := e.MarshalJSON(); string(b) != w {
+			t.Fatalf("element %d = %s, want %s", i, b, w)
+		}
+	}
+	if &v.x.items[0] != first {
+		t.Fatal("Index split the list again")
+	}
+	if e, _ := v.Index(1); e.x == nil {
+		t.Fatal("an element that is a list gets no split of its own")
+	}
+	if _, err := v.Index(4); !errors.Is(err, ErrDecode) {
+		t.Fatal(err)
+	}
+	if _, err := RawJSON([]byte(`{"a":1}`)).Len(); !errors.Is(err, ErrDecode) {
+		t.Fatal(err)
+	}
+	if _, err := RawJSON([]byte(`[1,`)).Index(0); !errors.Is(err, ErrDecode) {
+		t.Fatal(err)
+	}
+	l := RawList([]byte(`[7,8]`), []json.RawMessage{[]byte(`7`), []byte(`8`)})
+	if e, err := l.Index(1); err != nil {
+		t.Fatal(err)
+	} else if x, _ := Decode[int](e); x != 8 {
+		t.Fatal(x)
+	}
+	if xs, err := Decode[[]int](l); err != nil || len(xs) != 2 {
+		t.Fatal(xs, err)
+	}
+}
+
+// A deferred Value answers Len without a fetch, is fetched by Load with
+// the caller's context, and by its other methods with a background one.
+func TestDeferredValue(t *testing.T) {
+	var loads int
+	load := func(ctx context.Context) (Value, error) {
+		loads++
+		if ctx.Err() != nil {
+			return Value{}, ctx.Err()
+		}
+		return RawJSON([]byte(`[10,20,30]`)), nil
+	}
+	v := Deferred("ref-1", 10, 3, load)
+	if ref, ok := v.Ref(); !ok || ref != "ref-1" {
+		t.Fatal(ref, ok)
+	}
+	if n, err := v.Len(); err != nil || n != 3 || loads != 0 {
+		t.Fatal(n, err, loads)
+	}
+	if v.IsNull() {
+		t.Fatal("deferred is null")
+	}
+	got, err := Load(testCtx(t), v)
+	if err != nil || loads != 1 {
+		t.Fatal(err, loads)
+	}
+	if _, ok := got.Ref(); ok {
+		t.Fatal("loaded value is still deferred")
+	}
+	if xs, err := Decode[[]int](v); err != nil || len(xs) != 3 || xs[2] != 30 {
+		t.Fatal(xs, err)
+	}
+	if b, err := v.MarshalJSON(); err != nil || string(b) != `[10,20,30]` {
+		t.Fatalf("%s %v", b, err)
+	}
+	if e, err := v.Index(1); err != nil {
+		t.Fatal(err)
+	} else if x, _ := Decode[int](e); x != 20 {
+		t.Fatal(x)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cancel()
+	if _, err := Load(ctx, v); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	scalar := Deferred(nil, 1, -1, func(context.Context) (Value, error) { return Value{}, errors.New("unreachable store") })
+	if _, err := scalar.Len(); !errors.Is(err, ErrDecode) {
+		t.Fatal(err)
+	}
+	if _, err := Decode[int](scalar); !errors.Is(err, ErrDecode) || !strings.Contains(err.Error(), "unreachable store") {
+		t.Fatal(err)
+	}
+	// Plain values load as themselves.
+	if got, err := Load(testCtx(t), ValueOf(4)); err != nil || got.v != 4 {
+		t.Fatal(got, err)
+	}
+}
+
+// An element list says what it stands for, and cannot be read without its
+// store.
+func TestElementList(t *testing.T) {
+	v := ElementList("square", 5)
+	if task, n, ok := v.ElementList(); !ok || task != "square" || n != 5 {
+		t.Fatal(task, n, ok)
+	}
+	if n, err := v.Len(); err != nil || n != 5 {
+		t.Fatal(n, err)
+	}
+	if _, err := v.MarshalJSON(); !errors.Is(err, ErrDecode) {
+		t.Fatal(err)
+	}
+	if _, err := Decode[[]int](v); !errors.Is(err, ErrDecode) {
+		t.Fatal(err)
+	}
+	if _, _, ok := ValueOf([]int{1}).ElementList(); ok {
+		t.Fatal("a Go list is an element list")
 	}
 }

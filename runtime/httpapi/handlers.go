@@ -376,6 +376,8 @@ func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, runtime.ErrStoreFull):
 		w.Header().Set("Retry-After", "5")
 		writeProblem(w, r, http.StatusServiceUnavailable, "too many runs are in progress")
+	case errors.Is(err, runtime.ErrValueTooLarge):
+		writeProblem(w, r, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, runtime.ErrInvalidCursor):
 		writeProblem(w, r, http.StatusBadRequest, "cursor is not one this server issued")
 	case errors.Is(err, context.Canceled):

@@ -11,7 +11,10 @@
 //     and dead-letter records (KV bucket TASKWIRE_DEAD).
 //   - Store: run records in the KV bucket TASKWIRE_RUNS, updated by
 //     compare-and-swap on the key's revision; creation order in the stream
-//     TASKWIRE_RUNINDEX for newest-first listing with cursors.
+//     TASKWIRE_RUNINDEX for newest-first listing with cursors. Values too
+//     large for a record (over 4 KiB, up to Options.MaxValueSize) are
+//     objects of the object store TASKWIRE_VALUES, and the element outputs
+//     of map tasks keys of the KV bucket TASKWIRE_ELEMENTS.
 //   - Bus: events on core NATS subjects
 //     taskwire.events.<pipeline>.<run>.<type>.
 //
@@ -42,6 +45,9 @@ const (
 	DefaultMaxDeliver      = 10
 	DefaultDuplicateWindow = 2 * time.Minute
 	DefaultRunningAfter    = 100 * time.Millisecond
+	// DefaultMaxValueSize is the largest value (a pipeline input, a task
+	// output or a map element's output, as JSON) a run keeps by default.
+	DefaultMaxValueSize = 64 << 20
 )
 
 // Options configures a Backend. The zero value is usable. Every process of
@@ -50,7 +56,8 @@ const (
 // stream and consumer configuration.
 type Options struct {
 	// Prefix names the streams, buckets and consumer (PREFIX_TASKS,
-	// PREFIX_RUNINDEX, PREFIX_RUNS, PREFIX_DEAD, PREFIX_WORKERS) and, in
+	// PREFIX_RUNINDEX, PREFIX_RUNS, PREFIX_VALUES, PREFIX_ELEMENTS,
+	// PREFIX_DEAD, PREFIX_WORKERS) and, in
 	// lower case, the subjects (prefix.tasks, prefix.runindex,
 	// prefix.events.>). Default DefaultPrefix. Several deployments can share
 	// one NATS server with different prefixes.
@@ -79,6 +86,13 @@ type Options struct {
 	// instead of twice. Default DefaultRunningAfter; a negative value
 	// writes every start before the task is called.
 	RunningAfter time.Duration
+	// MaxValueSize is the largest value, as JSON, that a run keeps: a
+	// pipeline input, a task output or a map element's output. A task
+	// whose output is larger fails at once, with the size in its error,
+	// and is not retried; a run started with a larger input is refused.
+	// Values over 4 KiB are kept in the object store PREFIX_VALUES, in
+	// chunks below the server's max payload. Default DefaultMaxValueSize.
+	MaxValueSize int64
 	// MemoryStorage keeps streams and buckets in memory instead of files:
 	// faster, but a server restart loses everything.
 	MemoryStorage bool
@@ -112,6 +126,9 @@ func (o Options) withDefaults() Options {
 	if o.Replicas <= 0 {
 		o.Replicas = 1
 	}
+	if o.MaxValueSize <= 0 {
+		o.MaxValueSize = DefaultMaxValueSize
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -124,6 +141,7 @@ type names struct {
 	consumer                  string
 	indexStream, indexSubject string
 	runsBucket, deadBucket    string
+	valuesBucket, elemsBucket string
 	events                    string // subject prefix of events
 }
 
@@ -134,6 +152,7 @@ func newNames(prefix string) names {
 		consumer:    p + "_WORKERS",
 		indexStream: p + "_RUNINDEX", indexSubject: s + ".runindex",
 		runsBucket: p + "_RUNS", deadBucket: p + "_DEAD",
+		valuesBucket: p + "_VALUES", elemsBucket: p + "_ELEMENTS",
 		events: s + ".events",
 	}
 }
@@ -267,11 +286,31 @@ func (b *Backend) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("natsjs: bucket %s: %w", n.deadBucket, err)
 	}
+	obj, err := b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      n.valuesBucket,
+		Description: "taskwire values too large for a run record",
+		Storage:     b.storage(),
+		Replicas:    o.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("natsjs: object store %s: %w", n.valuesBucket, err)
+	}
+	elems, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      n.elemsBucket,
+		Description: "taskwire outputs of map task elements",
+		History:     1,
+		Storage:     b.storage(),
+		Replicas:    o.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("natsjs: bucket %s: %w", n.elemsBucket, err)
+	}
 	index, err := b.js.Stream(ctx, n.indexStream)
 	if err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.indexStream, err)
 	}
-	b.store = &Store{js: b.js, kv: runs, index: index, indexSubject: n.indexSubject, log: o.Logger}
+	b.store = &Store{js: b.js, nc: b.nc, kv: runs, index: index, indexSubject: n.indexSubject, log: o.Logger,
+		vals: &values{obj: obj, elems: elems, max: o.MaxValueSize, log: o.Logger}}
 	b.bus = newBus(b.nc, n.events, o.Logger)
 	b.bus.lookup = b.store.Get
 	b.broker = &Broker{

@@ -46,6 +46,8 @@ const (
 	// envMaxDeliver overrides testOptions' MaxDeliver in this process and
 	// the processes it starts.
 	envMaxDeliver = "TASKWIRE_NATSJS_TEST_MAX_DELIVER"
+	// envAckWait overrides testOptions' AckWait in the same way.
+	envAckWait = "TASKWIRE_NATSJS_TEST_ACK_WAIT"
 	// envAPI makes the process an API process serving pass3 over HTTP
 	// (security off) and writing its address to api-addr in envDir.
 	envAPI = "TASKWIRE_NATSJS_TEST_API"
@@ -107,8 +109,12 @@ func testOptions() Options {
 	if n, err := strconv.Atoi(os.Getenv(envMaxDeliver)); err == nil {
 		maxDeliver = n
 	}
+	ackWait := 2 * time.Second
+	if d, err := time.ParseDuration(os.Getenv(envAckWait)); err == nil {
+		ackWait = d
+	}
 	return Options{
-		AckWait:    2 * time.Second,
+		AckWait:    ackWait,
 		MaxDeliver: maxDeliver,
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}
@@ -266,6 +272,7 @@ func testRegistry(dir string) *runtime.Registry {
 		must(reg.RegisterTask(n, noop))
 	}
 	must(registerPass3(reg))
+	must(registerMaps(reg))
 	must(reg.RegisterPipeline(runtime.Pipeline{ID: "noop3", Inputs: []runtime.Field{{Name: "in", Type: "any", Required: true}}, Tasks: []runtime.Task{
 		{Name: "n0", Inputs: []string{"in"}, Output: "o0"},
 		{Name: "n1", Inputs: []string{"o0"}, Output: "o1"},
@@ -339,7 +346,118 @@ func testRegistry(dir string) *runtime.Registry {
 	must(reg.RegisterPipeline(runtime.Pipeline{ID: "perm", Tasks: []runtime.Task{
 		{Name: "perm", Output: "vperm", Retry: runtime.RetryPolicy{Attempts: 5}},
 	}}))
+
+	// blob: an output of the requested size (a string of that many bytes),
+	// read back whole by blen, which returns its length.
+	must(reg.RegisterTask("blob", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		n, err := runtime.Input[int](in, "size")
+		if err != nil {
+			return nil, err
+		}
+		logExec(in, "blob")
+		return strings.Repeat("x", n), nil
+	}))
+	must(reg.RegisterTask("blen", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		s, err := runtime.Input[string](in, "vblob")
+		return len(s), err
+	}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "blob", Inputs: []runtime.Field{{Name: "size", Type: "int", Required: true}}, Tasks: []runtime.Task{
+		{Name: "blob", Inputs: []string{"size"}, Output: "vblob", Retry: runtime.RetryPolicy{Attempts: 3, Backoff: 10 * time.Millisecond}},
+		{Name: "blen", Inputs: []string{"vblob"}, Output: "vblen"},
+	}}))
+	// echo: returns its input, whatever its size.
+	must(reg.RegisterTask("echo", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		return runtime.Input[string](in, "text")
+	}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "echo", Inputs: []runtime.Field{{Name: "text", Type: "string", Required: true}}, Tasks: []runtime.Task{
+		{Name: "echo", Inputs: []string{"text"}, Output: "vecho"},
+	}}))
+	// blobs: a map whose elements output strings of the sizes listed, and
+	// a reduce that adds up their lengths.
+	must(reg.RegisterTask("belem", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		n, err := runtime.Input[int](in, "sizes")
+		return strings.Repeat("y", max(n, 0)), err
+	}))
+	must(reg.RegisterTask("bsum", func(ctx context.Context, in runtime.Inputs) (any, error) {
+		xs, err := runtime.Input[[]string](in, "vbelem")
+		total := 0
+		for _, x := range xs {
+			total += len(x)
+		}
+		return total, err
+	}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "blobs", Inputs: []runtime.Field{{Name: "sizes", Type: "[]int", Required: true}}, Tasks: []runtime.Task{
+		{Name: "belem", Inputs: []string{"sizes"}, Output: "vbelem", Map: "sizes", MapConcurrency: 4},
+		{Name: "bsum", Inputs: []string{"vbelem"}, Output: "vbsum"},
+	}}))
+
+	// stubborn: ignores its context and returns after the requested
+	// number of milliseconds; each attempt leaves a marker.
+	must(reg.RegisterTask("stubborn", func(_ context.Context, in runtime.Inputs) (any, error) {
+		ms, err := runtime.Input[int](in, "ms")
+		if err != nil {
+			return nil, err
+		}
+		marker(fmt.Sprintf("stubborn-%s-%d", in.RunID(), in.Attempt()), strconv.Itoa(pid))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		logExec(in, "stubborn")
+		return "late", nil
+	}))
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "stubborn", Inputs: []runtime.Field{{Name: "ms", Type: "int", Required: true}}, Tasks: []runtime.Task{
+		{Name: "stubborn", Inputs: []string{"ms"}, Output: "vstubborn", Timeout: 200 * time.Millisecond, Retry: runtime.RetryPolicy{Attempts: 2, Backoff: 10 * time.Millisecond}},
+	}}))
+	// latecomer: the same task under a pipeline timeout and no task
+	// timeout.
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "latecomer", Inputs: []runtime.Field{{Name: "ms", Type: "int", Required: true}}, Timeout: 500 * time.Millisecond, Tasks: []runtime.Task{
+		{Name: "stubborn", Inputs: []string{"ms"}, Output: "vstubborn"},
+	}}))
 	return reg
+}
+
+// mapConc is the concurrency of the map pipelines of registerMaps.
+const mapConc = 16
+
+// registerMaps registers two pipelines that run the task "melem" (a no-op
+// returning its element) once per element of a list of ints: "map_input"
+// maps over the pipeline input "items", "map_task" over the list the task
+// "mmake" makes from the pipeline input "n".
+func registerMaps(reg *runtime.Registry) error {
+	return errors.Join(
+		reg.RegisterTask("melem", func(_ context.Context, in runtime.Inputs) (any, error) {
+			return runtime.Input[int](in, "items")
+		}),
+		reg.RegisterTask("mmake", func(_ context.Context, in runtime.Inputs) (any, error) {
+			n, err := runtime.Input[int](in, "n")
+			items := make([]int, max(n, 0))
+			for i := range items {
+				items[i] = i
+			}
+			return items, err
+		}),
+		reg.RegisterPipeline(runtime.Pipeline{ID: "map_input", Inputs: []runtime.Field{{Name: "items", Type: "[]int", Required: true}}, Tasks: []runtime.Task{
+			{Name: "melem", Inputs: []string{"items"}, Output: "outs", Map: "items", MapConcurrency: mapConc},
+		}}),
+		reg.RegisterPipeline(runtime.Pipeline{ID: "map_task", Inputs: []runtime.Field{{Name: "n", Type: "int", Required: true}}, Tasks: []runtime.Task{
+			{Name: "mmake", Inputs: []string{"n"}, Output: "items"},
+			{Name: "melem", Inputs: []string{"items"}, Output: "outs", Map: "items", MapConcurrency: mapConc},
+		}}),
+	)
+}
+
+// mapInputs returns the inputs of a run of map pipeline id over n items:
+// for map_input the list as raw JSON, as an execute request carries it.
+func mapInputs(id string, n int) map[string]any {
+	if id == "map_task" {
+		return map[string]any{"n": n}
+	}
+	b := []byte{'['}
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(i), 10)
+	}
+	return map[string]any{"items": runtime.RawJSON(append(b, ']'))}
 }
 
 // startServer starts an embedded JetStream server with a temporary store.

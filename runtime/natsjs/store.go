@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/taskwire/taskwire/runtime/driver"
@@ -28,15 +29,58 @@ const idemGrace = 10 * time.Second
 // Store is a driver.Store on JetStream: a KV bucket holds each run's
 // record as JSON under run.<id>, an active.<id> key marks each unfinished
 // run, and idem.<sha256(pipeline, key)> maps an idempotency key to its run.
-// A stream records creation order for List. Create it through a Backend.
+// A stream records creation order for List. Values larger than a record
+// should hold, up to Options.MaxValueSize, and the element outputs of map
+// tasks are kept out of the record, in an object store and a KV bucket of
+// their own (see values.go), so that every value works as in memory and a
+// record's size does not grow with a map's list. Create it through a
+// Backend.
 type Store struct {
 	js           jetstream.JetStream
+	nc           *nats.Conn
+	vals         *values
 	kv           jetstream.KeyValue
 	index        jetstream.Stream
 	indexSubject string
 	log          *slog.Logger
 	revs         revCache
+	turns        turns
 	pending      sync.WaitGroup // background marker deletions
+}
+
+// turns makes the updates of one run in this process take turns.
+type turns struct {
+	mu sync.Mutex
+	m  map[string]*turn
+}
+
+type turn struct {
+	sync.Mutex
+	waiters int
+}
+
+// take waits for the run's turn and returns the function that ends it.
+func (t *turns) take(id string) (done func()) {
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = make(map[string]*turn)
+	}
+	tn := t.m[id]
+	if tn == nil {
+		tn = &turn{}
+		t.m[id] = tn
+	}
+	tn.waiters++
+	t.mu.Unlock()
+	tn.Lock()
+	return func() {
+		tn.Unlock()
+		t.mu.Lock()
+		if tn.waiters--; tn.waiters == 0 {
+			delete(t.m, id)
+		}
+		t.mu.Unlock()
+	}
 }
 
 // revCache remembers the last record this process read or wrote of each
@@ -106,8 +150,10 @@ func (s *Store) Create(ctx context.Context, rec *driver.RunRecord) (*driver.Run,
 	if rec == nil || rec.ID == "" {
 		return nil, false, errors.New("natsjs: create: record without ID")
 	}
-	data, err := json.Marshal(rec)
-	if err != nil {
+	data, err := s.encodeRecord(ctx, rec, nil)
+	if driver.Deterministic(err) {
+		return nil, false, err
+	} else if err != nil {
 		return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, err)
 	}
 	if rec.IdempotencyKey != "" {
@@ -135,7 +181,7 @@ func (s *Store) Create(ctx context.Context, rec *driver.RunRecord) (*driver.Run,
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, false, fmt.Errorf("natsjs: create: run %q already exists", rec.ID)
 		}
-		return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, err)
+		return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, payloadError(err))
 	}
 	return rec.View(), true, nil
 }
@@ -184,7 +230,7 @@ func (s *Store) load(ctx context.Context, id string) (*driver.RunRecord, uint64,
 	if err != nil {
 		return nil, 0, err
 	}
-	rec, err := decodeRecord(id, data)
+	rec, err := s.decodeRecord(id, data)
 	return rec, rev, err
 }
 
@@ -200,24 +246,31 @@ func (s *Store) read(ctx context.Context, id string) ([]byte, uint64, error) {
 	return e.Value(), e.Revision(), nil
 }
 
-func decodeRecord(id string, data []byte) (*driver.RunRecord, error) {
-	var rec driver.RunRecord
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, fmt.Errorf("natsjs: run %s: %w", id, err)
+// payloadError marks the server's refusal of a message over its max
+// payload as an error no retry fixes.
+func payloadError(err error) error {
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return fmt.Errorf("%w: %w", driver.ErrValueTooLarge, err)
 	}
-	return &rec, nil
+	return err
 }
 
-// Get implements driver.Store.
+// Get implements driver.Store. The outputs of a succeeded run are read in
+// full, those kept out of its record included.
 func (s *Store) Get(ctx context.Context, id string) (*driver.Run, error) {
 	rec, _, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return rec.View(), nil
+	r := rec.View()
+	if err := resolve(ctx, r.Outputs); err != nil {
+		return nil, fmt.Errorf("natsjs: outputs of run %s: %w", id, err)
+	}
+	return r, nil
 }
 
-// Record returns the complete record of a run, for tools and tests.
+// Record returns the complete record of a run, for tools and tests. Its
+// values kept out of line are deferred (driver.Load reads them).
 func (s *Store) Record(ctx context.Context, id string) (*driver.RunRecord, error) {
 	rec, _, err := s.load(ctx, id)
 	return rec, err
@@ -228,11 +281,17 @@ func (s *Store) Record(ctx context.Context, id string) (*driver.RunRecord, error
 // that revision (KV Update); on a conflict, start again with the fresh
 // record. This is what makes fan-in safe across processes: of two workers
 // completing a task's last two inputs, exactly one sees both outputs.
+//
+// Updates of one run made by this process take turns (they would only
+// fail each other's swaps: the elements of a map task complete together),
+// so that only another process's write makes a swap fail.
 func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord) error) error {
+	defer s.turns.take(id)()
 	// A remembered record is a guess: a write from it is checked by the
 	// swap, but a decision to write nothing (or to fail) is only taken on a
 	// record just read.
 	cached, guess := s.revs.get(id)
+	var kept map[string]bool // element outputs written by an earlier try
 	for {
 		data, rev := cached.data, cached.rev
 		if !guess {
@@ -243,7 +302,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord
 			}
 			s.revs.put(id, data, rev)
 		}
-		rec, err := decodeRecord(id, data)
+		rec, err := s.decodeRecord(id, data)
 		if err != nil {
 			return err
 		}
@@ -258,8 +317,13 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord
 			}
 			return err
 		}
-		out, err := json.Marshal(rec)
-		if err != nil {
+		if kept == nil && hasFresh(rec) {
+			kept = make(map[string]bool)
+		}
+		out, err := s.encodeRecord(ctx, rec, kept)
+		if driver.Deterministic(err) {
+			return err // says what cannot be kept, and why
+		} else if err != nil {
 			return fmt.Errorf("natsjs: update run %s: %w", id, err)
 		}
 		newRev, err := s.kv.Update(ctx, runKey(id), out, rev)
@@ -272,7 +336,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				return fmt.Errorf("%w: %q", driver.ErrRunNotFound, id)
 			}
-			return fmt.Errorf("natsjs: update run %s: %w", id, err)
+			return fmt.Errorf("natsjs: update run %s: %w", id, payloadError(err))
 		}
 		if rec.Status.Terminal() {
 			s.revs.forget(id)

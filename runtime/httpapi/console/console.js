@@ -582,7 +582,7 @@
         if (node) {
           node.setAttribute('data-status', t.status);
           const detail = node.querySelector('.tw-detail');
-          if (detail) detail.textContent = `${SYMBOL[t.status] || ''} ${t.status}`;
+          if (detail) detail.textContent = `${SYMBOL[t.status] || ''} ${t.status}${t.elements_done ? ` · ${t.elements_done} done` : ''}`;
           const title = node.querySelector('title');
           if (title) title.textContent = `${name}: ${t.status}`;
         }
@@ -591,7 +591,8 @@
         const t = run.tasks[name] || { status: 'pending', attempts: 0 };
         return h('tr', { 'data-task-row': name },
           h('th', { scope: 'row', class: 'path' }, name),
-          h('td', {}, statusBadge(t.status)),
+          h('td', {}, statusBadge(t.status), t.elements_done
+            ? h('span', { class: 'muted' }, ` ${t.elements_done} element${t.elements_done === 1 ? '' : 's'} done`) : ''),
           h('td', { class: 'num' }, String(t.attempts || 0)),
           h('td', { class: 'num' }, when(t.started_at)),
           h('td', { class: 'num' }, t.started_at ? duration(t.started_at, t.finished_at) : '—'),
@@ -690,6 +691,12 @@
       case 'task_succeeded':
         t.status = 'succeeded';
         t.finished_at = ev.time;
+        break;
+      case 'task_element_succeeded': // one element of a map task
+        t.elements_done = (t.elements_done || 0) + 1;
+        break;
+      case 'task_element_failed':
+        t.error = ev.error || t.error;
         break;
       case 'task_failed':
         t.status = 'failed';
