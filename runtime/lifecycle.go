@@ -90,7 +90,7 @@ func (e *Engine) onTimeout(runID string) {
 		return pl.timeout(rec, now, o)
 	})
 	if err != nil {
-		e.cfg.log.Error("taskwire: time out run", "run", runID, "err", err)
+		e.cfg.log.Error("taskwire: time out run", "run_id", runID, "err", err)
 	}
 	e.untrack(runID, RunFailed, "pipeline timed out")
 }

@@ -311,7 +311,7 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 			w.failAttempt(ctx, d, j)
 			return
 		}
-		w.cfg.log.Error("taskwire: read task inputs", "run", msg.RunID, "task", msg.Task, "index", msg.Index, "err", err)
+		w.cfg.log.Error("taskwire: read task inputs", "run_id", msg.RunID, "task", msg.Task, "index", msg.Index, "err", err)
 		if ctx.Err() != nil {
 			_ = d.Nak(0)
 		} else {
@@ -368,7 +368,7 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		err = j.run(ctx, msg.RunID, opComplete)
 		if driver.Deterministic(err) { // an output the store can never keep: no retry helps
 			j.text = fmt.Sprintf("its output cannot be stored: %v", err)
-			w.cfg.log.Error("taskwire: "+j.text, "run", msg.RunID, "task", msg.Task, "index", msg.Index)
+			w.cfg.log.Error("taskwire: "+j.text, "run_id", msg.RunID, "task", msg.Task, "index", msg.Index)
 			w.failAttempt(ctx, d, j)
 			return
 		}
@@ -485,13 +485,13 @@ func (w *Worker) unknown(ctx context.Context, d driver.Delivery, what string) {
 	msg := d.Message()
 	waited := w.cfg.now().Sub(d.Enqueued())
 	if waited < w.cfg.unknownTimeout && !d.Last() {
-		w.cfg.log.Warn("taskwire: worker lacks a task; handing it back for another worker", "worker", w.id, "lacks", what, "run", msg.RunID, "waited", waited)
+		w.cfg.log.Warn("taskwire: worker lacks a task; handing it back for another worker", "worker", w.id, "lacks", what, "run_id", msg.RunID, "waited", waited)
 		_ = d.Nak(min(max(waited/2, 50*time.Millisecond), time.Second, w.cfg.unknownTimeout))
 		return
 	}
 	reason := fmt.Sprintf("no worker ran task %q of pipeline %q within %s: worker %s lacks %s (it has pipelines %s)",
 		msg.Task, msg.PipelineID, waited.Round(time.Millisecond), w.id, what, w.reg.describe())
-	w.cfg.log.Error("taskwire: "+reason, "run", msg.RunID)
+	w.cfg.log.Error("taskwire: "+reason, "run_id", msg.RunID)
 	if err := w.failRun(ctx, msg.RunID, reason); err != nil && !errors.Is(err, ErrRunNotFound) {
 		w.settleError(ctx, d, err)
 		return
@@ -512,7 +512,7 @@ func (w *Worker) recordStart(runID string, j *job) (stop func()) {
 	sj.apply = sj.transition
 	t := time.AfterFunc(w.cfg.runningAfter, func() {
 		if err := w.cfg.store.Update(context.Background(), runID, sj.apply); err != nil && !errors.Is(err, ErrRunNotFound) {
-			w.cfg.log.Warn("taskwire: record a task's start", "run", runID, "task", sj.pl.tasks[sj.ti].def.Name, "err", err)
+			w.cfg.log.Warn("taskwire: record a task's start", "run_id", runID, "task", sj.pl.tasks[sj.ti].def.Name, "err", err)
 		}
 	})
 	return func() { t.Stop() }
@@ -531,15 +531,15 @@ func (w *Worker) settleError(ctx context.Context, d driver.Delivery, err error) 
 		if msg.Index >= 0 {
 			reason = fmt.Sprintf("task %q element %d could not be recorded: %v", msg.Task, msg.Index, err)
 		}
-		w.cfg.log.Error("taskwire: "+reason, "run", msg.RunID)
+		w.cfg.log.Error("taskwire: "+reason, "run_id", msg.RunID)
 		if ferr := w.failRun(ctx, msg.RunID, reason); ferr != nil && !errors.Is(ferr, ErrRunNotFound) {
-			w.cfg.log.Error("taskwire: fail run", "run", msg.RunID, "err", ferr)
+			w.cfg.log.Error("taskwire: fail run", "run_id", msg.RunID, "err", ferr)
 		}
 		_ = d.Term(reason)
 	case ctx.Err() != nil:
 		_ = d.Nak(0)
 	default:
-		w.cfg.log.Error("taskwire: update run", "run", d.Message().RunID, "task", d.Message().Task, "err", err)
+		w.cfg.log.Error("taskwire: update run", "run_id", d.Message().RunID, "task", d.Message().Task, "err", err)
 		_ = d.Nak(time.Second)
 	}
 }
@@ -586,7 +586,7 @@ func (w *Worker) enqueue(ctx, call context.Context, m driver.TaskMessage) error 
 		if err == nil || errors.Is(err, driver.ErrBrokerClosed) || !time.Now().Add(wait).Before(deadline) {
 			return err
 		}
-		w.cfg.log.Warn("taskwire: enqueue task; retrying", "run", m.RunID, "task", m.Task, "in", wait, "err", err)
+		w.cfg.log.Warn("taskwire: enqueue task; retrying", "run_id", m.RunID, "task", m.Task, "in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -614,10 +614,10 @@ func (w *Worker) ended(runID string, o *outcome) {
 // failEnqueue fails a run whose ready task could not be enqueued, rather
 // than leaving it waiting forever, and reports whether the run has ended.
 func (w *Worker) failEnqueue(ctx context.Context, m driver.TaskMessage, cause error) bool {
-	w.cfg.log.Error("taskwire: enqueue task", "run", m.RunID, "task", m.Task, "err", cause)
+	w.cfg.log.Error("taskwire: enqueue task", "run_id", m.RunID, "task", m.Task, "err", cause)
 	err := w.failRun(ctx, m.RunID, fmt.Sprintf("task %q could not be enqueued: %v", m.Task, cause))
 	if err != nil {
-		w.cfg.log.Error("taskwire: fail run", "run", m.RunID, "err", err)
+		w.cfg.log.Error("taskwire: fail run", "run_id", m.RunID, "err", err)
 	}
 	return err == nil
 }
@@ -666,7 +666,7 @@ func errForStatus(s RunStatus) error {
 func publish(ctx context.Context, bus driver.EventBus, log *slog.Logger, evs []Event) {
 	for _, ev := range evs {
 		if err := bus.Publish(ctx, ev); err != nil {
-			log.Error("taskwire: publish event", "type", ev.Type, "run", ev.RunID, "err", err)
+			log.Error("taskwire: publish event", "type", ev.Type, "run_id", ev.RunID, "err", err)
 		}
 	}
 }
@@ -710,7 +710,7 @@ func (w *Worker) execute(ctx context.Context, tctx *taskContext, limited bool, f
 			late = err.Error()
 		}
 		w.cfg.log.Warn("taskwire: task returned after its attempt had ended; its result is discarded",
-			"run", msg.RunID, "task", msg.Task, "index", msg.Index, "attempt", in.attempt, "err", late)
+			"run_id", msg.RunID, "task", msg.Task, "index", msg.Index, "attempt", in.attempt, "err", late)
 	}()
 	select {
 	case r := <-res:
@@ -728,7 +728,7 @@ func (w *Worker) execute(ctx context.Context, tctx *taskContext, limited bool, f
 func (w *Worker) call(ctx context.Context, fn TaskFunc, in Inputs, msg driver.TaskMessage) (out any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			w.cfg.log.Error("taskwire: task panicked", "run", msg.RunID, "task", msg.Task, "panic", r, "stack", string(debug.Stack()))
+			w.cfg.log.Error("taskwire: task panicked", "run_id", msg.RunID, "task", msg.Task, "panic", r, "stack", string(debug.Stack()))
 			out, err = nil, Permanent(fmt.Errorf("%w: %v", ErrTaskPanicked, r))
 		}
 	}()

@@ -445,13 +445,13 @@ func (b *Backend) failExhausted(msg driver.TaskMessage, deliveries int, reason s
 	})
 	if err != nil {
 		if !errors.Is(err, driver.ErrRunNotFound) {
-			b.opts.Logger.Error("taskwire: fail run of dead-lettered task", "run", msg.RunID, "task", msg.Task, "err", err)
+			b.opts.Logger.Error("taskwire: fail run of dead-lettered task", "run_id", msg.RunID, "task", msg.Task, "err", err)
 		}
 		return
 	}
 	for _, ev := range evs {
 		if err := b.bus.Publish(ctx, ev); err != nil {
-			b.opts.Logger.Error("taskwire: publish event", "type", ev.Type, "run", ev.RunID, "err", err)
+			b.opts.Logger.Error("taskwire: publish event", "type", ev.Type, "run_id", ev.RunID, "err", err)
 		}
 	}
 }

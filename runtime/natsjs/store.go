@@ -361,7 +361,7 @@ func (s *Store) clearActive(id string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := s.kv.Delete(ctx, activeKey(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			s.log.Warn("taskwire: clear active marker", "run", id, "err", err)
+			s.log.Warn("taskwire: clear active marker", "run_id", id, "err", err)
 		}
 	}()
 }
