@@ -107,4 +107,3 @@ func BenchmarkServe(b *testing.B) {
 		})
 	}
 }
-
