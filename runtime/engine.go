@@ -159,6 +159,13 @@ func (e *Engine) Start(ctx context.Context, pipelineID string, inputs map[string
 	if err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}
+	return e.start(ctx, pl, vals, opts, "")
+}
+
+// start stores and starts a run of pl with bound inputs vals; rerunOf names
+// the run it re-runs, if any.
+func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opts StartOptions, rerunOf string) (*Run, error) {
+	pipelineID := pl.p.ID
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
@@ -170,6 +177,7 @@ func (e *Engine) Start(ctx context.Context, pipelineID string, inputs map[string
 
 	o := &outcome{}
 	rec := pl.newRecord(e.cfg.newID(), opts.IdempotencyKey, vals, e.cfg.now(), o)
+	rec.RerunOf = rerunOf
 	deadline := rec.Deadline
 	run, created, err := e.cfg.store.Create(ctx, rec)
 	if err != nil {

@@ -39,7 +39,7 @@ func (o *outcome) event(rec *driver.RunRecord, typ EventType, task string, index
 }
 
 func (o *outcome) enqueue(rec *driver.RunRecord, task string, index int) {
-	o.msgs = append(o.msgs, driver.TaskMessage{RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index})
+	o.msgs = append(o.msgs, driver.TaskMessage{RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index, Gen: rec.Generation})
 }
 
 // newRecord returns the record of a new run and queues its root tasks.
