@@ -116,8 +116,8 @@ func TestSecureDemoModel(t *testing.T) {
 			t.Errorf("rate of %s = %s, want %s", op, rates[op], w)
 		}
 	}
-	if len(m.Routes) != 13 {
-		t.Errorf("%d routes, want 13", len(m.Routes))
+	if len(m.Routes) != 16 {
+		t.Errorf("%d routes, want 16", len(m.Routes))
 	}
 
 	// Positions of what the model holds, for diagnostics about it (taskwire diff).

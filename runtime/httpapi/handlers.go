@@ -510,6 +510,8 @@ type runView struct {
 	Tasks      map[string]taskView      `json:"tasks"`
 	Outputs    map[string]runtime.Value `json:"outputs"`
 	Error      *string                  `json:"error"`
+	// RerunOf is the run this one re-runs (POST /runs/{run_id}/rerun).
+	RerunOf string `json:"rerun_of,omitempty"`
 }
 
 type taskView struct {
@@ -540,6 +542,7 @@ func viewRun(run *runtime.Run) runView {
 		RunID: run.ID, PipelineID: run.PipelineID, Status: run.Status,
 		CreatedAt: run.CreatedAt.UTC(), StartedAt: optTime(run.StartedAt), FinishedAt: optTime(run.FinishedAt),
 		Tasks: make(map[string]taskView, len(run.Tasks)), Outputs: run.Outputs, Error: optString(run.Error),
+		RerunOf: run.RerunOf,
 	}
 	if v.Outputs == nil {
 		v.Outputs = map[string]runtime.Value{}
