@@ -20,8 +20,10 @@ import (
 
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/audit"
+	"github.com/taskwire/taskwire/runtime/client"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 	"github.com/taskwire/taskwire/runtime/natsjs"
+	"github.com/taskwire/taskwire/runtime/route"
 	"github.com/taskwire/taskwire/runtime/schema"
 )
 
@@ -352,4 +354,70 @@ func TestDeadLettersOverHTTPOnJetStream(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = b.Close() }) // after the engine's shutdown (cleanups run last first)
 	testDeadLettersOverHTTP(t, newDLServer(t, runtime.WithBackend(b), runtime.WithWorkers(4)))
+}
+
+// The Go client's ListDeadLetters, RequeueDeadLetter and RerunRun against
+// a real server, with the routes a generated client gets from the table.
+func TestGoClientDeadLetters(t *testing.T) {
+	d := newDLServer(t)
+	runID, dl := d.failedRun(t, "flaky")
+	var routes client.Routes
+	for _, r := range route.Table(nil) {
+		cr := client.Route{Method: r.Method, Path: r.Path, OperationID: r.OperationID}
+		switch r.OperationID {
+		case route.GetRun:
+			routes.GetRun = cr
+		case route.RunEvents:
+			routes.RunEvents = cr
+		case route.RerunRun:
+			routes.RerunRun = cr
+		case route.ListDeadLetters:
+			routes.ListDeadLetters = cr
+		case route.RequeueDead:
+			routes.RequeueDeadLetter = cr
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.New(d.url, routes, client.WithAPIKey(dlKeys["DL_ADMIN"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.ListDeadLetters(ctx, client.ListDeadLettersOptions{PipelineID: "flaky", Limit: 10})
+	if err != nil || len(page.DeadLetters) != 1 || page.DeadLetters[0].ID != dl.ID || page.DeadLetters[0].LastError != "b is broken" || page.NextCursor != "" {
+		t.Fatalf("ListDeadLetters: %+v %v", page, err)
+	}
+	viewer, err := client.New(d.url, routes, client.WithAPIKey(dlKeys["DL_VIEWER"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var herr *client.Error
+	if _, err := viewer.RequeueDeadLetter(ctx, dl.ID); !errors.As(err, &herr) || herr.Status != http.StatusForbidden {
+		t.Fatalf("viewer requeue: %v", err)
+	}
+	d.broken.Store(false)
+	run, err := c.RequeueDeadLetter(ctx, dl.ID)
+	if err != nil || run.ID != runID {
+		t.Fatalf("RequeueDeadLetter: %+v %v", run, err)
+	}
+	if _, err := c.RequeueDeadLetter(ctx, dl.ID); !errors.As(err, &herr) || herr.Status != http.StatusNotFound {
+		t.Fatalf("second requeue: %v", err)
+	}
+	if done, err := d.engine.Wait(ctx, runID); err != nil || done.Status != runtime.RunSucceeded {
+		t.Fatalf("after requeue: %+v %v", done, err)
+	}
+	again, err := c.RerunRun(ctx, runID)
+	if err != nil || again.ID == "" || again.ID == runID || again.RerunOf != runID {
+		t.Fatalf("RerunRun: %+v %v", again, err)
+	}
+	if got, err := c.Wait(ctx, again.ID); err != nil || got.Status != client.RunSucceeded || got.RerunOf != runID {
+		t.Fatalf("rerun run: %+v %v", got, err)
+	}
+	old, err := client.New(d.url, client.Routes{GetRun: routes.GetRun}, client.WithAPIKey(dlKeys["DL_ADMIN"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.ListDeadLetters(ctx, client.ListDeadLettersOptions{}); err == nil || !strings.Contains(err.Error(), "regenerate") {
+		t.Fatalf("client without the route: %v", err)
+	}
 }
