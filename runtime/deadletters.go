@@ -104,6 +104,11 @@ func (e *Engine) Requeue(ctx context.Context, id string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("requeue dead letter of run %s task %q: %w", dl.RunID, dl.Task, err)
 	}
+	if n, ok := e.cfg.store.(driver.ReopenNotifier); ok {
+		if err := n.Reopened(context.WithoutCancel(ctx), dl.RunID); err != nil {
+			e.cfg.log.Error("taskwire: mark a requeued run unfinished; a restarted engine may not resume it", "run", dl.RunID, "err", err)
+		}
+	}
 	e.track(dl.RunID, deadline)
 	e.effects.after(dl.RunID, &o)
 	if err := d.DeleteDeadLetter(context.WithoutCancel(ctx), id); err != nil {

@@ -36,15 +36,17 @@ type Engine struct {
 	waitMu  sync.Mutex
 	waiters map[string][]chan struct{}
 
-	mu           sync.Mutex
-	closing      bool
-	starting     int                    // Start calls past the closing check
-	active       map[string]*time.Timer // runs started here and not ended; timer for the pipeline timeout, or nil
-	drained      chan struct{}          // closed once closing with no active run
-	drainClosed  bool
-	timersClosed bool
-	timerCalls   sync.WaitGroup
-	shutdownDone chan struct{}
+	mu       sync.Mutex
+	closing  bool
+	starting int                    // Start calls past the closing check
+	active   map[string]*time.Timer // runs started here and not ended; timer for the pipeline timeout, or nil
+	drained  chan struct{}          // closed once closing with no active run
+	// stopSweep ends the retention sweeper, which closes sweepDone.
+	stopSweep, sweepDone chan struct{}
+	drainClosed          bool
+	timersClosed         bool
+	timerCalls           sync.WaitGroup
+	shutdownDone         chan struct{}
 }
 
 // StartOptions tunes Start.
@@ -70,7 +72,10 @@ func New(reg *Registry, opts ...Option) *Engine {
 		shutdownDone: make(chan struct{}),
 		workersDone:  make(chan struct{}),
 		ctlDone:      make(chan struct{}),
+		stopSweep:    make(chan struct{}),
+		sweepDone:    make(chan struct{}),
 	}
+
 	if e.cfg.backend == nil {
 		e.own = driver.NewMemory()
 		e.cfg.store, e.cfg.broker, e.cfg.bus = e.own.Runs, e.own.Tasks, e.own.Events
@@ -99,6 +104,11 @@ func New(reg *Registry, opts ...Option) *Engine {
 		e.effects = newWorker(reg, e.cfg, false)
 		e.effects.onEnd = e.untrack
 		close(e.workersDone)
+	}
+	if e.cfg.retentionInterval > 0 {
+		go e.sweepRetention(e.cfg.retentionInterval, e.stopSweep, e.sweepDone)
+	} else {
+		close(e.sweepDone)
 	}
 	return e
 }

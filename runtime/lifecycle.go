@@ -112,6 +112,8 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	e.stopWorkers()
 	<-e.workersDone
+	close(e.stopSweep)
+	<-e.sweepDone
 
 	e.mu.Lock()
 	e.timersClosed = true

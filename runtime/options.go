@@ -32,6 +32,10 @@ type config struct {
 	// unknownTimeout bounds how long a task no local worker knows waits
 	// for one that does.
 	unknownTimeout time.Duration
+	// retentionInterval is how often an engine enforces retention; zero
+	// with retentionSet turns it off.
+	retentionInterval time.Duration
+	retentionSet      bool
 }
 
 func newConfig(opts []Option) config {
@@ -44,6 +48,9 @@ func newConfig(opts []Option) config {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if !c.retentionSet {
+		c.retentionInterval = DefaultRetentionInterval
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -96,6 +103,11 @@ const DefaultUnknownTaskTimeout = time.Minute
 func WithUnknownTaskTimeout(d time.Duration) Option {
 	return func(c *config) { c.unknownTimeout = max(d, 0) }
 }
+
+// WithClock sets the clock of an Engine or Worker (time.Now by default):
+// the times runs record, their deadlines, and the ages retention compares.
+// Tests pass a fake clock to move time without sleeping.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithLogger sets where internal errors and task panics are logged
 // (slog.Default by default).
