@@ -41,12 +41,14 @@ type Engine struct {
 	starting int                    // Start calls past the closing check
 	active   map[string]*time.Timer // runs started here and not ended; timer for the pipeline timeout, or nil
 	drained  chan struct{}          // closed once closing with no active run
-	// stopSweep ends the retention sweeper, which closes sweepDone.
-	stopSweep, sweepDone chan struct{}
-	drainClosed          bool
-	timersClosed         bool
-	timerCalls           sync.WaitGroup
-	shutdownDone         chan struct{}
+	// bgStop ends the periodic jobs (retention, reconciliation); bg waits
+	// for them.
+	bgStop       chan struct{}
+	bg           sync.WaitGroup
+	drainClosed  bool
+	timersClosed bool
+	timerCalls   sync.WaitGroup
+	shutdownDone chan struct{}
 }
 
 // StartOptions tunes Start.
@@ -72,8 +74,7 @@ func New(reg *Registry, opts ...Option) *Engine {
 		shutdownDone: make(chan struct{}),
 		workersDone:  make(chan struct{}),
 		ctlDone:      make(chan struct{}),
-		stopSweep:    make(chan struct{}),
-		sweepDone:    make(chan struct{}),
+		bgStop:       make(chan struct{}),
 	}
 
 	if e.cfg.backend == nil {
@@ -105,10 +106,9 @@ func New(reg *Registry, opts ...Option) *Engine {
 		e.effects.onEnd = e.untrack
 		close(e.workersDone)
 	}
-	if e.cfg.retentionInterval > 0 {
-		go e.sweepRetention(e.cfg.retentionInterval, e.stopSweep, e.sweepDone)
-	} else {
-		close(e.sweepDone)
+	e.every(e.cfg.retentionInterval, "enforce retention", e.EnforceRetention)
+	if _, ok := e.cfg.broker.(driver.LiveLister); ok {
+		e.every(e.cfg.reconcileInterval, "reconcile runs with the broker", e.Reconcile)
 	}
 	return e
 }

@@ -112,8 +112,8 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	e.stopWorkers()
 	<-e.workersDone
-	close(e.stopSweep)
-	<-e.sweepDone
+	close(e.bgStop)
+	e.bg.Wait()
 
 	e.mu.Lock()
 	e.timersClosed = true

@@ -36,6 +36,10 @@ type config struct {
 	// with retentionSet turns it off.
 	retentionInterval time.Duration
 	retentionSet      bool
+	// reconcileInterval is how often an engine reconciles unfinished runs
+	// with a broker that can lose messages; zero turns it off.
+	reconcileInterval time.Duration
+	reconcileSet      bool
 }
 
 func newConfig(opts []Option) config {
@@ -51,6 +55,9 @@ func newConfig(opts []Option) config {
 	}
 	if !c.retentionSet {
 		c.retentionInterval = DefaultRetentionInterval
+	}
+	if !c.reconcileSet {
+		c.reconcileInterval = DefaultReconcileInterval
 	}
 	if c.log == nil {
 		c.log = slog.Default()

@@ -107,22 +107,43 @@ func enforce(ctx context.Context, store driver.Store, del driver.FinishedDeleter
 	}
 }
 
-// sweepRetention runs EnforceRetention every interval until stop is
-// closed.
-func (e *Engine) sweepRetention(interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
+// every runs job every interval (not at all when it is zero) until
+// Shutdown, logging its failures as what.
+func (e *Engine) every(interval time.Duration, what string, job func(context.Context) (int, error)) {
+	if interval <= 0 {
+		return
+	}
+	e.bg.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-e.bgStop:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), max(interval, 10*time.Second))
+			stop := context.AfterFunc(closedChan(e.bgStop), cancel)
+			if n, err := job(ctx); err != nil && ctx.Err() == nil {
+				e.cfg.log.Error("taskwire: "+what, "done", n, "err", err)
+			}
+			stop()
+			cancel()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), interval)
-		if n, err := e.EnforceRetention(ctx); err != nil {
-			e.cfg.log.Error("taskwire: enforce retention", "deleted", n, "err", err)
-		}
-		cancel()
+	})
+}
+
+// closedChan is a context that is done when its channel is closed.
+type closedChan chan struct{}
+
+func (c closedChan) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c closedChan) Done() <-chan struct{}       { return c }
+func (c closedChan) Value(any) any               { return nil }
+func (c closedChan) Err() error {
+	select {
+	case <-c:
+		return context.Canceled
+	default:
+		return nil
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ const (
 	EnvRole    = "TASKWIRE_ROLE"
 	EnvPrefix  = "TASKWIRE_NATS_PREFIX"
 	EnvAckWait = "TASKWIRE_ACK_WAIT"
+	// EnvReplicas is the replication factor of the JetStream streams and
+	// buckets (1, or 3 in a cluster of three or more servers).
+	EnvReplicas = "TASKWIRE_NATS_REPLICAS"
 )
 
 // Config says how a service process runs: its role and the NATS server it
@@ -70,6 +74,9 @@ type Config struct {
 
 	backend *natsjs.Backend
 	log     *slog.Logger
+	// replicas is -nats-replicas (or its variable) as given, checked by
+	// Validate.
+	replicas string
 }
 
 // Flags registers on fs, with defaults read through getenv (flags override
@@ -98,8 +105,24 @@ func Flags(fs *flag.FlagSet, service string, getenv func(string) string) *Config
 		}
 	}
 	fs.DurationVar(&c.NATS.AckWait, "ack-wait", c.NATS.AckWait, fmt.Sprintf("how long a task whose worker died waits before another worker gets it (default $%s, else %s)", EnvAckWait, natsjs.DefaultAckWait))
+	c.replicas = getenv(EnvReplicas)
+	fs.Func("nats-replicas", fmt.Sprintf("replicas of every JetStream stream and bucket: 1, or 3 in a cluster (default $%s, else 1)", EnvReplicas), func(s string) error {
+		c.replicas = s
+		return nil
+	})
 	c.Role = Role(role)
 	return c
+}
+
+// MaxReplicas is the largest replication factor JetStream allows.
+const MaxReplicas = 5
+
+func parseReplicas(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxReplicas {
+		return 0, fmt.Errorf("replicas %q: want a number from 1 to %d (3 for a cluster of three servers)", s, MaxReplicas)
+	}
+	return n, nil
 }
 
 // Prefix returns the JetStream prefix of a service: its name upper-cased,
@@ -134,6 +157,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Broker == "" && c.Role != RoleAll {
 		return fmt.Errorf("role %s needs a broker: set -broker or $%s", c.Role, EnvBroker)
+	}
+	if c.replicas != "" {
+		n, err := parseReplicas(c.replicas)
+		if err != nil {
+			return fmt.Errorf("-nats-replicas (or $%s): %w", EnvReplicas, err)
+		}
+		c.NATS.Replicas = n
 	}
 	return nil
 }
@@ -200,12 +230,21 @@ func (c *Config) EngineOptions() []runtime.Option {
 }
 
 // Resume carries forward the runs that earlier API processes left
-// unfinished (see runtime.Engine.Resume); in memory there are none.
+// unfinished (see runtime.Engine.Resume), then reconciles them with the
+// broker (runtime.Engine.Reconcile: executions a broker crash lost are
+// enqueued again; the engine goes on doing so periodically); in memory
+// there are none.
 func (c *Config) Resume(ctx context.Context, e *runtime.Engine) error {
 	if c.backend == nil {
 		return nil
 	}
-	return e.Resume(ctx)
+	if err := e.Resume(ctx); err != nil {
+		return err
+	}
+	if _, err := e.Reconcile(ctx); err != nil {
+		return err
+	}
+	return nil
 }
 
 // RunWorker executes reg's tasks from the broker, workers at a time

@@ -184,6 +184,9 @@ func New(ctx context.Context, nc *nats.Conn, opts Options) (*Backend, error) {
 	if !validName(opts.Prefix) {
 		return nil, fmt.Errorf("natsjs: prefix %q: use letters, digits, - and _", opts.Prefix)
 	}
+	if opts.Replicas > 5 {
+		return nil, fmt.Errorf("natsjs: %d replicas: JetStream allows 1 to 5", opts.Replicas)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: %w", err)
