@@ -79,6 +79,11 @@ type Options struct {
 	// instead of twice. Default DefaultRunningAfter; a negative value
 	// writes every start before the task is called.
 	RunningAfter time.Duration
+	// OutageRetry is how long a write of a run's state is retried, with
+	// backoff, while the server is unreachable or without a JetStream
+	// leader (a restart, a failover), before the transition fails. Default
+	// DefaultOutageRetry; negative writes once.
+	OutageRetry time.Duration
 	// MemoryStorage keeps streams and buckets in memory instead of files:
 	// faster, but a server restart loses everything.
 	MemoryStorage bool
@@ -111,6 +116,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Replicas <= 0 {
 		o.Replicas = 1
+	}
+	if o.OutageRetry == 0 {
+		o.OutageRetry = DefaultOutageRetry
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -326,8 +334,11 @@ func (b *Backend) onMaxDeliveries(m *nats.Msg) {
 	}()
 }
 
-// Store returns the backend's run store.
-func (b *Backend) Store() driver.Store { return b.store }
+// Store returns the backend's run store, whose updates ride out outages
+// of up to Options.OutageRetry.
+func (b *Backend) Store() driver.Store {
+	return outageStore{Store: b.store, bound: max(b.opts.OutageRetry, 0)}
+}
 
 // Broker returns the backend's task broker.
 func (b *Backend) Broker() driver.Broker { return b.broker }

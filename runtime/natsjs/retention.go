@@ -41,7 +41,8 @@ func (s *Store) DeleteFinished(ctx context.Context, id string) error {
 	case err == nil:
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil
-	case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || apiErrorCode(err) == jetstream.JSErrCodeStreamWrongLastSequence:
+	case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyExists),
+		apiErrorCode(err) == jetstream.JSErrCodeStreamWrongLastSequence, apiErrorCode(err) == jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 		return nil // written since (a requeue): not ours to delete now
 	default:
 		return fmt.Errorf("natsjs: delete run %s: %w", id, err)
