@@ -373,6 +373,9 @@ func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, runtime.ErrShuttingDown):
 		w.Header().Set("Retry-After", "5")
 		writeProblem(w, r, http.StatusServiceUnavailable, "the server is shutting down")
+	case errors.Is(err, runtime.ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, r, http.StatusServiceUnavailable, "the backend is unavailable for now (a broker restart or failover); retry")
 	case errors.Is(err, runtime.ErrStoreFull):
 		w.Header().Set("Retry-After", "5")
 		writeProblem(w, r, http.StatusServiceUnavailable, "too many runs are in progress")

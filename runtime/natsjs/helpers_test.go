@@ -49,6 +49,8 @@ const (
 	// envAPI makes the process an API process serving pass3 over HTTP
 	// (security off) and writing its address to api-addr in envDir.
 	envAPI = "TASKWIRE_NATSJS_TEST_API"
+	// envReplicas sets testOptions' Replicas (the cluster test).
+	envReplicas = "TASKWIRE_NATSJS_TEST_REPLICAS"
 )
 
 // apiMain runs an API process (an engine without workers behind an HTTP
@@ -107,9 +109,11 @@ func testOptions() Options {
 	if n, err := strconv.Atoi(os.Getenv(envMaxDeliver)); err == nil {
 		maxDeliver = n
 	}
+	replicas, _ := strconv.Atoi(os.Getenv(envReplicas))
 	return Options{
 		AckWait:    2 * time.Second,
 		MaxDeliver: maxDeliver,
+		Replicas:   replicas,
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}
 }

@@ -5,6 +5,7 @@ package natsjs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,9 +29,27 @@ type outageStore struct {
 	bound time.Duration
 }
 
-// Update implements driver.Store.
+// Update implements driver.Store; an outage that outlasts the bound is
+// an error wrapping driver.ErrUnavailable.
 func (s outageStore) Update(ctx context.Context, id string, fn func(*driver.RunRecord) error) error {
-	return ridingOut(ctx, s.bound, s.log, "update run "+id, func() error { return s.Store.Update(ctx, id, fn) })
+	return unavailable(ctx, ridingOut(ctx, s.bound, s.log, "update run "+id, func() error { return s.Store.Update(ctx, id, fn) }))
+}
+
+// Create implements driver.Store. It is not retried (a create whose answer
+// was lost may have been stored, and its retry would find it and not
+// start it); an outage is an error wrapping driver.ErrUnavailable, for the
+// caller to retry (the HTTP API answers 503 with Retry-After).
+func (s outageStore) Create(ctx context.Context, rec *driver.RunRecord) (*driver.Run, bool, error) {
+	run, created, err := s.Store.Create(ctx, rec)
+	return run, created, unavailable(ctx, err)
+}
+
+// unavailable wraps an outage error with driver.ErrUnavailable.
+func unavailable(ctx context.Context, err error) error {
+	if err != nil && outage(ctx, err) && !errors.Is(err, driver.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", driver.ErrUnavailable, err)
+	}
+	return err
 }
 
 // ridingOut calls op until it succeeds, fails for another reason than an
