@@ -75,7 +75,11 @@ func apiMain() int {
 		fmt.Fprintln(os.Stderr, "api:", err)
 		return 1
 	}
-	e := runtime.New(reg, runtime.WithBackend(b), runtime.WithWorkers(0))
+	opts := []runtime.Option{runtime.WithBackend(b), runtime.WithWorkers(0)}
+	if d, err := time.ParseDuration(os.Getenv(envReconcile)); err == nil {
+		opts = append(opts, runtime.WithReconcileInterval(d))
+	}
+	e := runtime.New(reg, opts...)
 	defer e.Shutdown(context.Background())
 	if err := e.Resume(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "api: resume:", err)
@@ -124,6 +128,9 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(envAPI) == "1" {
 		os.Exit(apiMain())
+	}
+	if os.Getenv(envServer) == "1" {
+		os.Exit(serverMain())
 	}
 	os.Exit(m.Run())
 }
