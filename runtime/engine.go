@@ -36,19 +36,20 @@ type Engine struct {
 	waitMu  sync.Mutex
 	waiters map[string][]chan struct{}
 
-	mu       sync.Mutex
-	closing  bool
-	starting int                    // Start calls past the closing check
-	active   map[string]*time.Timer // runs started here and not ended; timer for the pipeline timeout, or nil
-	drained  chan struct{}          // closed once closing with no active run
-	// bgStop ends the periodic jobs (retention, reconciliation); bg waits
-	// for them.
-	bgStop       chan struct{}
-	bg           sync.WaitGroup
+	mu           sync.Mutex
+	closing      bool
+	starting     int                    // Start calls past the closing check
+	active       map[string]*time.Timer // runs started here and not ended; timer for the pipeline timeout, or nil
+	drained      chan struct{}          // closed once closing with no active run
 	drainClosed  bool
 	timersClosed bool
 	timerCalls   sync.WaitGroup
 	shutdownDone chan struct{}
+
+	// bgStop ends the periodic jobs (retention, reconciliation); bg waits
+	// for them.
+	bgStop chan struct{}
+	bg     sync.WaitGroup
 }
 
 // StartOptions tunes Start.
@@ -76,7 +77,6 @@ func New(reg *Registry, opts ...Option) *Engine {
 		ctlDone:      make(chan struct{}),
 		bgStop:       make(chan struct{}),
 	}
-
 	if e.cfg.backend == nil {
 		e.own = driver.NewMemory()
 		e.cfg.store, e.cfg.broker, e.cfg.bus = e.own.Runs, e.own.Tasks, e.own.Events
