@@ -48,9 +48,10 @@ lint: vet fmt-check
 	npx --yes @redocly/cli@2.77.0 lint --extends=recommended --skip-rule=no-path-trailing-slash generator/openapi/testdata/secure_demo.openapi.json
 
 ## crash-test: the JetStream crash tests ten times in a row: a worker SIGKILLed at every step of a
-## task's life under load, and 1,500 runs over HTTP with a worker killed and restarted.
+## task's life under load, 1,500 runs over HTTP with a worker killed and restarted, the same with
+## the nats-server killed and restarted, and a 3-node cluster losing a server.
 crash-test:
-	$(GO) test -run 'TestWorkerKilledAtEveryStep|TestOutsideWorkerKilledUnderLoad' -count=10 -v ./runtime/natsjs/ | grep -E '^(--- |ok|FAIL)'
+	$(GO) test -run 'TestWorkerKilledAtEveryStep|TestOutsideWorkerKilledUnderLoad|TestBrokerKilledUnderLoad|TestClusterSurvivesANodeStoppedUnderLoad' -count=10 -v ./runtime/natsjs/ | grep -E '^(--- |ok|FAIL)'
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

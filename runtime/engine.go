@@ -47,6 +47,11 @@ type Engine struct {
 	timersClosed bool
 	timerCalls   sync.WaitGroup
 	shutdownDone chan struct{}
+
+	// bgStop ends the periodic jobs (retention, reconciliation); bg waits
+	// for them.
+	bgStop chan struct{}
+	bg     sync.WaitGroup
 }
 
 // StartOptions tunes Start.
@@ -72,6 +77,7 @@ func New(reg *Registry, opts ...Option) *Engine {
 		shutdownDone: make(chan struct{}),
 		workersDone:  make(chan struct{}),
 		ctlDone:      make(chan struct{}),
+		bgStop:       make(chan struct{}),
 	}
 	if e.cfg.backend == nil {
 		e.own = driver.NewMemory()
@@ -101,6 +107,10 @@ func New(reg *Registry, opts ...Option) *Engine {
 		e.effects = newWorker(reg, e.cfg, false)
 		e.effects.onEnd = e.untrack
 		close(e.workersDone)
+	}
+	e.every(e.cfg.retentionInterval, "enforce retention", e.EnforceRetention)
+	if _, ok := e.cfg.broker.(driver.LiveLister); ok {
+		e.every(e.cfg.reconcileInterval, "reconcile runs with the broker", e.Reconcile)
 	}
 	return e
 }
@@ -168,6 +178,13 @@ func (e *Engine) Start(ctx context.Context, pipelineID string, inputs map[string
 	if err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}
+	return e.start(ctx, pl, vals, opts, "")
+}
+
+// start stores and starts a run of pl with bound inputs vals; rerunOf names
+// the run it re-runs, if any.
+func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opts StartOptions, rerunOf string) (*Run, error) {
+	pipelineID := pl.p.ID
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
@@ -179,6 +196,7 @@ func (e *Engine) Start(ctx context.Context, pipelineID string, inputs map[string
 
 	o := &outcome{}
 	rec := pl.newRecord(e.cfg.newID(), opts.IdempotencyKey, vals, e.cfg.now(), o)
+	rec.RerunOf = rerunOf
 	var span trace.Span
 	if e.cfg.tracer != nil {
 		span = e.cfg.startRunSpan(ctx, rec)

@@ -55,6 +55,7 @@ func NotImplemented(task, method string) error {
 // like the ones above.
 var (
 	ErrRunNotFound     = driver.ErrRunNotFound
+	ErrUnavailable     = driver.ErrUnavailable
 	ErrDecode          = driver.ErrDecode
 	ErrRunFailed       = driver.ErrRunFailed
 	ErrRunCancelled    = driver.ErrRunCancelled

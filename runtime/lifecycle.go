@@ -130,6 +130,8 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	e.stopWorkers()
 	<-e.workersDone
+	close(e.bgStop)
+	e.bg.Wait()
 
 	e.mu.Lock()
 	e.timersClosed = true

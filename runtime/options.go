@@ -38,6 +38,14 @@ type config struct {
 	// traces it.
 	obs    Observer
 	tracer trace.Tracer
+	// retentionInterval is how often an engine enforces retention; zero
+	// with retentionSet turns it off.
+	retentionInterval time.Duration
+	retentionSet      bool
+	// reconcileInterval is how often an engine reconciles unfinished runs
+	// with a broker that can lose messages; zero turns it off.
+	reconcileInterval time.Duration
+	reconcileSet      bool
 }
 
 func newConfig(opts []Option) config {
@@ -50,6 +58,12 @@ func newConfig(opts []Option) config {
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if !c.retentionSet {
+		c.retentionInterval = DefaultRetentionInterval
+	}
+	if !c.reconcileSet {
+		c.reconcileInterval = DefaultReconcileInterval
 	}
 	if c.log == nil {
 		c.log = slog.Default()

@@ -37,6 +37,10 @@ type Pipeline struct {
 	Outputs []Field
 	// Timeout bounds a whole run; zero means no limit.
 	Timeout time.Duration
+	// Retention bounds how long and how many of the pipeline's finished
+	// runs are kept (see Engine.EnforceRetention); the zero value keeps
+	// them, up to the backend's own limits.
+	Retention Retention
 	// Input is the schema of the inputs as one JSON object (the body of an
 	// execute request), which the HTTP layer validates requests with; nil
 	// means the pipeline is not served over HTTP.
@@ -129,6 +133,9 @@ func compile(p Pipeline, funcs map[string]TaskFunc) (*plan, error) {
 	}
 	if p.Timeout < 0 {
 		bad("negative timeout %s", p.Timeout)
+	}
+	if p.Retention.MaxAge < 0 || p.Retention.MaxRuns < 0 {
+		bad("negative retention (max_age %s, max_runs %d)", p.Retention.MaxAge, p.Retention.MaxRuns)
 	}
 	pl := &plan{
 		p:      clonePipeline(p),

@@ -66,7 +66,7 @@ func (o *outcome) event(rec *driver.RunRecord, typ EventType, task string, index
 }
 
 func (o *outcome) enqueue(rec *driver.RunRecord, task string, index int) {
-	o.msgs = append(o.msgs, driver.TaskMessage{RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index, Trace: rec.Trace})
+	o.msgs = append(o.msgs, driver.TaskMessage{RunID: rec.ID, PipelineID: rec.PipelineID, Task: task, Index: index, Gen: rec.Generation, Trace: rec.Trace})
 }
 
 // newRecord returns the record of a new run and queues its root tasks.

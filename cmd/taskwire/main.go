@@ -14,11 +14,14 @@
 //	taskwire keygen   [--prefix sk_] [--append FILE --id ID --role R --pipelines P [--expires T]]
 //	taskwire token    --sub ID [--spec FILE] [--role R] [--pipelines P] [--ttl 1h]
 //	taskwire audit    verify FILE...
+//	taskwire dead-letters list [--url URL] [--pipeline ID] | requeue ID...
+//	taskwire rerun    [--url URL] RUN_ID...
 //	taskwire version
 //
-// Exit codes: 0 success; 1 the spec is invalid, generated files are stale or
-// diff found a breaking change; 2 usage or I/O errors (for diff, also an
-// invalid spec).
+// Exit codes: 0 success; 1 the spec is invalid, generated files are stale,
+// diff found a breaking change or a service refused a call; 2 usage or I/O
+// errors (for diff, also an invalid spec; for the service commands, a
+// service that cannot be reached).
 package main
 
 import (
@@ -50,17 +53,19 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"validate": {usage: "validate [--format text|json|github] [--strict] FILE...", short: "check specs and print every problem found", run: runValidate},
-		"diff":     {usage: "diff [--format text|json|github] [--all] OLD NEW", short: "report what changed between two versions of a spec for callers (OLD, NEW: files or REF:PATH in git)", run: runDiff},
-		"generate": {usage: "generate [--out DIR] [--check] FILE", short: "write the typed Go wiring, server and OpenAPI document of a spec", run: runGenerate},
-		"init":     {usage: "init [--module PATH] DIR", short: "scaffold a new service that builds, runs and passes go test", run: runInit},
-		"audit":    {usage: "audit verify [--partial] FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},
-		"token":    {usage: "token --sub ID [--spec FILE] [--role R] [--pipelines P] [--ttl 1h]", short: "mint an HMAC development token (settings from --spec's security.jwt, or TASKWIRE_JWT_SECRET and HS256)", run: runToken},
-		"graph":    {usage: "graph [--pipeline ID] [--format mermaid|dot|json|svg] FILE", short: "print a pipeline's task graph", run: runGraph},
-		"openapi":  {usage: "openapi [--format json|yaml] [-o FILE] FILE", short: "print the OpenAPI 3 document of a spec's API", run: runOpenAPI},
-		"schema":   {usage: "schema [-o FILE] [--check FILE]", short: "print the JSON Schema of the spec format", run: runSchema},
-		"keygen":   {usage: "keygen [--prefix sk_] [--append FILE --id ID --role R --pipelines P [--expires T] [--description D]]", short: "make a strong random API key and its sha256 (--append: add its entry to a keys file)", run: runKeygen},
-		"version":  {usage: "version", short: "print taskwire's version", run: runVersion},
+		"validate":     {usage: "validate [--format text|json|github] [--strict] FILE...", short: "check specs and print every problem found", run: runValidate},
+		"diff":         {usage: "diff [--format text|json|github] [--all] OLD NEW", short: "report what changed between two versions of a spec for callers (OLD, NEW: files or REF:PATH in git)", run: runDiff},
+		"generate":     {usage: "generate [--out DIR] [--check] FILE", short: "write the typed Go wiring, server and OpenAPI document of a spec", run: runGenerate},
+		"init":         {usage: "init [--module PATH] DIR", short: "scaffold a new service that builds, runs and passes go test", run: runInit},
+		"audit":        {usage: "audit verify [--partial] FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},
+		"token":        {usage: "token --sub ID [--spec FILE] [--role R] [--pipelines P] [--ttl 1h]", short: "mint an HMAC development token (settings from --spec's security.jwt, or TASKWIRE_JWT_SECRET and HS256)", run: runToken},
+		"graph":        {usage: "graph [--pipeline ID] [--format mermaid|dot|json|svg] FILE", short: "print a pipeline's task graph", run: runGraph},
+		"openapi":      {usage: "openapi [--format json|yaml] [-o FILE] FILE", short: "print the OpenAPI 3 document of a spec's API", run: runOpenAPI},
+		"schema":       {usage: "schema [-o FILE] [--check FILE]", short: "print the JSON Schema of the spec format", run: runSchema},
+		"keygen":       {usage: "keygen [--prefix sk_] [--append FILE --id ID --role R --pipelines P [--expires T] [--description D]]", short: "make a strong random API key and its sha256 (--append: add its entry to a keys file)", run: runKeygen},
+		"dead-letters": {usage: "dead-letters list [--url URL] [--pipeline ID] [--limit N] [--all] [--format text|json] | requeue [--url URL] ID...", short: "list a running service's dead letters, or requeue them (credential from TASKWIRE_API_KEY or TASKWIRE_TOKEN)", run: runDeadLetters},
+		"rerun":        {usage: "rerun [--url URL] RUN_ID...", short: "start new runs of a running service with the inputs of finished ones", run: runRerun},
+		"version":      {usage: "version", short: "print taskwire's version", run: runVersion},
 	}
 }
 

@@ -333,6 +333,17 @@ func TestConsole(t *testing.T) {
 		!document.querySelector('button.danger') &&
 		document.querySelector('svg [data-task="validate_result"]').dataset.status === 'cancelled'`)
 
+	// The cancelled run re-run: a new run with its inputs, linked to it,
+	// that succeeds (the admin holds execute).
+	cancelled := eval("cancelled run", `location.hash.replace('#/runs/', '')`)
+	step("re-run", chromedp.Click("", byName("button", "Re-run")))
+	waitFor("the re-run", `location.hash !== '#/runs/`+cancelled+`' && (document.getElementById('rerun-of') || {}).textContent === '`+cancelled+`' &&
+		(document.getElementById('run-status-line') || {dataset: {}}).dataset.status === 'succeeded'`)
+
+	// No task failed for good here: the dead letters are none.
+	step("dead letters", chromedp.Click("", byName("link", "Dead letters")))
+	waitFor("no dead letters", `document.getElementById('main').dataset.rendered === '#/dead-letters' && document.querySelector('main').textContent.includes('No dead letters.')`)
+
 	// The runs list, filtered by status.
 	step("runs", chromedp.Click("", byName("link", "Runs")), chromedp.WaitVisible(chromedp.CSS("#filter-status")))
 	step("filter succeeded", chromedp.SetValue(chromedp.CSS("#filter-status"), "succeeded"),
@@ -403,6 +414,12 @@ func TestConsole(t *testing.T) {
 	})
 	has("the cancel", func(r audit.Record) bool {
 		return r.Route == "cancel_run" && r.Principal == "admin_full" && r.Status == 200
+	})
+	has("the re-run", func(r audit.Record) bool {
+		return r.Route == "rerun_run" && r.Principal == "admin_full" && r.Status == 202
+	})
+	has("the dead letters' listing", func(r audit.Record) bool {
+		return r.Route == "list_dead_letters" && r.Principal == "admin_full" && r.Status == 200
 	})
 	has("the viewer's refusal", func(r audit.Record) bool {
 		return r.Route == "get_pipeline" && r.Principal == "viewer_reports" && r.Status == 403

@@ -73,6 +73,7 @@ type gen struct {
 // the model reserves.
 var ownNames = []string{
 	"StartOption", "FieldError", "RunError", "Run", "RunStatus", "TaskState", "Event", "EventType",
+	"DeadLetter", "DeadLetterPage", "ListDeadLettersOptions",
 	"RunPending", "RunRunning", "RunSucceeded", "RunFailed", "RunCancelled",
 }
 
@@ -181,6 +182,9 @@ func (g *gen) aliases(f *jen.File) {
 		{"TaskState", "TaskState is the state of one task of a run."},
 		{"Event", "Event reports a change in a run, from its event stream."},
 		{"EventType", "EventType names what an Event reports."},
+		{"DeadLetter", "DeadLetter is a task execution the server's broker gave up on; RequeueDeadLetter delivers it again."},
+		{"DeadLetterPage", "DeadLetterPage is one page of ListDeadLetters."},
+		{"ListDeadLettersOptions", "ListDeadLettersOptions filters and pages ListDeadLetters."},
 	}
 	f.Type().DefsFunc(func(d *jen.Group) {
 		for _, a := range types {
@@ -234,6 +238,9 @@ func (g *gen) client(f *jen.File) error {
 		{"GetRun", route.GetRun},
 		{"CancelRun", route.CancelRun},
 		{"RunEvents", route.RunEvents},
+		{"RerunRun", route.RerunRun},
+		{"ListDeadLetters", route.ListDeadLetters},
+		{"RequeueDeadLetter", route.RequeueDead},
 	}
 	var items []jen.Code
 	for _, fl := range fields {
@@ -246,9 +253,10 @@ func (g *gen) client(f *jen.File) error {
 	f.Comment("routes are the service's routes that no pipeline owns, from its route table.")
 	f.Var().Id("routes").Op("=").Add(rt("Routes")).Custom(jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}, items...)
 
-	f.Comment("Client calls the service's API. Its methods GetRun, CancelRun, Wait,")
-	f.Comment("ListPipelines and Events come from the embedded runtime client; each")
-	f.Comment("pipeline adds a Run and a Start method. It is safe for concurrent use.")
+	f.Comment("Client calls the service's API. Its methods GetRun, CancelRun, RerunRun,")
+	f.Comment("Wait, ListPipelines, Events, ListDeadLetters and RequeueDeadLetter come")
+	f.Comment("from the embedded runtime client; each pipeline adds a Run and a Start")
+	f.Comment("method. It is safe for concurrent use.")
 	f.Type().Id("Client").Struct(jen.Op("*").Add(rt("Client")))
 
 	var defaults []jen.Code

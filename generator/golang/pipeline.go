@@ -129,6 +129,16 @@ func descriptor(d runtime.Pipeline, input jen.Code) *jen.Statement {
 	if d.Timeout != 0 {
 		l.set("Timeout", duration(d.Timeout))
 	}
+	if !d.Retention.IsZero() {
+		var rl lit
+		if d.Retention.MaxAge != 0 {
+			rl.set("MaxAge", duration(d.Retention.MaxAge))
+		}
+		if d.Retention.MaxRuns != 0 {
+			rl.set("MaxRuns", jen.Lit(d.Retention.MaxRuns))
+		}
+		l.set("Retention", jen.Qual(runtimePath, "Retention").Add(rl.line()))
+	}
 	l.set("Input", input)
 	return jen.Qual(runtimePath, "Pipeline").Add(l.multi())
 }

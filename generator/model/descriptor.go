@@ -15,6 +15,7 @@ func (p *Pipeline) Descriptor() runtime.Pipeline {
 		Inputs:      descriptorFields(p.Inputs),
 		Outputs:     descriptorFields(p.Outputs),
 		Timeout:     p.Timeout,
+		Retention:   runtime.Retention{MaxAge: p.Retention.MaxAge, MaxRuns: p.Retention.MaxRuns},
 	}
 	for _, t := range p.Tasks {
 		rt := runtime.Task{

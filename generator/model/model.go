@@ -49,7 +49,15 @@ type Service struct {
 	Title       string
 	Version     string
 	Description string
-	Pos         diag.Pos // the service key; zero without a service section
+	// Retention is service.retention: the default of every pipeline's.
+	Retention Retention
+	Pos       diag.Pos // the service key; zero without a service section
+}
+
+// Retention bounds the finished runs kept; zero fields keep them.
+type Retention struct {
+	MaxAge  time.Duration
+	MaxRuns int
 }
 
 // Type is a named type: an object type with Fields, or a named enum.
@@ -193,7 +201,10 @@ type Pipeline struct {
 	Outputs      []*Field
 	Timeout      time.Duration
 	RateLimit    *Rate // the effective limit of this pipeline's execute route; nil when unlimited
-	Pos          diag.Pos
+	// Retention is the effective retention: the pipeline's own keys, each
+	// falling back to service.retention's.
+	Retention Retention
+	Pos       diag.Pos
 }
 
 // Edge wires one task's output to another task's input.

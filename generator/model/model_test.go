@@ -116,8 +116,8 @@ func TestSecureDemoModel(t *testing.T) {
 			t.Errorf("rate of %s = %s, want %s", op, rates[op], w)
 		}
 	}
-	if len(m.Routes) != 14 || m.Routes[13].OperationID != "metrics" {
-		t.Errorf("%d routes, want 13 and metrics last", len(m.Routes))
+	if len(m.Routes) != 17 || m.Routes[16].OperationID != "metrics" {
+		t.Errorf("%d routes, want 17 and metrics last", len(m.Routes))
 	}
 
 	// Positions of what the model holds, for diagnostics about it (taskwire diff).
@@ -323,5 +323,40 @@ func TestAuditSyncSettings(t *testing.T) {
 		if a := m.Security.Audit; a.Sync != c.mode || a.SyncInterval != c.interval {
 			t.Errorf("%q: audit %+v, want %s every %s", c.yaml, a, c.mode, c.interval)
 		}
+	}
+}
+
+// A pipeline's retention takes service.retention's keys it does not set.
+func TestRetentionOverrides(t *testing.T) {
+	spec := `taskwire: 1
+package: p
+service:
+  retention: {max_age: 24h, max_runs: 500}
+tasks:
+  t: {output: o, type: string}
+pipelines:
+  inherits: {tasks: [t]}
+  own_count: {tasks: [t], retention: {max_runs: 10}}
+  own_both: {tasks: [t], retention: {max_age: 1h, max_runs: 3}}
+`
+	m, ds := Load("a.yaml", []byte(spec))
+	if m == nil {
+		t.Fatal(ds)
+	}
+	want := map[string]Retention{
+		"inherits":  {MaxAge: 24 * time.Hour, MaxRuns: 500},
+		"own_count": {MaxAge: 24 * time.Hour, MaxRuns: 10},
+		"own_both":  {MaxAge: time.Hour, MaxRuns: 3},
+	}
+	for _, p := range m.Pipelines {
+		if p.Retention != want[p.Name] {
+			t.Errorf("%s: retention %+v, want %+v", p.Name, p.Retention, want[p.Name])
+		}
+		if d := p.Descriptor().Retention; d.MaxAge != want[p.Name].MaxAge || d.MaxRuns != want[p.Name].MaxRuns {
+			t.Errorf("%s: descriptor retention %+v", p.Name, d)
+		}
+	}
+	if m.Service.Retention != (Retention{MaxAge: 24 * time.Hour, MaxRuns: 500}) {
+		t.Errorf("service retention %+v", m.Service.Retention)
 	}
 }

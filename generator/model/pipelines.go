@@ -33,6 +33,7 @@ func (r *resolver) pipelines() {
 		r.claimGoName(p.StartGoName, owner+" (its start function)", ps.Name.Pos)
 		r.claimGoName(p.RunGoName, owner+" (its run function)", ps.Name.Pos)
 		p.Timeout = r.duration(ps.Timeout, owner+" timeout")
+		p.Retention = r.retention(ps.Retention, owner+" retention", r.m.Service.Retention)
 		r.wire(p, ps)
 		for _, name := range ps.Tasks {
 			if t := r.m.tasksByName[name.Value]; t != nil {

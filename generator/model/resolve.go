@@ -108,7 +108,34 @@ func (r *resolver) header() {
 			r.m.Service.Version = svc.Version.Value
 		}
 		r.m.Service.Description = svc.Description.Value
+		r.m.Service.Retention = r.retention(svc.Retention, "service.retention", Retention{})
 	}
+}
+
+// MaxRetentionRuns bounds retention max_runs.
+const MaxRetentionRuns = 1_000_000_000
+
+// retention resolves a retention mapping whose unset keys take base's
+// values; what names it in diagnostics.
+func (r *resolver) retention(rs *spec.Retention, what string, base Retention) Retention {
+	out := base
+	if rs == nil {
+		return out
+	}
+	if rs.MaxAge.Set {
+		out.MaxAge = r.duration(rs.MaxAge, what+" max_age")
+	}
+	if rs.MaxRuns.Set {
+		if n := rs.MaxRuns.Value; n < 1 || n > MaxRetentionRuns {
+			r.diags.Errorf(rs.MaxRuns.Pos, "%s max_runs must be between 1 and %d, not %d; leave it out to keep every run", what, MaxRetentionRuns, n)
+		} else {
+			out.MaxRuns = int(n)
+		}
+	}
+	if !rs.MaxAge.Set && !rs.MaxRuns.Set {
+		r.diags.Errorf(rs.Pos, "%s sets neither max_age nor max_runs; set one, or remove it", what)
+	}
+	return out
 }
 
 func suggestPackage(p string) string {

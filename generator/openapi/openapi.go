@@ -95,6 +95,7 @@ type gen struct {
 	// The component names of the shared schemas, chosen so that no named
 	// type of the spec takes them.
 	run, taskState, runAccepted, runList, pipelineList, pipeline, graph, health, problem, consoleConfig string
+	deadLetter, deadLetterList                                                                          string
 	runStatuses                                                                                         []any
 	runResults                                                                                          map[string]string // pipeline name -> its RunResult schema
 	// err is the first inconsistency met while building (a case the model
@@ -133,6 +134,8 @@ func newGen(m *model.Model) *gen {
 	g.health = g.names.take("Health")
 	g.problem = g.names.take("Problem")
 	g.consoleConfig = g.names.take("ConsoleConfig")
+	g.deadLetter = g.names.take("DeadLetter")
+	g.deadLetterList = g.names.take("DeadLetterList")
 	return g
 }
 
@@ -151,7 +154,8 @@ func (g *gen) build() error {
 // Tags group the operations; every route's Tag is one of these.
 var tags = openapi3.Tags{
 	{Name: "pipelines", Description: "Pipelines: describe them, draw their task graphs and start runs."},
-	{Name: "runs", Description: "Runs: list, read, follow and cancel them."},
+	{Name: "runs", Description: "Runs: list, read, follow, cancel and re-run them."},
+	{Name: "dead-letters", Description: "Dead letters: task executions the broker gave up on (a permanent failure, or deliveries used up), to see and requeue."},
 	{Name: "meta", Description: "The service itself: this document, its documentation page, the console (a web page over this API) and a liveness check."},
 }
 

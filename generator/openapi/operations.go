@@ -19,19 +19,22 @@ const appJSON = "application/json"
 // descriptions are the operations' descriptions (docs/http-api.md), by
 // operation id; execute operations build theirs from the pipeline.
 var descriptions = map[string]string{
-	"list_pipelines":     "The ids of the pipelines the caller may read, in spec order.",
-	"get_pipeline":       "The pipeline's inputs (the fields of its execute body), its outputs, its tasks in topological order, and the actions the caller holds on it. `timeout` and `rate_limit` are absent when not set.",
-	"get_pipeline_graph": "The pipeline's dataflow graph: its inputs, tasks and outputs, with an edge for every value passed between them. `format` picks JSON (the default), Mermaid, Graphviz DOT or an SVG image laid out by the server (each task a node with `data-task`): the same output as `taskwire graph`.",
-	"list_runs":          "The runs the caller may read, newest first, a page at a time. Pass `next_cursor` back as `cursor` for the next page; `next_cursor` is absent on the last page.",
-	"get_run":            "A run the caller may not read answers 404, exactly like a run that does not exist.",
-	"cancel_run":         "Cancels a pending or running run and answers with the run. A run that has already finished answers 409.",
-	"run_events":         "A Server-Sent Events stream of the run: first a `snapshot` event whose data is the run, then one event per lifecycle change (`run_started`, `task_started`, `task_retrying`, `task_succeeded`, `task_failed`, `task_element_succeeded` and `task_element_failed` for the elements of a map task, `run_succeeded`, `run_failed`, `run_cancelled`), each with one JSON `data` line. The stream ends after the run ends.",
-	"openapi":            "This OpenAPI document, as JSON.",
-	"docs":               "An HTML page that renders this document. A browser that sends no credentials (a request that accepts `text/html` with neither an API key nor a bearer token) is redirected (303) to the console's API reference, `/ui/#/docs`, where it can sign in.",
-	"console":            "The console: a web page to sign in, see the pipelines the credential may read, run them and watch runs live, and explore this API. It holds no data: everything it shows comes from this API with the credential the user enters, kept in the browser's sessionStorage. Served with a Content-Security-Policy that allows only this origin's script, stylesheet and API.",
-	"console_file":       "A file the console's page loads: `console.js`, `console.css`, `favicon.svg`, or `config.json` (the service's title and the authentication methods the sign-in offers).",
-	"health":             "Answers 200 while the server is up. Needs no authentication.",
-	"metrics":            "The service's metrics in the Prometheus text exposition format: requests by route and status code, authentication failures, 429s, runs and tasks by status, audit records and sync times, and the Go and process collectors. Label values are route, pipeline and task names and status words, never ids, keys or paths. Only the roles of `security.metrics.roles` may read it.",
+	"list_pipelines":      "The ids of the pipelines the caller may read, in spec order.",
+	"get_pipeline":        "The pipeline's inputs (the fields of its execute body), its outputs, its tasks in topological order, and the actions the caller holds on it. `timeout` and `rate_limit` are absent when not set.",
+	"get_pipeline_graph":  "The pipeline's dataflow graph: its inputs, tasks and outputs, with an edge for every value passed between them. `format` picks JSON (the default), Mermaid, Graphviz DOT or an SVG image laid out by the server (each task a node with `data-task`): the same output as `taskwire graph`.",
+	"list_runs":           "The runs the caller may read, newest first, a page at a time. Pass `next_cursor` back as `cursor` for the next page; `next_cursor` is absent on the last page.",
+	"get_run":             "A run the caller may not read answers 404, exactly like a run that does not exist.",
+	"cancel_run":          "Cancels a pending or running run and answers with the run. A run that has already finished answers 409.",
+	"rerun_run":           "Starts a new run of the same pipeline with the inputs of a finished run (succeeded, failed or cancelled) and answers 202 with its id and a Location header, like execute; the new run's `rerun_of` names the original. A run that has not finished answers 409.",
+	"list_dead_letters":   "The task executions the broker gave up on (a permanent failure, or deliveries used up), newest first, a page at a time like GET /runs. Each failed its run; requeue one to carry the run on.",
+	"requeue_dead_letter": "Gives the dead letter's task a new delivery in its run: the failed run is running again (tasks that have not succeeded go back to pending, outputs already produced are kept, the pipeline timeout starts over), the dead letter is removed, and the answer is the run. A dead letter whose run is not failed (it was requeued already, or the run was cancelled) answers 409.",
+	"run_events":          "A Server-Sent Events stream of the run: first a `snapshot` event whose data is the run, then one event per lifecycle change (`run_started`, `task_started`, `task_retrying`, `task_succeeded`, `task_failed`, `task_element_succeeded` and `task_element_failed` for the elements of a map task, `run_succeeded`, `run_failed`, `run_cancelled`), each with one JSON `data` line. The stream ends after the run ends.",
+	"openapi":             "This OpenAPI document, as JSON.",
+	"docs":                "An HTML page that renders this document. A browser that sends no credentials (a request that accepts `text/html` with neither an API key nor a bearer token) is redirected (303) to the console's API reference, `/ui/#/docs`, where it can sign in.",
+	"console":             "The console: a web page to sign in, see the pipelines the credential may read, run them and watch runs live, and explore this API. It holds no data: everything it shows comes from this API with the credential the user enters, kept in the browser's sessionStorage. Served with a Content-Security-Policy that allows only this origin's script, stylesheet and API.",
+	"console_file":        "A file the console's page loads: `console.js`, `console.css`, `favicon.svg`, or `config.json` (the service's title and the authentication methods the sign-in offers).",
+	"health":              "Answers 200 while the server is up. Needs no authentication.",
+	"metrics":             "The service's metrics in the Prometheus text exposition format: requests by route and status code, authentication failures, 429s, runs and tasks by status, audit records and sync times, and the Go and process collectors. Label values are route, pipeline and task names and status words, never ids, keys or paths. Only the roles of `security.metrics.roles` may read it.",
 }
 
 // operations adds an operation for every route of the model.
@@ -97,6 +100,22 @@ func (g *gen) operation(rt *model.Route) (*openapi3.Operation, error) {
 		g.ok(op, "The run.", appJSON, g.ref(g.run), nil)
 	case id == "cancel_run":
 		g.ok(op, "The run, cancelled.", appJSON, g.ref(g.run), nil)
+	case id == "rerun_run":
+		accepted := openapi3.NewResponse().WithDescription("The new run was started.")
+		accepted.Content = openapi3.Content{appJSON: &openapi3.MediaType{Schema: g.ref(g.runAccepted), Example: map[string]any{"run_id": exampleRunID, "status": "pending", "rerun_of": "r_01JDQ4Z6X8N5K2M3P4Q5R6S7T7"}}}
+		accepted.Headers = openapi3.Headers{hdrLocation: g.header(hdrLocation)}
+		op.Responses.Set("202", &openapi3.ResponseRef{Value: accepted})
+	case id == "list_dead_letters":
+		limit := &openapi3.Schema{Type: &openapi3.Types{openapi3.TypeInteger}, Format: "int64", Min: ptr(1.0), Max: ptr(200.0), Default: 50}
+		op.Parameters = append(op.Parameters,
+			&openapi3.ParameterRef{Value: query("pipeline_id", "Only dead letters of this pipeline.", withEnum(str(""), g.pipelineIDs()...))},
+			&openapi3.ParameterRef{Value: query("limit", "At most this many dead letters.", limit)},
+			&openapi3.ParameterRef{Value: query("cursor", "The `next_cursor` of the previous page.", str(""))},
+		)
+		g.ok(op, "A page of dead letters.", appJSON, g.ref(g.deadLetterList), nil)
+		takesInput = true
+	case id == "requeue_dead_letter":
+		g.ok(op, "The run, running again.", appJSON, g.ref(g.run), nil)
 	case id == "run_events":
 		events := str("A stream of events, each an `event:` line naming it and a `data:` line holding JSON.")
 		example := "event: snapshot\ndata: {\"run_id\":\"" + exampleRunID + "\",\"status\":\"running\"}\n\nevent: task_started\ndata: {\"type\":\"task_started\",\"run_id\":\"" + exampleRunID + "\"}\n\n"
@@ -147,6 +166,8 @@ func (g *gen) describe(rt *model.Route, desc string) string {
 			parts = append(parts, "Lists only the pipelines on which the caller has the `read` action.")
 		case rt.OperationID == "list_runs":
 			parts = append(parts, "Lists only runs of pipelines on which the caller has the `read` action.")
+		case rt.OperationID == "list_dead_letters":
+			parts = append(parts, "Lists only dead letters of pipelines on which the caller has the `write` action.")
 		case rt.Action != "":
 			parts = append(parts, fmt.Sprintf("Needs the `%s` action on the pipeline.", rt.Action))
 		default:
@@ -230,7 +251,8 @@ func (g *gen) errors(op *openapi3.Operation, rt *model.Route, takesInput bool) {
 	if len(pathParams(rt.Path)) > 0 {
 		codes = append(codes, 404)
 	}
-	if rt.OperationID == "cancel_run" {
+	switch rt.OperationID {
+	case "cancel_run", "rerun_run", "requeue_dead_letter":
 		codes = append(codes, 409)
 	}
 	if rt.Pipeline != "" {

@@ -126,8 +126,8 @@ var errorResponses = map[int]errorResponse{
 	400: {"BadRequest", 400, "The request is malformed: its body, a query parameter or a header.", "the request body is not valid JSON", nil},
 	401: {"Unauthorized", 401, "No credentials (`Not authenticated`), or credentials that are not valid.", "Not authenticated", []string{hdrWWWAuthenticate}},
 	403: {"Forbidden", 403, "The caller is authenticated but not allowed to do this, or the request came over plain HTTP when HTTPS is required.", "the caller may not do this", nil},
-	404: {"NotFound", 404, "No such pipeline or run, or one the caller may not read.", "no such run", nil},
-	409: {"Conflict", 409, "The run has already finished.", "the run has already finished", nil},
+	404: {"NotFound", 404, "No such pipeline, run or dead letter, or one the caller may not read.", "no such run", nil},
+	409: {"Conflict", 409, "The run's status does not allow this: a cancel of a run that has finished, a re-run of one that has not, a requeue of a dead letter whose run is not failed.", "the run has already finished", nil},
 	413: {"PayloadTooLarge", 413, "The request body is over the limit (1 MiB by default).", "the request body is over 1048576 bytes", nil},
 	422: {"UnprocessableEntity", 422, "A well-typed value of the body breaks a constraint of the spec; `errors` names every offending field.", "the request body does not satisfy the pipeline's input types", nil},
 	429: {"TooManyRequests", 429, "Rate limited: the caller has used the route's quota.", "rate limit exceeded; retry in 6s", []string{hdrRetryAfter, hdrRateLimitPolicy, hdrRateLimit}},
@@ -179,7 +179,7 @@ func (g *gen) parameter(name string) *openapi3.ParameterRef {
 	if c.Parameters == nil {
 		c.Parameters = openapi3.ParametersMap{}
 	}
-	key := map[string]string{"pipeline_id": "PipelineID", "run_id": "RunID", "file": "ConsoleFile"}[name]
+	key := map[string]string{"pipeline_id": "PipelineID", "run_id": "RunID", "file": "ConsoleFile", "dead_letter_id": "DeadLetterID"}[name]
 	if key == "" {
 		g.fail("unknown path parameter %s", name)
 		key = name
@@ -198,6 +198,10 @@ func (g *gen) parameter(name string) *openapi3.ParameterRef {
 			v = openapi3.NewPathParameter(name).WithSchema(str(""))
 			v.Description = "The run's id, as execute answered it."
 			v.Example = exampleRunID
+		case "dead_letter_id":
+			v = openapi3.NewPathParameter(name).WithSchema(str(""))
+			v.Description = "The dead letter's id, as GET /dead-letters lists it."
+			v.Example = "cl8wMUpEUTRaNlg4TjVLMk0zUDRRNVI2UzdUOC9iLy0x"
 		case "file":
 			file := str("")
 			file.Pattern = "^[a-z0-9][a-z0-9._-]*$"

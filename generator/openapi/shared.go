@@ -37,8 +37,9 @@ func (g *gen) sharedSchemas() {
 	g.define(g.run, g.runSchema("A run of a pipeline.", nil, sref(anyOutputs)))
 
 	g.define(g.runAccepted, object("A run that was started (or, with the same Idempotency-Key, the run an earlier request started).", []string{"run_id", "status"}, openapi3.Schemas{
-		"run_id": sref(withExample(str("The run's id; read the run at /runs/{run_id}."), exampleRunID)),
-		"status": sref(withEnum(str("The run's status."), g.runStatuses...)),
+		"run_id":   sref(withExample(str("The run's id; read the run at /runs/{run_id}."), exampleRunID)),
+		"status":   sref(withEnum(str("The run's status."), g.runStatuses...)),
+		"rerun_of": sref(withExample(str("For a re-run (POST /runs/{run_id}/rerun): the run whose inputs it runs again."), exampleRunID)),
 	}))
 
 	runs := openapi3.NewArraySchema()
@@ -53,6 +54,26 @@ func (g *gen) sharedSchemas() {
 	ids.Items = sref(str(""))
 	ids.Description = "Pipeline ids, in spec order."
 	g.define(g.pipelineList, object("The pipelines the caller may read.", []string{"pipelines"}, openapi3.Schemas{"pipelines": sref(ids)}))
+
+	index := nullable(withMin(integer("For an element of a map task: its index in the list; null for a task that is not one."), 0))
+	g.define(g.deadLetter, object("A task execution the broker gave up on: it failed permanently, or used up its deliveries. Its run failed.", []string{"id", "pipeline_id", "run_id", "task", "index", "attempts", "last_error", "exhausted", "time"}, openapi3.Schemas{
+		"id":          sref(withExample(str("The dead letter's id, for POST /dead-letters/{dead_letter_id}/requeue."), "cl8wMUpEUTRaNlg4TjVLMk0zUDRRNVI2UzdUOC9iLy0x")),
+		"pipeline_id": sref(str("The pipeline of the run.")),
+		"run_id":      sref(withExample(str("The run the execution belongs to."), exampleRunID)),
+		"task":        sref(str("The task.")),
+		"index":       sref(index),
+		"attempts":    sref(withMin(integer("How many times the execution was delivered."), 1)),
+		"last_error":  sref(str("Why it was given up on: the task's last error, or that its deliveries ran out.")),
+		"exhausted":   sref(boolean("Whether the broker's delivery limit was used up, rather than a permanent failure ending it.")),
+		"time":        sref(dateTime("When it was dead-lettered.")),
+	}))
+	dls := openapi3.NewArraySchema()
+	dls.Items = g.ref(g.deadLetter)
+	dls.Description = "The dead letters, newest first."
+	g.define(g.deadLetterList, object("A page of dead letters.", []string{"dead_letters"}, openapi3.Schemas{
+		"dead_letters": sref(dls),
+		"next_cursor":  sref(str("Pass as `cursor` to read the next page; absent on the last page.")),
+	}))
 
 	g.define(g.pipeline, pipelineSchema())
 	g.define(g.graph, graphSchema())
@@ -117,6 +138,7 @@ func (g *gen) runSchema(description string, pipelineIDs []any, outputs *openapi3
 		"tasks":       sref(tasks),
 		"outputs":     outputs,
 		"error":       sref(nullable(str("Why the run failed: the failed task and its error; null unless it failed."))),
+		"rerun_of":    sref(withExample(str("For a re-run: the run whose inputs this one runs again; absent otherwise."), exampleRunID)),
 	})
 }
 
@@ -152,7 +174,7 @@ func pipelineSchema() *openapi3.Schema {
 	})
 	actions := openapi3.NewArraySchema()
 	actions.Items = sref(withEnum(str(""), "read", "execute", "write"))
-	actions.Description = "The actions the caller holds on the pipeline: `read` (see it and its runs), `execute` (start runs), `write` (cancel runs)."
+	actions.Description = "The actions the caller holds on the pipeline: `read` (see it and its runs), `execute` (start and re-run runs), `write` (cancel runs, see and requeue dead letters)."
 	return object("A pipeline: its inputs, outputs and tasks.", []string{"id", "inputs", "outputs", "tasks", "actions"}, openapi3.Schemas{
 		"id":          sref(str("The pipeline's id.")),
 		"description": sref(str("What the pipeline does.")),

@@ -302,8 +302,10 @@ func (p *parser) root(s *Spec, n *yaml.Node) {
 
 func (p *parser) service(k, n *yaml.Node) *Service {
 	svc := &Service{Pos: p.pos(k)}
-	p.mapping(n, "service", serviceKeys, func(key string, _, v *yaml.Node) {
+	p.mapping(n, "service", serviceKeys, func(key string, kk, v *yaml.Node) {
 		switch key {
+		case "retention":
+			svc.Retention = p.retention(kk, v, "service.retention")
 		case "title":
 			svc.Title = p.str(v, "service.title")
 		case "version":
@@ -453,9 +455,24 @@ func (p *parser) pipeline(k, n *yaml.Node) *Pipeline {
 			pl.Timeout = p.str(v, what+" timeout")
 		case "rate_limit":
 			pl.RateLimit = p.str(v, what+" rate_limit")
+		case "retention":
+			pl.Retention = p.retention(kk, v, what+" retention")
 		}
 	})
 	return pl
+}
+
+func (p *parser) retention(k, n *yaml.Node, what string) *Retention {
+	r := &Retention{Pos: p.pos(k)}
+	p.mapping(n, what, retentionKeys, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "max_age":
+			r.MaxAge = p.str(v, what+" max_age")
+		case "max_runs":
+			r.MaxRuns = p.integer(v, what+" max_runs")
+		}
+	})
+	return r
 }
 
 func (p *parser) security(k, n *yaml.Node) *Security {

@@ -69,6 +69,16 @@ type Service struct {
 	Title       Str
 	Version     Str
 	Description Str
+	// Retention is service.retention; nil when absent.
+	Retention *Retention
+}
+
+// Retention is a `retention` mapping (of the service, or of a pipeline):
+// how long and how many finished runs are kept.
+type Retention struct {
+	Pos     diag.Pos
+	MaxAge  Str
+	MaxRuns Int
 }
 
 // TypeDef is a named type under `types`: an object type with Fields, or a
@@ -148,6 +158,8 @@ type Pipeline struct {
 	OutputsPos      diag.Pos
 	Timeout         Str
 	RateLimit       Str
+	// Retention is the pipeline's own retention; nil when absent.
+	Retention *Retention
 }
 
 // Security is the `security` section.

@@ -68,6 +68,11 @@ type Routes struct {
 	GetRun        Route
 	CancelRun     Route
 	RunEvents     Route
+	// RerunRun, ListDeadLetters and RequeueDeadLetter are zero in clients
+	// generated before those routes existed; their methods then fail.
+	RerunRun          Route
+	ListDeadLetters   Route
+	RequeueDeadLetter Route
 }
 
 // Option configures a Client.

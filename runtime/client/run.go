@@ -48,6 +48,8 @@ type Run struct {
 	// Error names the failed task and its error, or says why the run was
 	// cancelled or timed out; empty for a run that succeeded.
 	Error string `json:"error"`
+	// RerunOf is the run this one re-runs (RerunRun), if any.
+	RerunOf string `json:"rerun_of,omitempty"`
 }
 
 // TaskState is the state of one task of a run.

@@ -68,6 +68,9 @@ const (
 	EnvMetricsAddr = "TASKWIRE_METRICS_ADDR"
 	// EnvWorkers is how many task executions a process runs at once.
 	EnvWorkers = "TASKWIRE_WORKERS"
+	// EnvReplicas is the replication factor of the JetStream streams and
+	// buckets (1, or 3 in a cluster of three or more servers).
+	EnvReplicas = "TASKWIRE_NATS_REPLICAS"
 )
 
 // Config says how a service process runs: its role and the NATS server it
@@ -103,6 +106,9 @@ type Config struct {
 
 	backend *natsjs.Backend
 	log     *slog.Logger
+	// replicas is -nats-replicas (or its variable) as given, checked by
+	// Validate.
+	replicas string
 }
 
 // Flags registers on fs, with defaults read through getenv (flags override
@@ -146,8 +152,24 @@ func Flags(fs *flag.FlagSet, service string, getenv func(string) string) *Config
 		c.Workers = n
 		return nil
 	})
+	c.replicas = getenv(EnvReplicas)
+	fs.Func("nats-replicas", fmt.Sprintf("replicas of every JetStream stream and bucket: 1, or 3 in a cluster (default $%s, else 1)", EnvReplicas), func(s string) error {
+		c.replicas = s
+		return nil
+	})
 	c.Role = Role(role)
 	return c
+}
+
+// MaxReplicas is the largest replication factor JetStream allows.
+const MaxReplicas = 5
+
+func parseReplicas(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxReplicas {
+		return 0, fmt.Errorf("replicas %q: want a number from 1 to %d (3 for a cluster of three servers)", s, MaxReplicas)
+	}
+	return n, nil
 }
 
 // Prefix returns the JetStream prefix of a service: its name upper-cased,
@@ -182,6 +204,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Broker == "" && c.Role != RoleAll {
 		return fmt.Errorf("role %s needs a broker: set -broker or $%s", c.Role, EnvBroker)
+	}
+	if c.replicas != "" {
+		n, err := parseReplicas(c.replicas)
+		if err != nil {
+			return fmt.Errorf("-nats-replicas (or $%s): %w", EnvReplicas, err)
+		}
+		c.NATS.Replicas = n
 	}
 	return nil
 }
@@ -295,12 +324,21 @@ func (c *Config) ServerOptions() []httpapi.Option {
 func (c *Config) Tracing() bool { return c.tracing != nil }
 
 // Resume carries forward the runs that earlier API processes left
-// unfinished (see runtime.Engine.Resume); in memory there are none.
+// unfinished (see runtime.Engine.Resume), then reconciles them with the
+// broker (runtime.Engine.Reconcile: executions a broker crash lost are
+// enqueued again; the engine goes on doing so periodically); in memory
+// there are none.
 func (c *Config) Resume(ctx context.Context, e *runtime.Engine) error {
 	if c.backend == nil {
 		return nil
 	}
-	return e.Resume(ctx)
+	if err := e.Resume(ctx); err != nil {
+		return err
+	}
+	if _, err := e.Reconcile(ctx); err != nil {
+		return err
+	}
+	return nil
 }
 
 // RunWorker executes reg's tasks from the broker, workers at a time

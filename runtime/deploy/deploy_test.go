@@ -90,3 +90,37 @@ func TestWorkersFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestReplicasFlag(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		args []string
+		want int
+		bad  bool
+	}{
+		{"", nil, 0, false}, // natsjs's default, 1
+		{"3", nil, 3, false},
+		{"3", []string{"-nats-replicas", "1"}, 1, false},
+		{"", []string{"-nats-replicas", "0"}, 0, true},
+		{"", []string{"-nats-replicas", "7"}, 0, true},
+		{"three", nil, 0, true},
+	} {
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		d := Flags(fs, "svc", func(k string) string {
+			if k == EnvReplicas {
+				return c.env
+			}
+			return ""
+		})
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		err := d.Validate()
+		if (err != nil) != c.bad || (!c.bad && d.NATS.Replicas != c.want) {
+			t.Errorf("env %q args %v: replicas %d, %v", c.env, c.args, d.NATS.Replicas, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), EnvReplicas) {
+			t.Errorf("the error does not name %s: %v", EnvReplicas, err)
+		}
+	}
+}

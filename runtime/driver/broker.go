@@ -18,17 +18,25 @@ type TaskMessage struct {
 	Task       string `json:"task"`
 	// Index is the element of a map task, or -1.
 	Index int `json:"index"`
+	// Gen is the run's generation (RunRecord.Generation) when the message
+	// was made: a run reopened by a requeue enqueues its tasks again under
+	// new identities, which a broker's deduplication must not drop.
+	Gen int `json:"gen,omitempty"`
 	// Trace is the W3C traceparent of the run's span, when the run is
 	// traced. A broker carries it in a message header.
 	Trace string `json:"-"`
 }
 
-// ID returns the message's deterministic identity, "runID/task/index", for
-// broker-side deduplication of repeated enqueues (for example the
-// Nats-Msg-Id header). Retries redeliver the same message, so the attempt
-// is not part of it.
+// ID returns the message's deterministic identity, "runID/task/index" (and
+// "/gN" in generation N > 0 of the run), for broker-side deduplication of
+// repeated enqueues (for example the Nats-Msg-Id header). Retries redeliver
+// the same message, so the attempt is not part of it.
 func (m TaskMessage) ID() string {
-	return m.RunID + "/" + m.Task + "/" + strconv.Itoa(m.Index)
+	id := m.RunID + "/" + m.Task + "/" + strconv.Itoa(m.Index)
+	if m.Gen > 0 {
+		id += "/g" + strconv.Itoa(m.Gen)
+	}
+	return id
 }
 
 // Broker carries task messages from whoever makes a task ready to the
@@ -76,6 +84,9 @@ type Delivery interface {
 // DeadLetter records a task message a broker gave up on: it failed
 // permanently (Delivery.Term) or used up its deliveries.
 type DeadLetter struct {
+	// ID names the dead letter in the API (DeadLetterID of its run, task
+	// and index): a later dead letter of the same execution replaces it.
+	ID string `json:"id"`
 	// MessageID is the task message's ID (TaskMessage.ID).
 	MessageID  string `json:"message_id"`
 	RunID      string `json:"run_id"`
@@ -95,6 +106,6 @@ type DeadLetter struct {
 
 // NewDeadLetter returns the dead letter of m after deliveries deliveries.
 func NewDeadLetter(m TaskMessage, deliveries int, reason string, exhausted bool, now time.Time) DeadLetter {
-	return DeadLetter{MessageID: m.ID(), RunID: m.RunID, PipelineID: m.PipelineID, Task: m.Task, Index: m.Index,
+	return DeadLetter{ID: DeadLetterID(m.RunID, m.Task, m.Index), MessageID: m.ID(), RunID: m.RunID, PipelineID: m.PipelineID, Task: m.Task, Index: m.Index,
 		Reason: reason, Deliveries: deliveries, Exhausted: exhausted, Time: now}
 }

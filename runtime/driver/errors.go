@@ -33,6 +33,11 @@ var (
 	// ErrNoChange may be returned by a Store.Update function to leave the
 	// record unchanged; Update then returns nil.
 	ErrNoChange = errors.New("no change")
+	// ErrUnavailable is wrapped by backend errors that say the backend
+	// could not be reached or could not answer for now (a broker restart,
+	// a leader election) rather than that the request was wrong: the same
+	// request may succeed later.
+	ErrUnavailable = errors.New("backend unavailable")
 )
 
 // RunError is the error of a run that did not succeed, as returned by

@@ -27,6 +27,8 @@ type MemoryBroker struct {
 	timers  map[*time.Timer]struct{}
 	pending sync.WaitGroup // running timer callbacks
 	dead    []DeadLetter
+	deadSeq []uint64 // recording order of dead, for list cursors
+	seq     uint64
 }
 
 // BrokerOption configures a MemoryBroker.
@@ -158,10 +160,65 @@ func (b *MemoryBroker) DeadLetters() []DeadLetter {
 func (b *MemoryBroker) deadLetter(d *memDelivery, reason string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	dl := NewDeadLetter(d.msg, d.attempt, reason, false, time.Now())
+	b.removeDeadLocked(dl.ID) // a later dead letter of an execution replaces the earlier
 	if len(b.dead) == maxDeadLetters {
-		b.dead = append(b.dead[:0], b.dead[1:]...)
+		b.dead, b.deadSeq = append(b.dead[:0], b.dead[1:]...), append(b.deadSeq[:0], b.deadSeq[1:]...)
 	}
-	b.dead = append(b.dead, NewDeadLetter(d.msg, d.attempt, reason, false, time.Now()))
+	b.seq++
+	b.dead, b.deadSeq = append(b.dead, dl), append(b.deadSeq, b.seq)
+}
+
+func (b *MemoryBroker) removeDeadLocked(id string) {
+	for i := range b.dead {
+		if b.dead[i].ID == id {
+			b.dead, b.deadSeq = append(b.dead[:i], b.dead[i+1:]...), append(b.deadSeq[:i], b.deadSeq[i+1:]...)
+			return
+		}
+	}
+}
+
+var _ DeadLetterStore = (*MemoryBroker)(nil)
+
+// ListDeadLetters implements DeadLetterStore.
+func (b *MemoryBroker) ListDeadLetters(ctx context.Context, opts DeadLetterListOptions) (DeadLetterPage, error) {
+	if err := ctx.Err(); err != nil {
+		return DeadLetterPage{}, err
+	}
+	b.mu.Lock()
+	n := len(b.dead)
+	dls, seqs := make([]DeadLetter, n), make([]uint64, n)
+	for i := range n { // newest first
+		dls[i], seqs[i] = b.dead[n-1-i], b.deadSeq[n-1-i]
+	}
+	b.mu.Unlock()
+	return opts.Page("m", dls, seqs)
+}
+
+// GetDeadLetter implements DeadLetterStore.
+func (b *MemoryBroker) GetDeadLetter(ctx context.Context, id string) (DeadLetter, error) {
+	if err := ctx.Err(); err != nil {
+		return DeadLetter{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, dl := range b.dead {
+		if dl.ID == id {
+			return dl, nil
+		}
+	}
+	return DeadLetter{}, fmt.Errorf("%w: %q", ErrDeadLetterNotFound, id)
+}
+
+// DeleteDeadLetter implements DeadLetterStore.
+func (b *MemoryBroker) DeleteDeadLetter(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.removeDeadLocked(id)
+	return nil
 }
 
 func (d *memDelivery) Message() TaskMessage { return d.msg }

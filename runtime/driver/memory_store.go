@@ -148,6 +148,7 @@ func (s *MemoryStore) Update(ctx context.Context, runID string, fn func(*RunReco
 	was := e.rec.Status.Terminal()
 	err := fn(e.rec)
 	now := !was && e.rec.Status.Terminal()
+	reopened := was && !e.rec.Status.Terminal()
 	e.mu.Unlock()
 	if errors.Is(err, ErrNoChange) {
 		return nil
@@ -161,6 +162,17 @@ func (s *MemoryStore) Update(ctx context.Context, runID string, fn func(*RunReco
 			e.finishedAt = s.now()
 			s.finished = append(s.finished, e)
 		}
+		s.mu.Unlock()
+	}
+	if reopened { // a failed run requeued: no longer evictable
+		s.mu.Lock()
+		for i, f := range s.finished {
+			if f == e {
+				s.finished = append(s.finished[:i], s.finished[i+1:]...)
+				break
+			}
+		}
+		e.finishedAt = time.Time{}
 		s.mu.Unlock()
 	}
 	return nil

@@ -199,3 +199,31 @@ func TestMemoryStoreIdempotencyAndUpdate(t *testing.T) {
 		t.Fatalf("unfinished %v %v", ids, err)
 	}
 }
+
+// A failed run reopened (a dead letter requeued) is going again: neither
+// the TTL nor the cap evicts it, and its TTL counts from its new end.
+func TestMemoryStoreReopenedRunIsNotEvicted(t *testing.T) {
+	clock := newFakeClock()
+	s := NewMemoryStore(WithTTL(time.Minute), WithMaxRuns(2), WithStoreClock(clock.Now))
+	ctx := context.Background()
+	storeRun(t, s, "r", "p", RunFailed)
+	clock.Advance(30 * time.Second)
+	setStatus(t, s, "r", RunRunning)
+	clock.Advance(time.Hour)
+	storeRun(t, s, "x", "p", RunRunning)
+	if _, err := s.Get(ctx, "r"); err != nil {
+		t.Fatalf("reopened run evicted by TTL: %v", err)
+	}
+	if _, _, err := s.Create(ctx, &RunRecord{ID: "y", PipelineID: "p", Status: RunPending}); !errors.Is(err, ErrStoreFull) {
+		t.Fatalf("cap evicted a reopened run: %v", err)
+	}
+	setStatus(t, s, "r", RunSucceeded)
+	clock.Advance(59 * time.Second)
+	if _, err := s.Get(ctx, "r"); err != nil {
+		t.Fatalf("evicted before its new TTL: %v", err)
+	}
+	clock.Advance(time.Second)
+	if _, err := s.Get(ctx, "r"); !errors.Is(err, ErrRunNotFound) {
+		t.Fatalf("not evicted after its new TTL: %v", err)
+	}
+}

@@ -62,7 +62,9 @@ type Run struct {
 	Outputs map[string]Value `json:"outputs,omitempty"`
 	// Error names the failed task and its error, or says why the run was
 	// cancelled or timed out; empty for a succeeded run.
-	Error    string `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// RerunOf is the run this one re-runs (Engine.Rerun), if any.
+	RerunOf  string `json:"rerun_of,omitempty"`
 	timedOut bool
 }
 
@@ -101,6 +103,11 @@ type RunRecord struct {
 	FinishedAt     time.Time `json:"finished_at,omitzero"`
 	// Deadline is when the pipeline timeout expires; zero means none.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// RerunOf is the run this one re-runs, if any.
+	RerunOf string `json:"rerun_of,omitempty"`
+	// Generation counts the times the run was reopened after failing (a
+	// dead letter requeued); task messages carry it (TaskMessage.Gen).
+	Generation int `json:"generation,omitempty"`
 	// Outputs names the values a succeeded run returns.
 	Outputs []string `json:"outputs"`
 	// Values holds the pipeline inputs and every task output produced.
@@ -158,6 +165,7 @@ func (rec *RunRecord) View() *Run {
 		StartedAt:  rec.StartedAt,
 		FinishedAt: rec.FinishedAt,
 		Error:      rec.Error,
+		RerunOf:    rec.RerunOf,
 		Tasks:      make(map[string]TaskState, len(rec.Tasks)),
 		timedOut:   rec.TimedOut,
 	}

@@ -108,11 +108,13 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route, h
 	h.ServeHTTP(w, r)
 }
 
-// changesState reports whether a route's requests change state (start or
-// cancel runs, or whatever a user route granted execute or write does), so
-// that an intent record precedes their handler.
+// changesState reports whether a route's requests change state (start,
+// cancel or re-run runs, requeue dead letters, or whatever a user route
+// granted execute or write does), so that an intent record precedes their
+// handler. A GET changes nothing, whatever action it needs (listing dead
+// letters needs write).
 func changesState(rt *Route) bool {
-	return rt.Action == ActionExecute || rt.Action == ActionWrite
+	return (rt.Action == ActionExecute || rt.Action == ActionWrite) && rt.Method != http.MethodGet && rt.Method != http.MethodHead
 }
 
 // forbid answers 403 for a principal that lacks action on pipeline.

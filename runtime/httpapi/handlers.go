@@ -373,6 +373,9 @@ func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, runtime.ErrShuttingDown):
 		w.Header().Set("Retry-After", "5")
 		writeProblem(w, r, http.StatusServiceUnavailable, "the server is shutting down")
+	case errors.Is(err, runtime.ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, r, http.StatusServiceUnavailable, "the backend is unavailable for now (a broker restart or failover); retry")
 	case errors.Is(err, runtime.ErrStoreFull):
 		w.Header().Set("Retry-After", "5")
 		writeProblem(w, r, http.StatusServiceUnavailable, "too many runs are in progress")
@@ -512,6 +515,8 @@ type runView struct {
 	Tasks      map[string]taskView      `json:"tasks"`
 	Outputs    map[string]runtime.Value `json:"outputs"`
 	Error      *string                  `json:"error"`
+	// RerunOf is the run this one re-runs (POST /runs/{run_id}/rerun).
+	RerunOf string `json:"rerun_of,omitempty"`
 }
 
 type taskView struct {
@@ -542,6 +547,7 @@ func viewRun(run *runtime.Run) runView {
 		RunID: run.ID, PipelineID: run.PipelineID, Status: run.Status,
 		CreatedAt: run.CreatedAt.UTC(), StartedAt: optTime(run.StartedAt), FinishedAt: optTime(run.FinishedAt),
 		Tasks: make(map[string]taskView, len(run.Tasks)), Outputs: run.Outputs, Error: optString(run.Error),
+		RerunOf: run.RerunOf,
 	}
 	if v.Outputs == nil {
 		v.Outputs = map[string]runtime.Value{}

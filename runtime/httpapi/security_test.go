@@ -395,7 +395,7 @@ func TestExpiredKey(t *testing.T) {
 // public health check answers 401 without credentials.
 func TestEveryRouteNeedsCredentials(t *testing.T) {
 	f := newFixture(t, setup{})
-	paths := strings.NewReplacer("{pipeline_id}", "secure_demo_pipeline", "{run_id}", "r_missing", "{file}", "console.js")
+	paths := strings.NewReplacer("{pipeline_id}", "secure_demo_pipeline", "{run_id}", "r_missing", "{file}", "console.js", "{dead_letter_id}", "dl_missing")
 	routes := f.srv.Routes()
 	if len(routes) < 11 {
 		t.Fatalf("route table has %d routes", len(routes))

@@ -259,8 +259,14 @@ func (s *Server) handlerFor(rt *Route) (http.HandlerFunc, error) {
 		return s.getRun, nil
 	case route.CancelRun:
 		return s.cancelRun, nil
+	case route.RerunRun:
+		return s.rerunRun, nil
 	case route.RunEvents:
 		return s.runEvents, nil
+	case route.ListDeadLetters:
+		return s.listDeadLetters, nil
+	case route.RequeueDead:
+		return s.requeueDeadLetter, nil
 	case route.OpenAPI:
 		return s.openAPI, nil
 	case route.Docs:

@@ -93,6 +93,11 @@ type Options struct {
 	// Values over 4 KiB are kept in the object store PREFIX_VALUES, in
 	// chunks below the server's max payload. Default DefaultMaxValueSize.
 	MaxValueSize int64
+	// OutageRetry is how long a write of a run's state is retried, with
+	// backoff, while the server is unreachable or without a JetStream
+	// leader (a restart, a failover), before the transition fails. Default
+	// DefaultOutageRetry; negative writes once.
+	OutageRetry time.Duration
 	// MemoryStorage keeps streams and buckets in memory instead of files:
 	// faster, but a server restart loses everything.
 	MemoryStorage bool
@@ -128,6 +133,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxValueSize <= 0 {
 		o.MaxValueSize = DefaultMaxValueSize
+	}
+	if o.OutageRetry == 0 {
+		o.OutageRetry = DefaultOutageRetry
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -202,6 +210,9 @@ func New(ctx context.Context, nc *nats.Conn, opts Options) (*Backend, error) {
 	opts = opts.withDefaults()
 	if !validName(opts.Prefix) {
 		return nil, fmt.Errorf("natsjs: prefix %q: use letters, digits, - and _", opts.Prefix)
+	}
+	if opts.Replicas > 5 {
+		return nil, fmt.Errorf("natsjs: %d replicas: JetStream allows 1 to 5", opts.Replicas)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -362,8 +373,11 @@ func (b *Backend) onMaxDeliveries(m *nats.Msg) {
 	}()
 }
 
-// Store returns the backend's run store.
-func (b *Backend) Store() driver.Store { return b.store }
+// Store returns the backend's run store, whose updates ride out outages
+// of up to Options.OutageRetry.
+func (b *Backend) Store() driver.Store {
+	return outageStore{Store: b.store, bound: max(b.opts.OutageRetry, 0)}
+}
 
 // Broker returns the backend's task broker.
 func (b *Backend) Broker() driver.Broker { return b.broker }

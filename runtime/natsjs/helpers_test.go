@@ -51,6 +51,8 @@ const (
 	// envAPI makes the process an API process serving pass3 over HTTP
 	// (security off) and writing its address to api-addr in envDir.
 	envAPI = "TASKWIRE_NATSJS_TEST_API"
+	// envReplicas sets testOptions' Replicas (the cluster test).
+	envReplicas = "TASKWIRE_NATSJS_TEST_REPLICAS"
 )
 
 // apiMain runs an API process (an engine without workers behind an HTTP
@@ -75,7 +77,11 @@ func apiMain() int {
 		fmt.Fprintln(os.Stderr, "api:", err)
 		return 1
 	}
-	e := runtime.New(reg, runtime.WithBackend(b), runtime.WithWorkers(0))
+	opts := []runtime.Option{runtime.WithBackend(b), runtime.WithWorkers(0)}
+	if d, err := time.ParseDuration(os.Getenv(envReconcile)); err == nil {
+		opts = append(opts, runtime.WithReconcileInterval(d))
+	}
+	e := runtime.New(reg, opts...)
 	defer e.Shutdown(context.Background())
 	if err := e.Resume(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "api: resume:", err)
@@ -113,9 +119,11 @@ func testOptions() Options {
 	if d, err := time.ParseDuration(os.Getenv(envAckWait)); err == nil {
 		ackWait = d
 	}
+	replicas, _ := strconv.Atoi(os.Getenv(envReplicas))
 	return Options{
 		AckWait:    ackWait,
 		MaxDeliver: maxDeliver,
+		Replicas:   replicas,
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}
 }
@@ -126,6 +134,9 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(envAPI) == "1" {
 		os.Exit(apiMain())
+	}
+	if os.Getenv(envServer) == "1" {
+		os.Exit(serverMain())
 	}
 	os.Exit(m.Run())
 }

@@ -362,7 +362,7 @@ func TestStoreUpdateCompareAndSwap(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	got, err := stores[1].(*Store).Record(ctx, "R1")
+	got, err := stores[1].(recordReader).Record(ctx, "R1")
 	if err != nil {
 		t.Fatal(err)
 	}

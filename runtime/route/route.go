@@ -25,7 +25,7 @@ const (
 	Read Action = "read"
 	// Execute starts runs.
 	Execute Action = "execute"
-	// Write cancels runs.
+	// Write cancels runs, and lists and requeues dead letters.
 	Write Action = "write"
 )
 
@@ -40,7 +40,10 @@ const (
 	ListRuns         = "list_runs"
 	GetRun           = "get_run"
 	CancelRun        = "cancel_run"
+	RerunRun         = "rerun_run"
 	RunEvents        = "run_events"
+	ListDeadLetters  = "list_dead_letters"
+	RequeueDead      = "requeue_dead_letter"
 	OpenAPI          = "openapi"
 	Docs             = "docs"
 	Console          = "console"
@@ -101,7 +104,10 @@ var fixed = []Route{
 	{Method: http.MethodGet, Path: "/runs", OperationID: ListRuns, Action: Read, Tag: "runs", Summary: "List runs the caller may read"},
 	{Method: http.MethodGet, Path: "/runs/{run_id}", OperationID: GetRun, Action: Read, Tag: "runs", Summary: "Read a run"},
 	{Method: http.MethodPost, Path: "/runs/{run_id}/cancel", OperationID: CancelRun, Action: Write, Tag: "runs", Summary: "Cancel a run"},
+	{Method: http.MethodPost, Path: "/runs/{run_id}/rerun", OperationID: RerunRun, Action: Execute, Tag: "runs", Summary: "Start a new run with the inputs of a finished run"},
 	{Method: http.MethodGet, Path: "/runs/{run_id}/events", OperationID: RunEvents, Action: Read, Tag: "runs", Summary: "Stream a run's events (Server-Sent Events)"},
+	{Method: http.MethodGet, Path: "/dead-letters", OperationID: ListDeadLetters, Action: Write, Tag: "dead-letters", Summary: "List the task executions given up on, of pipelines the caller may write"},
+	{Method: http.MethodPost, Path: "/dead-letters/{dead_letter_id}/requeue", OperationID: RequeueDead, Action: Write, Tag: "dead-letters", Summary: "Deliver a dead-lettered task again in its run"},
 	{Method: http.MethodGet, Path: "/openapi.json", OperationID: OpenAPI, Tag: "meta", Summary: "This API's OpenAPI document"},
 	{Method: http.MethodGet, Path: "/docs", OperationID: Docs, Tag: "meta", Summary: "API documentation page"},
 	{Method: http.MethodGet, Path: "/ui/", OperationID: Console, Public: true, AddressLimit: &ConsoleRate, Tag: "meta", Summary: "The console: a web page to watch and run pipelines"},

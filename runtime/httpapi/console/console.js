@@ -308,6 +308,7 @@
       else if (parts[0] === 'pipelines' && parts.length === 2) await pipelineView(parts[1], signal);
       else if (parts[0] === 'runs' && parts.length === 1) await runsView(query, signal);
       else if (parts[0] === 'runs' && parts.length === 2) await runView(parts[1], signal);
+      else if (parts[0] === 'dead-letters' && parts.length === 1) await deadLettersView(query, signal);
       else if (parts[0] === 'docs') await docsView(signal);
       else {
         markNav('');
@@ -559,6 +560,7 @@
       fetchGraph(run.pipeline_id, signal),
     ]);
     const canWrite = (p.actions || []).includes('write');
+    const canExecute = (p.actions || []).includes('execute');
     const order = p.tasks.map((t) => t.name);
 
     const statusLine = h('p', { class: 'run-status', id: 'run-status-line' });
@@ -575,6 +577,8 @@
       const terminal = ['succeeded', 'failed', 'cancelled'].includes(run.status);
       cancelBox.replaceChildren(...(!terminal && canWrite
         ? [h('button', { type: 'button', class: 'danger', onclick: cancel }, 'Cancel')]
+        : []), ...(terminal && canExecute
+        ? [h('button', { type: 'button', class: 'secondary', onclick: rerun }, 'Re-run')]
         : []));
       for (const name of order) {
         const t = run.tasks[name] || { status: 'pending', attempts: 0 };
@@ -628,9 +632,28 @@
       }
     }
 
+    // rerun starts a new run with this run's inputs and shows it.
+    async function rerun(ev) {
+      ev.target.disabled = true;
+      try {
+        const res = await api(`/runs/${enc(id)}/rerun`, { method: 'POST', signal });
+        const v = res.ok ? await res.json() : await problemOf(res);
+        if (res.ok) {
+          announce(`Run ${v.run_id} started with the inputs of run ${id}.`);
+          location.hash = `#/runs/${enc(v.run_id)}`;
+        } else {
+          notice.replaceChildren(errorBox(new Problem(res.status, v)));
+          ev.target.disabled = false;
+        }
+      } catch (err) {
+        if (!(err instanceof SignedOut) && !signal.aborted) notice.replaceChildren(errorBox(err));
+      }
+    }
+
     mount(
       h('h1', {}, 'Run ', h('span', { class: 'path' }, id)),
-      h('p', { class: 'lead' }, 'Of pipeline ', h('a', { href: `#/pipelines/${enc(run.pipeline_id)}` }, run.pipeline_id), `, created ${when(run.created_at)}.`),
+      h('p', { class: 'lead' }, 'Of pipeline ', h('a', { href: `#/pipelines/${enc(run.pipeline_id)}` }, run.pipeline_id), `, created ${when(run.created_at)}`,
+        run.rerun_of ? [', a re-run of run ', h('a', { href: `#/runs/${enc(run.rerun_of)}`, class: 'path', id: 'rerun-of' }, run.rerun_of)] : null, '.'),
       h('section', { class: 'panel', 'aria-labelledby': 'state-title' },
         h('h2', { id: 'state-title', class: 'sr-only' }, 'State'),
         statusLine, cancelBox, notice, errors,
@@ -668,6 +691,64 @@
           h('button', { type: 'button', class: 'link', onclick: () => route() }, 'Reload')));
       },
     });
+  }
+
+  // ------------------------------------------------------------ dead letters
+
+  // The task executions the broker gave up on, of the pipelines this
+  // credential may write, each with a Requeue button: the failed run is
+  // running again, and the view goes to it.
+  async function deadLettersView(query, signal) {
+    markNav('dead-letters');
+    setTitle('Dead letters');
+    const cursor = query.get('cursor') || '';
+    const previous = query.getAll('back');
+    const q = new URLSearchParams({ limit: '20' });
+    if (cursor) q.set('cursor', cursor);
+    const page = await apiJSON(`/dead-letters?${q}`, { signal });
+    const go = (c, back) => {
+      const next = new URLSearchParams();
+      if (c) next.set('cursor', c);
+      for (const b of back) next.append('back', b);
+      location.hash = `#/dead-letters${next.toString() ? `?${next}` : ''}`;
+    };
+    const notice = h('div', { class: 'notice', role: 'status' });
+    async function requeue(ev, dl) {
+      ev.target.disabled = true;
+      try {
+        const res = await api(`/dead-letters/${enc(dl.id)}/requeue`, { method: 'POST', signal });
+        const v = res.ok ? await res.json() : await problemOf(res);
+        if (res.ok) {
+          announce(`Task ${dl.task} of run ${dl.run_id} requeued.`);
+          location.hash = `#/runs/${enc(v.run_id)}`;
+        } else {
+          notice.replaceChildren(errorBox(new Problem(res.status, v)));
+          ev.target.disabled = false;
+        }
+      } catch (err) {
+        if (!(err instanceof SignedOut) && !signal.aborted) notice.replaceChildren(errorBox(err));
+      }
+    }
+    const table = page.dead_letters.length
+      ? h('table', {},
+        h('thead', {}, h('tr', {}, ['Run', 'Pipeline', 'Task', 'Attempts', 'Last error', 'When', ''].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, page.dead_letters.map((dl) => h('tr', { 'data-dead-letter': dl.id },
+          h('td', {}, h('a', { href: `#/runs/${enc(dl.run_id)}`, class: 'path' }, dl.run_id)),
+          h('td', {}, h('a', { href: `#/pipelines/${enc(dl.pipeline_id)}` }, dl.pipeline_id)),
+          h('td', { class: 'path' }, dl.index === null || dl.index === undefined ? dl.task : `${dl.task}[${dl.index}]`),
+          h('td', { class: 'num' }, String(dl.attempts)),
+          h('td', {}, h('code', {}, dl.last_error || '')),
+          h('td', { class: 'num' }, when(dl.time)),
+          h('td', {}, h('button', { type: 'button', class: 'secondary', 'aria-label': `Requeue ${dl.task} of run ${dl.run_id}`, onclick: (ev) => requeue(ev, dl) }, 'Requeue'))))))
+      : h('p', { class: 'muted' }, 'No dead letters.');
+    const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of dead letters' },
+      previous.length ? h('button', { type: 'button', class: 'secondary', onclick: () => go(previous[previous.length - 1], previous.slice(0, -1)) }, 'Previous page') : null,
+      page.next_cursor ? h('button', { type: 'button', class: 'secondary', onclick: () => go(page.next_cursor, previous.concat([cursor])) }, 'Next page') : null,
+      h('span', { class: 'muted' }, `Page ${previous.length + 1}`));
+    mount(h('h1', {}, 'Dead letters'),
+      h('p', { class: 'lead' }, 'Task executions given up on (a permanent failure, or deliveries used up), newest first; only of pipelines this credential may write. Requeue one to carry its run on.'),
+      notice,
+      h('section', { class: 'panel', 'aria-label': 'Dead letters' }, table, pager));
   }
 
   // applyEvent folds one lifecycle event into a run.

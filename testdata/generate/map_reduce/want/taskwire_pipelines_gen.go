@@ -67,7 +67,8 @@ var pipelineReportDaily = runtime.Pipeline{
 	Outputs: []runtime.Field{
 		{Name: "report", Type: "Report", Required: true},
 	},
-	Timeout: 15 * time.Minute,
+	Timeout:   15 * time.Minute,
+	Retention: runtime.Retention{MaxAge: 720 * time.Hour, MaxRuns: 100},
 	Input: &schema.Schema{
 		Kind: schema.Object,
 		Name: "ReportDailyInput",
@@ -150,7 +151,8 @@ var pipelineReportSections = runtime.Pipeline{
 	Outputs: []runtime.Field{
 		{Name: "sections", Type: "[]Section", Required: true},
 	},
-	Timeout: time.Minute,
+	Timeout:   time.Minute,
+	Retention: runtime.Retention{MaxAge: 720 * time.Hour, MaxRuns: 5000},
 	Input: &schema.Schema{
 		Kind: schema.Object,
 		Name: "ReportSectionsInput",

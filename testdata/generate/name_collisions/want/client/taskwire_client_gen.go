@@ -72,6 +72,12 @@ type (
 	Event = twclient.Event
 	// EventType names what an Event reports.
 	EventType = twclient.EventType
+	// DeadLetter is a task execution the server's broker gave up on; RequeueDeadLetter delivers it again.
+	DeadLetter = twclient.DeadLetter
+	// DeadLetterPage is one page of ListDeadLetters.
+	DeadLetterPage = twclient.DeadLetterPage
+	// ListDeadLettersOptions filters and pages ListDeadLetters.
+	ListDeadLettersOptions = twclient.ListDeadLettersOptions
 )
 
 // The statuses of a run, and of its tasks.
@@ -107,15 +113,19 @@ func WithIdempotencyKey(key string) StartOption {
 
 // routes are the service's routes that no pipeline owns, from its route table.
 var routes = twclient.Routes{
-	ListPipelines: twclient.Route{Method: "GET", Path: "/pipelines", OperationID: "list_pipelines"},
-	GetRun:        twclient.Route{Method: "GET", Path: "/runs/{run_id}", OperationID: "get_run"},
-	CancelRun:     twclient.Route{Method: "POST", Path: "/runs/{run_id}/cancel", OperationID: "cancel_run"},
-	RunEvents:     twclient.Route{Method: "GET", Path: "/runs/{run_id}/events", OperationID: "run_events"},
+	ListPipelines:     twclient.Route{Method: "GET", Path: "/pipelines", OperationID: "list_pipelines"},
+	GetRun:            twclient.Route{Method: "GET", Path: "/runs/{run_id}", OperationID: "get_run"},
+	CancelRun:         twclient.Route{Method: "POST", Path: "/runs/{run_id}/cancel", OperationID: "cancel_run"},
+	RunEvents:         twclient.Route{Method: "GET", Path: "/runs/{run_id}/events", OperationID: "run_events"},
+	RerunRun:          twclient.Route{Method: "POST", Path: "/runs/{run_id}/rerun", OperationID: "rerun_run"},
+	ListDeadLetters:   twclient.Route{Method: "GET", Path: "/dead-letters", OperationID: "list_dead_letters"},
+	RequeueDeadLetter: twclient.Route{Method: "POST", Path: "/dead-letters/{dead_letter_id}/requeue", OperationID: "requeue_dead_letter"},
 }
 
-// Client calls the service's API. Its methods GetRun, CancelRun, Wait,
-// ListPipelines and Events come from the embedded runtime client; each
-// pipeline adds a Run and a Start method. It is safe for concurrent use.
+// Client calls the service's API. Its methods GetRun, CancelRun, RerunRun,
+// Wait, ListPipelines, Events, ListDeadLetters and RequeueDeadLetter come
+// from the embedded runtime client; each pipeline adds a Run and a Start
+// method. It is safe for concurrent use.
 type Client struct {
 	*twclient.Client
 }

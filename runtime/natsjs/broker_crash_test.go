@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package natsjs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// The nats-server of TestBrokerKilledUnderLoad is this test binary too,
+// so that it can be SIGKILLed like a real server.
+const (
+	envServer = "TASKWIRE_NATSJS_TEST_SERVER"
+	envPort   = "TASKWIRE_NATSJS_TEST_PORT"
+	envStore  = "TASKWIRE_NATSJS_TEST_STORE"
+	// envReconcile sets the API process's WithReconcileInterval.
+	envReconcile = "TASKWIRE_NATSJS_TEST_RECONCILE"
+)
+
+// serverMain runs a JetStream server on envPort with its store in envStore,
+// every write synced (sync_interval: always, the durable setting of
+// docs/scaling.md), until SIGTERM, SIGKILL or its parent goes away.
+func serverMain() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	port, _ := strconv.Atoi(os.Getenv(envPort))
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: os.Getenv(envStore),
+		SyncAlways: true, NoLog: true, NoSigs: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		return 1
+	}
+	go s.Start()
+	if !s.ReadyForConnections(20 * time.Second) {
+		fmt.Fprintln(os.Stderr, "server: not ready")
+		return 1
+	}
+	_ = os.WriteFile(filepath.Join(os.Getenv(envDir), fmt.Sprintf("ready-%d", os.Getpid())), nil, 0o644)
+	<-ctx.Done()
+	s.Shutdown()
+	s.WaitForShutdown()
+	return 0
+}
+
+func startServerProc(t *testing.T, dir, store string, port int) *workerProc {
+	t.Helper()
+	return startWorkerEnv(t, "", dir, 0, envServer+"=1", envWorker+"=0", envPort+"="+strconv.Itoa(port), envStore+"="+store)
+}
+
+// The outside check of issue 13 inside a test: an API process and two
+// worker processes on one nats-server (file storage, every write synced),
+// 1,500 runs submitted over HTTP, the server SIGKILLed a third of the way
+// in and restarted on the same store half a second later. Every accepted
+// run succeeds: enqueues and state writes ride the outage out, starts
+// refused meanwhile (503) are retried with their idempotency key, and the
+// reconciler enqueues again what the crash lost.
+func TestBrokerKilledUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a nats-server process killed under load")
+	}
+	dir, store := t.TempDir(), t.TempDir()
+	port := freePorts(t, 1)[0]
+	srv := startServerProc(t, dir, store, port)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	t.Setenv(envReconcile, "2s")
+	_, base := startAPIProc(t, url, dir)
+	startWorker(t, url, dir, 16)
+	startWorker(t, url, dir, 16)
+	ctx := testCtx(t, 4*time.Minute)
+	hc := &http.Client{Timeout: 30 * time.Second}
+
+	ids := make([]string, outsideRuns)
+	var mu sync.Mutex
+	refused := map[string]int{}
+	start := func(i int) {
+		for attempt := 0; ; attempt++ {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/pipelines/pass3/execute", strings.NewReader(`{"in": `+strconv.Itoa(i)+`}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", "crash-"+strconv.Itoa(i))
+			resp, err := hc.Do(req)
+			why := "no answer"
+			if err == nil {
+				var v struct {
+					RunID string `json:"run_id"`
+				}
+				derr := json.NewDecoder(resp.Body).Decode(&v)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted && derr == nil {
+					ids[i] = v.RunID
+					return
+				}
+				why = strconv.Itoa(resp.StatusCode)
+				if resp.StatusCode < 500 {
+					t.Errorf("execute %d: %d", i, resp.StatusCode)
+					return
+				}
+			}
+			mu.Lock()
+			refused[why]++
+			mu.Unlock()
+			if ctx.Err() != nil || attempt > 600 {
+				t.Errorf("execute %d: still refused (%s)", i, why)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				start(i)
+			}
+		})
+	}
+	for i := range outsideRuns {
+		if i == outsideRuns/3 {
+			srv.kill()
+			time.Sleep(500 * time.Millisecond)
+			startServerProc(t, dir, store, port)
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	deadline := time.Now().Add(150 * time.Second)
+	for i, id := range ids {
+		for {
+			resp, err := hc.Get(base + "/runs/" + id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r struct {
+				Status  string         `json:"status"`
+				Error   string         `json:"error"`
+				Outputs map[string]int `json:"outputs"`
+				Tasks   map[string]struct {
+					Status   string `json:"status"`
+					Attempts int    `json:"attempts"`
+				} `json:"tasks"`
+			}
+			code := resp.StatusCode
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if code == http.StatusOK && err == nil && r.Status == "succeeded" {
+				if r.Outputs["q2"] != i+3 {
+					t.Fatalf("run %d output %v", i, r.Outputs)
+				}
+				break
+			}
+			if code == http.StatusNotFound || r.Status == "failed" || r.Status == "cancelled" || time.Now().After(deadline) || ctx.Err() != nil {
+				t.Fatalf("run %d (%s): %d %s (%q), tasks %+v", i, id, code, r.Status, r.Error, r.Tasks)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	t.Logf("starts refused during the outage and retried: %v", refused)
+}
