@@ -4,18 +4,26 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // TestInitBuildsRunsAndTests scaffolds a service and checks that it passes
 // what its README promises: go mod tidy, go generate, go build, go vet and
 // go test (which drives it over HTTP), with taskwire replaced by this
-// checkout.
+// checkout; then that its binary scales out, as -role api and -role worker
+// on an embedded nats-server.
 func TestInitBuildsRunsAndTests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a scaffolded module; skipped with -short")
@@ -72,6 +80,8 @@ func TestInitBuildsRunsAndTests(t *testing.T) {
 	goCmd("build", "./...")
 	goCmd("vet", "./...")
 	goCmd("test", "-count=1", "./...")
+	goCmd("build", "-o", "hello-bin", ".")
+	scaffoldScalesOut(t, filepath.Join(dir, "hello-bin"))
 
 	// A second init refuses, names the files and changes nothing.
 	before = snapshot(t, dir)
@@ -214,4 +224,80 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// scaffoldScalesOut starts the scaffold's binary as -role api and as
+// -role worker against an embedded nats-server, and runs its pipeline over
+// HTTP: the API process enqueues, the worker process executes.
+func scaffoldScalesOut(t *testing.T, bin string) {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	const key = "sk_scaffold_0123456789abcdefghijklmnopqrstuv"
+	start := func(args ...string) (*exec.Cmd, *lockedBuffer) {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "HELLO_API_KEY="+key, "TASKWIRE_ROLE=", "TASKWIRE_BROKER=")
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd, out
+	}
+	_, apiOut := start("-role", "api", "-broker", ns.ClientURL(), "-addr", "127.0.0.1:0")
+	_, workerOut := start("-role", "worker", "-broker", ns.ClientURL())
+	var base string
+	re := regexp.MustCompile(`Serving on (http://[^ ]+) \(role api, tasks in nats://`)
+	for deadline := time.Now().Add(60 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if m := re.FindStringSubmatch(apiOut.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("the API process did not start:\n%s", apiOut.String())
+	}
+	if !strings.Contains(workerOut.String(), "Worker executing tasks from nats://") {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !strings.Contains(workerOut.String(), "Worker executing tasks from nats://"); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	req, _ := http.NewRequest("POST", base+"/pipelines/welcome/execute?wait=30s", strings.NewReader(`{"name": "  Ada   Lovelace "}`))
+	req.Header.Set("X-API-Key", key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"succeeded"`) || !strings.Contains(string(body), "Ada Lovelace") {
+		t.Fatalf("execute through the api and worker processes: %d %s\napi:\n%s\nworker:\n%s", resp.StatusCode, body, apiOut.String(), workerOut.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's output and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
