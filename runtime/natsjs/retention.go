@@ -48,6 +48,7 @@ func (s *Store) DeleteFinished(ctx context.Context, id string) error {
 		return fmt.Errorf("natsjs: delete run %s: %w", id, err)
 	}
 	s.revs.forget(id)
+	s.vals.deleteRun(ctx, rec)
 	if rec.IdempotencyKey != "" {
 		if err := s.kv.Purge(ctx, idemKey(rec.PipelineID, rec.IdempotencyKey)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			s.log.Warn("taskwire: remove the idempotency key of a deleted run", "run_id", id, "err", err)

@@ -6,8 +6,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/taskwire/taskwire/internal/testutil"
 	"github.com/taskwire/taskwire/runtime"
@@ -135,5 +138,80 @@ func TestReopenedRunIsUnfinishedAgain(t *testing.T) {
 	}
 	if ids, err := b.Store().Unfinished(ctx); err != nil || !slices.Equal(ids, []string{"r1"}) {
 		t.Fatalf("unfinished after the reopening: %v %v", ids, err)
+	}
+}
+
+// A run deleted by retention takes with it what it kept out of its record:
+// its large values in the object store and its map elements' outputs.
+func TestRetentionDeletesValuesKeptOutOfLine(t *testing.T) {
+	s := startServer(t)
+	reg := runtime.NewRegistry()
+	big := strings.Repeat("x", 8<<10) // over the inline size: an object
+	if err := reg.RegisterTask("split", func(_ context.Context, in runtime.Inputs) (any, error) {
+		return []string{big + "1", big + "2", big + "3"}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.RegisterTask("each", func(_ context.Context, in runtime.Inputs) (any, error) {
+		return runtime.Input[string](in, "parts")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.RegisterPipeline(runtime.Pipeline{ID: "wide", Retention: runtime.Retention{MaxRuns: 1},
+		Inputs: []runtime.Field{{Name: "doc", Type: "string", Required: true}},
+		Tasks: []runtime.Task{
+			{Name: "split", Inputs: []string{"doc"}, Output: "parts", Type: "[]string"},
+			{Name: "each", Inputs: []string{"parts"}, Output: "outs", Map: "parts", MapConcurrency: 3},
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Connect(context.Background(), s.ClientURL(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := runtime.New(reg, runtime.WithBackend(b), runtime.WithWorkers(2), runtime.WithRetentionInterval(0))
+	t.Cleanup(func() {
+		_ = e.Shutdown(context.Background())
+		_ = b.Close()
+	})
+	ctx := testCtx(t, 60*time.Second)
+	first, err := e.Run(ctx, "wide", map[string]any{"doc": big}, runtime.StartOptions{})
+	if err != nil || first.Status != runtime.RunSucceeded {
+		t.Fatalf("run: %v %+v", err, first)
+	}
+	vals := b.store.vals
+	count := func(runID string) (objects, elements int) {
+		t.Helper()
+		infos, err := vals.obj.List(ctx)
+		if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+			t.Fatal(err)
+		}
+		for _, info := range infos {
+			if strings.HasPrefix(info.Name, token(runID)+"/") {
+				objects++
+			}
+		}
+		if keys, err := vals.elems.ListKeysFiltered(ctx, token(runID)+".>"); err == nil {
+			for range keys.Keys() {
+				elements++
+			}
+		}
+		return objects, elements
+	}
+	if o, el := count(first.ID); o < 2 || el != 3 {
+		t.Fatalf("before retention: %d objects and %d element outputs of the run, want its input, its list and 3 elements", o, el)
+	}
+	second, err := e.Run(ctx, "wide", map[string]any{"doc": big + "!"}, runtime.StartOptions{})
+	if err != nil || second.Status != runtime.RunSucceeded {
+		t.Fatalf("run: %v %+v", err, second)
+	}
+	if n, err := e.EnforceRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep deleted %d, %v; want the first run", n, err)
+	}
+	if o, el := count(first.ID); o != 0 || el != 0 {
+		t.Errorf("after retention: %d objects and %d element outputs of the deleted run are left", o, el)
+	}
+	if o, el := count(second.ID); o < 2 || el != 3 {
+		t.Errorf("the kept run lost its values: %d objects, %d element outputs", o, el)
 	}
 }

@@ -332,6 +332,16 @@ func (c *valueCache) addLocked(key string, v driver.Value, size int) {
 	}
 }
 
+// forget drops key from the cache.
+func (c *valueCache) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[key]; ok {
+		c.bytes -= c.lru.Remove(e).(*cached).size
+		delete(c.entries, key)
+	}
+}
+
 // do returns the cached value of key, or fetches it with fn, once however
 // many callers ask at the same time.
 func (c *valueCache) do(key string, fn func() (driver.Value, int, error)) (driver.Value, error) {
@@ -363,4 +373,42 @@ func (c *valueCache) do(key string, fn func() (driver.Value, int, error)) (drive
 	f.v, f.err = v, err
 	close(f.done)
 	return v, err
+}
+
+// deleteRun removes what a deleted run kept out of its record: the objects
+// its values refer to and the outputs of its map elements (with the objects
+// they refer to). Objects are named by run, so no other run shares them.
+// Errors are logged, not returned: the record is gone already, and what is
+// left costs space, not correctness.
+func (vs *values) deleteRun(ctx context.Context, rec *driver.RunRecord) {
+	drop := func(name string) {
+		if err := vs.obj.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			vs.log.Warn("taskwire: delete a value of a deleted run", "run_id", rec.ID, "object", name, "err", err)
+		}
+		vs.cache.forget(name)
+	}
+	for _, v := range rec.Values {
+		if r, ok := v.Ref(); ok {
+			if ref, ok := r.(valueRef); ok && ref.Object != "" {
+				drop(ref.Object)
+			}
+		}
+	}
+	keys, err := vs.elems.ListKeysFiltered(ctx, token(rec.ID)+".>")
+	if err != nil {
+		if !errors.Is(err, jetstream.ErrNoKeysFound) {
+			vs.log.Warn("taskwire: list the element outputs of a deleted run", "run_id", rec.ID, "err", err)
+		}
+		return
+	}
+	for key := range keys.Keys() {
+		if e, err := vs.elems.Get(ctx, key); err == nil {
+			if b := e.Value(); len(b) > 1 && b[0] == elementRef {
+				drop(string(b[1:]))
+			}
+		}
+		if err := vs.elems.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			vs.log.Warn("taskwire: delete an element output of a deleted run", "run_id", rec.ID, "key", key, "err", err)
+		}
+	}
 }
