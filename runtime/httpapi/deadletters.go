@@ -4,9 +4,7 @@ package httpapi
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/taskwire/taskwire/runtime"
@@ -46,29 +44,13 @@ func viewDeadLetter(dl runtime.DeadLetter) deadLetterView {
 // pipelines the caller may write, newest first, paged like GET /runs.
 func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	opts := runtime.DeadLetterListOptions{PipelineID: q.Get("pipeline_id"), Cursor: q.Get("cursor"), Limit: runtime.DefaultListLimit}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > MaxPageSize {
-			writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("limit must be between 1 and %d", MaxPageSize))
-			return
-		}
-		opts.Limit = n
-	}
+	opts := runtime.DeadLetterListOptions{PipelineID: q.Get("pipeline_id"), Cursor: q.Get("cursor")}
 	p := s.principal(r)
-	if opts.PipelineID != "" {
-		if info := infoFrom(r); info != nil {
-			info.PipelineID = opts.PipelineID
-		}
-		if s.pipelines[opts.PipelineID] == nil {
-			writeProblem(w, r, http.StatusNotFound, "no such pipeline")
-			return
-		}
-		if !s.policy.allowed(p, ActionWrite, opts.PipelineID) {
-			s.forbid(w, r, ActionWrite, opts.PipelineID)
-			return
-		}
+	limit, ok := s.pageQuery(w, r, p, ActionWrite, opts.PipelineID)
+	if !ok {
+		return
 	}
+	opts.Limit = limit
 	opts.Allow = func(id string) bool { return s.policy.allowed(p, ActionWrite, id) }
 	page, err := s.engine.DeadLetters(r.Context(), opts)
 	if err != nil {

@@ -447,6 +447,36 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 // page for a caller who may read only some pipelines.
 const maxListPages = 8
 
+// pageQuery reads the limit of a listing (runtime.DefaultListLimit when
+// absent) and checks its pipeline filter, if any: the pipeline exists and p
+// holds action on it. Otherwise it answers 400, 404 or 403 and reports false.
+func (s *Server) pageQuery(w http.ResponseWriter, r *http.Request, p *Principal, action Action, pipelineID string) (limit int, ok bool) {
+	limit = runtime.DefaultListLimit
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxPageSize {
+			writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("limit must be between 1 and %d", MaxPageSize))
+			return 0, false
+		}
+		limit = n
+	}
+	if pipelineID == "" {
+		return limit, true
+	}
+	if info := infoFrom(r); info != nil {
+		info.PipelineID = pipelineID
+	}
+	if s.pipelines[pipelineID] == nil {
+		writeProblem(w, r, http.StatusNotFound, "no such pipeline")
+		return 0, false
+	}
+	if !s.policy.allowed(p, action, pipelineID) {
+		s.forbid(w, r, action, pipelineID)
+		return 0, false
+	}
+	return limit, true
+}
+
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts := runtime.ListOptions{PipelineID: q.Get("pipeline_id"), Status: runtime.RunStatus(q.Get("status")), Cursor: q.Get("cursor")}
@@ -454,29 +484,12 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, "status must be one of pending, running, succeeded, failed, cancelled")
 		return
 	}
-	opts.Limit = runtime.DefaultListLimit
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > MaxPageSize {
-			writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("limit must be between 1 and %d", MaxPageSize))
-			return
-		}
-		opts.Limit = n
-	}
 	p := s.principal(r)
-	if opts.PipelineID != "" {
-		if info := infoFrom(r); info != nil {
-			info.PipelineID = opts.PipelineID
-		}
-		if s.pipelines[opts.PipelineID] == nil {
-			writeProblem(w, r, http.StatusNotFound, "no such pipeline")
-			return
-		}
-		if !s.policy.allowed(p, ActionRead, opts.PipelineID) {
-			s.forbid(w, r, ActionRead, opts.PipelineID)
-			return
-		}
+	limit, ok := s.pageQuery(w, r, p, ActionRead, opts.PipelineID)
+	if !ok {
+		return
 	}
+	opts.Limit = limit
 	out := runList{Runs: []runView{}}
 	for range maxListPages {
 		page, err := s.engine.List(r.Context(), opts)
