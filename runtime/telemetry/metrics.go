@@ -12,7 +12,6 @@ package telemetry
 
 import (
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -41,7 +40,7 @@ const UnroutedRoute = "unrouted"
 // Buckets of the duration histograms, in seconds: from a fast request
 // (half a millisecond) to a long run (an hour).
 var (
-	requestBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	requestBuckets = [nRequestBuckets]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 	taskBuckets    = []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60, 300, 900, 3600}
 	syncBuckets    = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}
 )
@@ -52,8 +51,7 @@ var (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	requests     *prometheus.CounterVec
-	requestTime  *prometheus.HistogramVec
+	http         *httpCollector
 	authFailures *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
 	runs         *prometheus.CounterVec
@@ -81,8 +79,7 @@ func NewMetrics() *Metrics {
 	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels)
 	}
-	m.requests = counter("http_requests_total", "HTTP requests answered, by route (operation id) and status code.", "route", "code")
-	m.requestTime = histogram("http_request_duration_seconds", "Time from a request's arrival to its answer, by route.", requestBuckets, "route")
+	m.http = newHTTPCollector()
 	m.authFailures = counter("auth_failures_total", "Requests answered 401, by reason (missing, invalid, expired, rejected).", "reason")
 	m.rateLimited = counter("rate_limited_total", "Requests answered 429, by route.", "route")
 	m.runs = counter("runs_total", "Runs whose end this process recorded, by pipeline and status.", "pipeline", "status")
@@ -98,7 +95,7 @@ func NewMetrics() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.requestTime, m.authFailures, m.rateLimited,
+		m.http, m.authFailures, m.rateLimited,
 		m.runs, m.runTime, m.tasks, m.taskTime, m.retries, m.inProgress,
 		m.auditRecords, m.auditSync, m.auditFails, m.reloadFails,
 	)
@@ -116,13 +113,15 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Route is the request metrics of one route, resolved once so that
-// counting a request costs no label lookup beyond its status code.
+// counting a request costs no label lookup (see http.go).
 type Route struct {
-	m           *Metrics
 	name        string
-	duration    prometheus.Observer
 	rateLimited prometheus.Counter
-	codes       sync.Map // int -> prometheus.Counter
+	shards      [shards]routeShard
+
+	slots  sync.Map // status code -> slot
+	slotMu sync.Mutex
+	codes  []int // by slot
 }
 
 // Route returns the metrics of the route named name (an operation id, or
@@ -133,19 +132,12 @@ func (m *Metrics) Route(name string) *Route {
 	if r, ok := m.routes[name]; ok {
 		return r
 	}
-	r := &Route{m: m, name: name, duration: m.requestTime.WithLabelValues(name), rateLimited: m.rateLimited.WithLabelValues(name)}
+	r := &Route{name: name, rateLimited: m.rateLimited.WithLabelValues(name)}
 	m.routes[name] = r
+	m.http.mu.Lock()
+	m.http.routes = append(m.http.routes, r)
+	m.http.mu.Unlock()
 	return r
-}
-
-// Request counts a request answered with code after took.
-func (r *Route) Request(code int, took time.Duration) {
-	c, ok := r.codes.Load(code)
-	if !ok {
-		c, _ = r.codes.LoadOrStore(code, r.m.requests.WithLabelValues(r.name, strconv.Itoa(code)))
-	}
-	c.(prometheus.Counter).Inc()
-	r.duration.Observe(took.Seconds())
 }
 
 // RateLimited counts a request of the route answered 429.

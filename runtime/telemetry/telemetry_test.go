@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,4 +106,51 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("no line %s", line)
 		}
 	}
+}
+
+// Requests counted from many goroutines at once add up across the shards,
+// and a duration on a bucket's bound falls in that bucket (le).
+func TestRouteCountsAddUp(t *testing.T) {
+	m := telemetry.NewMetrics()
+	r := m.Route("get_run")
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 1000 {
+				code := 200
+				if i%10 == 0 {
+					code = 404 + g%2 // 404 and 405
+				}
+				r.Request(code, time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	body := w.Body.String()
+	for _, line := range []string{
+		`taskwire_http_requests_total{code="200",route="get_run"} 7200`,
+		`taskwire_http_requests_total{code="404",route="get_run"} 400`,
+		`taskwire_http_requests_total{code="405",route="get_run"} 400`,
+		`taskwire_http_request_duration_seconds_bucket{route="get_run",le="0.0005"} 0`,
+		`taskwire_http_request_duration_seconds_bucket{route="get_run",le="0.001"} 8000`,
+		`taskwire_http_request_duration_seconds_bucket{route="get_run",le="+Inf"} 8000`,
+		`taskwire_http_request_duration_seconds_sum{route="get_run"} 8`,
+		`taskwire_http_request_duration_seconds_count{route="get_run"} 8000`,
+	} {
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("no line %s in:\n%s", line, body)
+		}
+	}
+}
+
+// BenchmarkRouteRequest measures counting one request, from every core at once.
+func BenchmarkRouteRequest(b *testing.B) {
+	r := telemetry.NewMetrics().Route("list_pipelines")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.Request(200, 3*time.Millisecond)
+		}
+	})
 }
