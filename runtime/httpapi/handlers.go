@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,9 @@ import (
 	"github.com/taskwire/taskwire/runtime/route"
 	"github.com/taskwire/taskwire/runtime/schema"
 )
+
+// MinWait is the shortest ?wait= an execute request may ask for.
+const MinWait = time.Millisecond
 
 // MaxWait is the longest ?wait= an execute request may ask for.
 const MaxWait = 60 * time.Second
@@ -261,9 +265,14 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, pl *pipeline) {
 // jsonBody answers 415 unless r's body is JSON (or has no content type).
 func jsonBody(w http.ResponseWriter, r *http.Request) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
+		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "application/problem+json") {
 			writeProblem(w, r, http.StatusUnsupportedMediaType, "send the inputs as application/json")
+			return false
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			// JSON exchanged between systems is UTF-8 (RFC 8259 section 8.1).
+			writeProblem(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("charset %q is not accepted: send the inputs as UTF-8 JSON (application/json, or charset=utf-8)", cs))
 			return false
 		}
 	}
@@ -335,8 +344,8 @@ func (s *Server) waitParam(w http.ResponseWriter, r *http.Request) (time.Duratio
 		return 0, true
 	}
 	d, err := time.ParseDuration(q.Get("wait"))
-	if err != nil || d <= 0 || d > MaxWait || len(q["wait"]) > 1 {
-		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("wait must be one duration between 1ms and %s, such as 5s", MaxWait))
+	if err != nil || d < MinWait || d > MaxWait || len(q["wait"]) > 1 {
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("wait must be one duration between %s and %s, such as 5s", MinWait, MaxWait))
 		return 0, false
 	}
 	return d, true

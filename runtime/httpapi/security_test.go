@@ -583,6 +583,46 @@ func TestAccessControl(t *testing.T) {
 
 // ---------------------------------------------------------------- request bodies
 
+// TestStrictRequestParameters: a JSON body in a charset other than UTF-8
+// is 415, and ?wait= must lie between MinWait and MaxWait.
+func TestStrictRequestParameters(t *testing.T) {
+	f := newFixture(t, setup{svc: unlimited})
+	admin := []string{key(adminKey)}
+	exec := "/pipelines/secure_demo_pipeline/execute"
+	t.Run("a charset other than UTF-8 is 415", func(t *testing.T) {
+		for _, ct := range []string{"application/json; charset=utf-16", "application/json; charset=iso-8859-1"} {
+			r := f.newRequest(t, req{method: "POST", path: exec, body: `{"data":"x"}`, headers: admin})
+			r.Header.Set("Content-Type", ct)
+			resp, err := f.client().Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnsupportedMediaType {
+				t.Errorf("%s: status %d", ct, resp.StatusCode)
+			}
+		}
+		r := f.newRequest(t, req{method: "POST", path: exec, body: `{"data":"x"}`, headers: admin})
+		r.Header.Set("Content-Type", "application/json; charset=UTF-8")
+		resp, err := f.client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Errorf("charset=UTF-8: status %d", resp.StatusCode)
+		}
+	})
+	t.Run("a wait under 1ms is 400", func(t *testing.T) {
+		for _, wait := range []string{"1ns", "999us", "0s", "-1s", "2m"} {
+			p := f.want(t, req{method: "POST", path: exec + "?wait=" + wait, body: `{"data":"x"}`, headers: admin}, http.StatusBadRequest).problem(t)
+			if !strings.Contains(p.Detail, "between 1ms and 1m0s") {
+				t.Errorf("wait=%s: %q", wait, p.Detail)
+			}
+		}
+	})
+}
+
 func TestBodies(t *testing.T) {
 	f := newFixture(t, setup{opts: []httpapi.Option{httpapi.WithMaxBodyBytes(64 << 10)}})
 	admin := []string{key(adminKey)}
