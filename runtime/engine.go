@@ -3,9 +3,14 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -197,6 +202,9 @@ func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opt
 	o := &outcome{}
 	rec := pl.newRecord(e.cfg.newID(), opts.IdempotencyKey, vals, e.cfg.now(), o)
 	rec.RerunOf = rerunOf
+	if opts.IdempotencyKey != "" {
+		rec.InputHash = inputHash(vals)
+	}
 	var span trace.Span
 	if e.cfg.tracer != nil {
 		span = e.cfg.startRunSpan(ctx, rec)
@@ -217,6 +225,9 @@ func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opt
 		if span != nil { // the key's run is traced already, by whoever started it
 			span.SetAttributes(AttrRunID.String(run.ID))
 			span.End()
+		}
+		if h := run.InputHash(); h != "" && h != rec.InputHash {
+			return nil, fmt.Errorf("start pipeline %q: %w: run %s was started with this key and other inputs", pipelineID, ErrIdempotencyKeyReused, run.ID)
 		}
 		return run, nil
 	}
@@ -468,4 +479,33 @@ func (e *Engine) Resume(ctx context.Context) error {
 		e.effects.after(id, &o)
 	}
 	return errors.Join(errs...)
+}
+
+// inputHash fingerprints run inputs for idempotency keys: SHA-256 over the
+// inputs in name order, each in a canonical JSON form (objects with sorted
+// keys, no insignificant space), so that the same body sent again matches
+// however it is spaced or ordered.
+func inputHash(vals map[string]Value) string {
+	names := make([]string, 0, len(vals))
+	for name := range vals {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, name := range names {
+		raw, err := vals[name].MarshalJSON()
+		if err == nil {
+			var v any
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			if dec.Decode(&v) == nil {
+				if canon, err := json.Marshal(v); err == nil {
+					raw = canon
+				}
+			}
+		}
+		fmt.Fprintf(h, "%d:%s=%d:", len(name), name, len(raw))
+		h.Write(raw)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

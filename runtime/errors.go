@@ -24,6 +24,11 @@ var (
 	// ErrInvalidInput reports run inputs that do not match the pipeline's
 	// declared inputs.
 	ErrInvalidInput = errors.New("invalid run input")
+	// ErrIdempotencyKeyReused reports an idempotency key used again with
+	// other inputs than the run it started (as the IETF Idempotency-Key
+	// draft and Stripe refuse it): the key names one request, not one run
+	// slot.
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused with other inputs")
 	// ErrMissingInput reports a task input that is absent.
 	ErrMissingInput = errors.New("missing input")
 	// ErrRunFinished reports an operation, such as Cancel, on a run that has

@@ -201,7 +201,7 @@ func (g *gen) execute(op *openapi3.Operation, p *model.Pipeline) string {
 	op.Parameters = append(op.Parameters,
 		&openapi3.ParameterRef{Value: query("wait", "Wait up to this long (a Go duration, at most `60s`) for the run to finish: a run that finishes in time is answered 200 with the whole run, otherwise 202.", wait)},
 		&openapi3.ParameterRef{Value: &openapi3.Parameter{Name: "Idempotency-Key", In: openapi3.ParameterInHeader,
-			Description: "Makes a repeated request of this pipeline return the run the first one started: 1 to 255 visible ASCII characters.", Schema: sref(key)}},
+			Description: "Makes a repeated request of this pipeline return the run the first one started: 1 to 255 visible ASCII characters. The same key with other inputs is answered 422.", Schema: sref(key)}},
 	)
 
 	body := &openapi3.MediaType{Schema: g.ref(p.InputGoName)}

@@ -64,9 +64,15 @@ type Run struct {
 	// cancelled or timed out; empty for a succeeded run.
 	Error string `json:"error,omitempty"`
 	// RerunOf is the run this one re-runs (Engine.Rerun), if any.
-	RerunOf  string `json:"rerun_of,omitempty"`
-	timedOut bool
+	RerunOf   string `json:"rerun_of,omitempty"`
+	timedOut  bool
+	inputHash string
 }
+
+// InputHash returns the fingerprint of the inputs the run was started
+// with, when it was started with an idempotency key ("" otherwise, and for
+// runs stored before fingerprints were kept).
+func (r *Run) InputHash() string { return r.inputHash }
 
 // TaskState is the state of one task within a run.
 type TaskState struct {
@@ -92,15 +98,18 @@ func (r *Run) Err() error {
 // RunRecord is the complete, serialisable state of a run as kept by a Store.
 // The engine and workers change it only through Store.Update.
 type RunRecord struct {
-	ID             string    `json:"id"`
-	PipelineID     string    `json:"pipeline_id"`
-	IdempotencyKey string    `json:"idempotency_key,omitempty"`
-	Status         RunStatus `json:"status"`
-	Error          string    `json:"error,omitempty"`
-	TimedOut       bool      `json:"timed_out,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	StartedAt      time.Time `json:"started_at,omitzero"`
-	FinishedAt     time.Time `json:"finished_at,omitzero"`
+	ID             string `json:"id"`
+	PipelineID     string `json:"pipeline_id"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// InputHash fingerprints the inputs of a run started with an
+	// idempotency key, so that the key reused with other inputs is refused.
+	InputHash  string    `json:"input_hash,omitempty"`
+	Status     RunStatus `json:"status"`
+	Error      string    `json:"error,omitempty"`
+	TimedOut   bool      `json:"timed_out,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Deadline is when the pipeline timeout expires; zero means none.
 	Deadline time.Time `json:"deadline,omitzero"`
 	// RerunOf is the run this one re-runs, if any.
@@ -168,6 +177,7 @@ func (rec *RunRecord) View() *Run {
 		RerunOf:    rec.RerunOf,
 		Tasks:      make(map[string]TaskState, len(rec.Tasks)),
 		timedOut:   rec.TimedOut,
+		inputHash:  rec.InputHash,
 	}
 	for _, t := range rec.Tasks {
 		r.Tasks[t.Name] = TaskState{Status: t.Status, Attempts: t.Attempts, Error: t.Error, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}

@@ -379,6 +379,8 @@ func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) 
 		writeProblem(w, r, http.StatusBadRequest, err.Error())
 	case errors.Is(err, runtime.ErrRunFinished):
 		writeProblem(w, r, http.StatusConflict, "the run has already finished")
+	case errors.Is(err, runtime.ErrIdempotencyKeyReused):
+		writeProblem(w, r, http.StatusUnprocessableEntity, "this Idempotency-Key was used with a different body; send a new key for a new request")
 	case errors.Is(err, runtime.ErrShuttingDown):
 		w.Header().Set("Retry-After", "5")
 		writeProblem(w, r, http.StatusServiceUnavailable, "the server is shutting down")

@@ -1442,3 +1442,27 @@ func TestIdempotencyScope(t *testing.T) {
 		t.Errorf("a token with sub %q got the API key's run %s", "admin_full", byKey)
 	}
 }
+
+// An Idempotency-Key sent again with the same inputs returns the first run,
+// however the body is spaced; with other inputs it is 422, and no run starts.
+func TestIdempotencyKeyReusedWithOtherBody(t *testing.T) {
+	f := newFixture(t, setup{svc: unlimited})
+	admin := key(adminKey)
+	exec := "/pipelines/secure_demo_pipeline/execute"
+	var first, again struct {
+		RunID string `json:"run_id"`
+	}
+	f.want(t, req{method: "POST", path: exec, body: `{"data":"x"}`, headers: []string{admin, "Idempotency-Key: k-1"}}, http.StatusAccepted).json(t, &first)
+	f.want(t, req{method: "POST", path: exec, body: "{ \"data\" : \"x\" }\n", headers: []string{admin, "Idempotency-Key: k-1"}}, http.StatusAccepted).json(t, &again)
+	if first.RunID == "" || again.RunID != first.RunID {
+		t.Fatalf("the same key and inputs gave runs %q and %q", first.RunID, again.RunID)
+	}
+	p := f.want(t, req{method: "POST", path: exec, body: `{"data":"y"}`, headers: []string{admin, "Idempotency-Key: k-1"}}, http.StatusUnprocessableEntity).problem(t)
+	if !strings.Contains(p.Detail, "different body") {
+		t.Errorf("detail %q", p.Detail)
+	}
+	page, err := f.srv.Engine().List(context.Background(), runtime.ListOptions{})
+	if err != nil || len(page.Runs) != 1 {
+		t.Errorf("runs after the refused reuse: %d, %v; want the first only", len(page.Runs), err)
+	}
+}

@@ -4,6 +4,7 @@ package natsjs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -213,5 +214,46 @@ func TestRetentionDeletesValuesKeptOutOfLine(t *testing.T) {
 	}
 	if o, el := count(second.ID); o < 2 || el != 3 {
 		t.Errorf("the kept run lost its values: %d objects, %d element outputs", o, el)
+	}
+}
+
+// On JetStream, as in memory, an idempotency key names one request: sent
+// again with the same inputs it returns the first run, with other inputs
+// it is refused, from any API process.
+func TestIdempotencyKeyReusedWithOtherInputs(t *testing.T) {
+	s := startServer(t)
+	reg := runtime.NewRegistry()
+	if err := reg.RegisterTask("echo", func(_ context.Context, in runtime.Inputs) (any, error) { return runtime.Input[int](in, "x") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.RegisterPipeline(runtime.Pipeline{ID: "keyed",
+		Inputs: []runtime.Field{{Name: "x", Type: "int", Required: true}},
+		Tasks:  []runtime.Task{{Name: "echo", Inputs: []string{"x"}, Output: "y"}}}); err != nil {
+		t.Fatal(err)
+	}
+	engine := func() *runtime.Engine {
+		b, err := Connect(context.Background(), s.ClientURL(), testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := runtime.New(reg, runtime.WithBackend(b), runtime.WithWorkers(1))
+		t.Cleanup(func() {
+			_ = e.Shutdown(context.Background())
+			_ = b.Close()
+		})
+		return e
+	}
+	api1, api2 := engine(), engine()
+	ctx := testCtx(t, 30*time.Second)
+	first, err := api1.Start(ctx, "keyed", map[string]any{"x": 1}, runtime.StartOptions{IdempotencyKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := api2.Start(ctx, "keyed", map[string]any{"x": json.RawMessage(" 1 ")}, runtime.StartOptions{IdempotencyKey: "k"})
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("same key and inputs: %+v, %v; want run %s", again, err, first.ID)
+	}
+	if _, err := api2.Start(ctx, "keyed", map[string]any{"x": 2}, runtime.StartOptions{IdempotencyKey: "k"}); !errors.Is(err, runtime.ErrIdempotencyKeyReused) {
+		t.Fatalf("same key, other inputs: %v, want ErrIdempotencyKeyReused", err)
 	}
 }
