@@ -130,15 +130,6 @@ func stringSlice(vs []string) *jen.Statement {
 	return jen.Index().String().Values(items...)
 }
 
-// fieldNames returns the names of fs.
-func fieldNames(fs []*model.Field) []string {
-	out := make([]string, len(fs))
-	for i, f := range fs {
-		out[i] = f.Name
-	}
-	return out
-}
-
 // lit builds a composite literal whose keyed elements keep the order they
 // are added in (jen.Dict would sort them), skipping unset values.
 type lit struct {

@@ -402,13 +402,6 @@ func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 }
 
-func requestID(r *http.Request) string {
-	if info := infoFrom(r); info != nil {
-		return info.RequestID
-	}
-	return ""
-}
-
 // readableRun resolves {run_id}; a run the caller may not read is 404,
 // exactly like a missing one.
 func (s *Server) readableRun(w http.ResponseWriter, r *http.Request) (*runtime.Run, bool) {
