@@ -28,8 +28,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -371,19 +369,10 @@ func (c *Config) RunWorker(ctx context.Context, reg *runtime.Registry, workers i
 
 // serveMetrics serves the worker's metrics on MetricsAddr until stop.
 func (c *Config) serveMetrics() (stop func(), err error) {
-	addr := c.MetricsAddr
-	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
-		addr = net.JoinHostPort("127.0.0.1", port)
-	}
-	l, err := net.Listen("tcp", addr)
+	srv, err := httpapi.ServeMetrics(c.MetricsAddr, c.Metrics.Handler(), c.log)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: metrics address: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", c.Metrics.Handler())
-	srv := httpapi.HTTPServer(addr, mux)
-	go func() { _ = srv.Serve(l) }()
-	c.log.Info("taskwire: worker metrics", "addr", "http://"+l.Addr().String()+"/metrics")
 	return func() { _ = srv.Close() }, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -105,35 +106,53 @@ func (s *Server) MetricsAddr() string {
 	if m == nil || m.Listen == "" || s.metrics == nil {
 		return ""
 	}
-	host, port, err := net.SplitHostPort(m.Listen)
-	if err != nil {
-		return m.Listen // Listen fails with the reason
+	return loopbackDefault(m.Listen)
+}
+
+// loopbackDefault returns addr (host:port) with a missing host made
+// 127.0.0.1; an address that does not parse is returned as it is, for the
+// listen to fail with the reason.
+func loopbackDefault(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" {
+		return addr
 	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 // metricsServer starts the metrics listener of security.metrics.listen, if
-// any: the metrics alone, without authentication.
+// any.
 func (s *Server) metricsServer() (*http.Server, error) {
 	addr := s.MetricsAddr()
 	if addr == "" {
 		return nil, nil
 	}
-	l, err := net.Listen("tcp", addr)
+	srv, err := ServeMetrics(addr, s.metricsHandler, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: metrics listener (security.metrics.listen): %w", err)
 	}
+	return srv, nil
+}
+
+// ServeMetrics serves h, a metrics handler (telemetry.Metrics.Handler), at
+// GET /metrics and nothing else, without authentication, on addr (host:port;
+// a missing host means loopback), with HTTPServer's timeouts, until the
+// server it returns is closed: the listener of security.metrics.listen, and
+// of a worker's -metrics-addr.
+func ServeMetrics(addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
+	addr = loopbackDefault(addr)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metricsHandler)
+	mux.Handle("GET /metrics", h)
 	srv := HTTPServer(addr, mux)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("taskwire: metrics listener", "addr", addr, "err", err)
+			log.Error("taskwire: metrics listener", "addr", addr, "err", err)
 		}
 	}()
-	s.log.Info("taskwire: serving metrics without authentication", "addr", l.Addr().String())
+	log.Info("taskwire: serving metrics without authentication", "addr", "http://"+l.Addr().String()+"/metrics")
 	return srv, nil
 }
