@@ -579,23 +579,12 @@ func (w *Worker) apply(ctx context.Context, runID string, o *outcome) (driver.Ta
 // enqueue enqueues m, retrying with backoff for up to the broker retry
 // bound while the broker refuses it.
 func (w *Worker) enqueue(ctx, call context.Context, m driver.TaskMessage) error {
-	deadline := time.Now().Add(w.cfg.brokerRetry)
-	wait := 20 * time.Millisecond
-	for {
-		err := w.cfg.broker.Enqueue(call, m)
-		if err == nil || errors.Is(err, driver.ErrBrokerClosed) || !time.Now().Add(wait).Before(deadline) {
-			return err
-		}
-		w.cfg.log.Warn("taskwire: enqueue task; retrying", "run_id", m.RunID, "task", m.Task, "in", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
+	return driver.Retry(ctx, w.cfg.brokerRetry, 20*time.Millisecond,
+		func(err error) bool { return !errors.Is(err, driver.ErrBrokerClosed) },
+		func(wait time.Duration, err error) {
+			w.cfg.log.Warn("taskwire: enqueue task; retrying", "run_id", m.RunID, "task", m.Task, "in", wait, "err", err)
+		},
+		func() error { return w.cfg.broker.Enqueue(call, m) })
 }
 
 // ended cancels local executions of a run the transition ended and tells

@@ -54,27 +54,15 @@ func unavailable(ctx context.Context, err error) error {
 
 // ridingOut calls op until it succeeds, fails for another reason than an
 // outage, ctx ends, or bound has passed, waiting 50ms, then twice as long
-// each time up to 2s, in between.
+// each time up to 2s, in between (driver.Retry).
 func ridingOut(ctx context.Context, bound time.Duration, log interface {
 	Warn(string, ...any)
 }, what string, op func() error) error {
-	deadline := time.Now().Add(bound)
-	wait := 50 * time.Millisecond
-	for {
-		err := op()
-		if err == nil || !outage(ctx, err) || !time.Now().Add(wait).Before(deadline) {
-			return err
-		}
-		log.Warn("taskwire: broker unavailable; retrying", "op", what, "in", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
+	return driver.Retry(ctx, bound, 50*time.Millisecond,
+		func(err error) bool { return outage(ctx, err) },
+		func(wait time.Duration, err error) {
+			log.Warn("taskwire: broker unavailable; retrying", "op", what, "in", wait, "err", err)
+		}, op)
 }
 
 // outage reports whether err says the server could not be reached or
