@@ -150,36 +150,6 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	deadline := time.Now().Add(150 * time.Second)
-	for i, id := range ids {
-		for {
-			resp, err := hc.Get(base + "/runs/" + id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var r struct {
-				Status  string         `json:"status"`
-				Error   string         `json:"error"`
-				Outputs map[string]int `json:"outputs"`
-				Tasks   map[string]struct {
-					Status   string `json:"status"`
-					Attempts int    `json:"attempts"`
-				} `json:"tasks"`
-			}
-			code := resp.StatusCode
-			err = json.NewDecoder(resp.Body).Decode(&r)
-			resp.Body.Close()
-			if code == http.StatusOK && err == nil && r.Status == "succeeded" {
-				if r.Outputs["q2"] != i+3 {
-					t.Fatalf("run %d output %v", i, r.Outputs)
-				}
-				break
-			}
-			if code == http.StatusNotFound || r.Status == "failed" || r.Status == "cancelled" || time.Now().After(deadline) || ctx.Err() != nil {
-				t.Fatalf("run %d (%s): %d %s (%q), tasks %+v", i, id, code, r.Status, r.Error, r.Tasks)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	waitOutsideRuns(ctx, t, hc, base, ids, 150*time.Second)
 	t.Logf("starts refused during the outage and retried: %v", refused)
 }

@@ -137,37 +137,5 @@ func TestOutsideWorkerKilledUnderLoad(t *testing.T) {
 		return
 	}
 	// A killed worker's tasks come back after AckWait (2s here).
-	deadline := time.Now().Add(60 * time.Second)
-	for i, id := range ids {
-		for {
-			resp, err := hc.Get(base + "/runs/" + id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var r struct {
-				Status  string         `json:"status"`
-				Error   string         `json:"error"`
-				Outputs map[string]int `json:"outputs"`
-				Tasks   map[string]struct {
-					Status   string `json:"status"`
-					Attempts int    `json:"attempts"`
-				} `json:"tasks"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&r)
-			resp.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Status == "succeeded" {
-				if r.Outputs["q2"] != i+3 {
-					t.Fatalf("run %d output %v", i, r.Outputs)
-				}
-				break
-			}
-			if r.Status == "failed" || r.Status == "cancelled" || time.Now().After(deadline) || ctx.Err() != nil {
-				t.Fatalf("run %d (%s) is %s (%q), tasks %+v", i, id, r.Status, r.Error, r.Tasks)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	waitOutsideRuns(ctx, t, hc, base, ids, 60*time.Second)
 }

@@ -5,11 +5,13 @@ package natsjs
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -616,4 +618,44 @@ func execLog(tb testing.TB, dir, runID string) [][]string {
 		}
 	}
 	return out
+}
+
+// waitOutsideRuns polls GET /runs/{id} of the outside tests' API process
+// until every run of ids has succeeded with its output (q2 = i+3), failing
+// the test on a run that failed, was cancelled or is unknown, or when
+// within has passed. Answers that are not 200 (the API riding out an
+// outage) are polled again.
+func waitOutsideRuns(ctx context.Context, t *testing.T, hc *http.Client, base string, ids []string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for i, id := range ids {
+		for {
+			resp, err := hc.Get(base + "/runs/" + id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r struct {
+				Status  string         `json:"status"`
+				Error   string         `json:"error"`
+				Outputs map[string]int `json:"outputs"`
+				Tasks   map[string]struct {
+					Status   string `json:"status"`
+					Attempts int    `json:"attempts"`
+				} `json:"tasks"`
+			}
+			code := resp.StatusCode
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if code == http.StatusOK && err == nil && r.Status == "succeeded" {
+				if r.Outputs["q2"] != i+3 {
+					t.Fatalf("run %d output %v", i, r.Outputs)
+				}
+				break
+			}
+			if code == http.StatusNotFound || r.Status == "failed" || r.Status == "cancelled" || time.Now().After(deadline) || ctx.Err() != nil {
+				t.Fatalf("run %d (%s): %d %s (%q), tasks %+v", i, id, code, r.Status, r.Error, r.Tasks)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
