@@ -110,11 +110,14 @@ func (e *Engine) Requeue(ctx context.Context, id string) (*Run, error) {
 			e.cfg.log.Error("taskwire: mark a requeued run unfinished; a restarted engine may not resume it", "run_id", dl.RunID, "err", err)
 		}
 	}
-	e.track(dl.RunID, pipeline, deadline, nil)
-	e.effects.after(dl.RunID, &o)
+	// The dead letter goes before the new delivery is enqueued: a delivery
+	// that fails again records a dead letter under the same id, which a
+	// later removal would delete.
 	if err := d.DeleteDeadLetter(context.WithoutCancel(ctx), id); err != nil {
 		e.cfg.log.Error("taskwire: remove requeued dead letter", "dead_letter", id, "run_id", dl.RunID, "err", err)
 	}
+	e.track(dl.RunID, pipeline, deadline, nil)
+	e.effects.after(dl.RunID, &o)
 	return e.cfg.store.Get(context.WithoutCancel(ctx), dl.RunID)
 }
 

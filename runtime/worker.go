@@ -191,6 +191,11 @@ func (w *Worker) release(runID string, rc *runCtx) {
 func (w *Worker) cancelRun(runID string, cause error) {
 	w.mu.Lock()
 	rc := w.runs[runID]
+	if rc != nil {
+		// Later executions of the run (after a requeue) get a context of
+		// their own; release still cancels and forgets this one.
+		delete(w.runs, runID)
+	}
 	w.mu.Unlock()
 	if rc != nil {
 		rc.cancel(cause)
@@ -376,7 +381,14 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		_ = d.Nak(0) // the worker is stopping: leave the task to another one
 		return
 	case rc.ctx.Err() != nil:
-		_ = d.Ack() // the run ended elsewhere (cancelled, failed, timed out)
+		// The run ended elsewhere (cancelled, failed, timed out), unless
+		// it was requeued since and the cancellation was its earlier end:
+		// then this execution is handed back, to run in the reopened run.
+		if r, err := w.cfg.store.Get(ctx, msg.RunID); err == nil && !r.Status.Terminal() {
+			_ = d.Nak(0)
+			return
+		}
+		_ = d.Ack()
 		return
 	case !runDeadline.IsZero() && !w.cfg.now().Before(runDeadline):
 		err = j.run(ctx, msg.RunID, opTimeout)
