@@ -10,15 +10,18 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // docs serves an HTML page describing the API, rendered on the server from
-// the OpenAPI document: no script, no stylesheet or font from elsewhere.
+// the OpenAPI document as the caller sees it (apiDoc): no script, no stylesheet or font from elsewhere.
 func (s *Server) docs(w http.ResponseWriter, r *http.Request) {
-	s.docsOnce.Do(func() { s.docsPage, s.docsErr = renderDocs(s.svc.OpenAPI) })
-	if s.docsErr != nil {
-		s.log.Error("taskwire: rendering /docs failed", "err", s.docsErr)
+	v, err := s.apiDoc(r)
+	var page []byte
+	if err == nil {
+		page, err = v.renderedPage()
+	}
+	if err != nil {
+		s.log.Error("taskwire: rendering /docs failed", "err", err)
 		writeProblem(w, r, http.StatusInternalServerError, "the API document cannot be rendered")
 		return
 	}
@@ -26,16 +29,11 @@ func (s *Server) docs(w http.ResponseWriter, r *http.Request) {
 		info.Status = http.StatusOK
 	}
 	h := w.Header()
+	s.docHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	h.Set("Content-Length", strconv.Itoa(len(s.docsPage)))
-	_, _ = w.Write(s.docsPage)
-}
-
-type docsState struct {
-	docsOnce sync.Once
-	docsPage []byte
-	docsErr  error
+	h.Set("Content-Length", strconv.Itoa(len(page)))
+	_, _ = w.Write(page)
 }
 
 type docOperation struct {

@@ -55,15 +55,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
-	if info := infoFrom(r); info != nil {
-		info.Status = http.StatusOK
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(s.svc.OpenAPI)))
-	_, _ = w.Write(s.svc.OpenAPI)
-}
-
 // listBodies are the buffers of GET /pipelines responses, encoded by hand:
 // the most frequent request of a typical client costs no allocation here.
 var listBodies = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
