@@ -3,16 +3,12 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +16,6 @@ import (
 	"github.com/taskwire/taskwire/runtime/graph"
 	"github.com/taskwire/taskwire/runtime/internal/jsonstr"
 	"github.com/taskwire/taskwire/runtime/route"
-	"github.com/taskwire/taskwire/runtime/schema"
 )
 
 // MinWait is the shortest ?wait= an execute request may ask for.
@@ -251,82 +246,6 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, pl *pipeline) {
 		return
 	}
 	writeJSON(w, r, http.StatusAccepted, map[string]string{"run_id": run.ID, "status": string(run.Status)})
-}
-
-// jsonBody answers 415 unless r's body is JSON (or has no content type).
-func jsonBody(w http.ResponseWriter, r *http.Request) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "application/problem+json") {
-			writeProblem(w, r, http.StatusUnsupportedMediaType, "send the inputs as application/json")
-			return false
-		}
-		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			// JSON exchanged between systems is UTF-8 (RFC 8259 section 8.1).
-			writeProblem(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("charset %q is not accepted: send the inputs as UTF-8 JSON (application/json, or charset=utf-8)", cs))
-			return false
-		}
-	}
-	return true
-}
-
-// readInputs reads r's body and validates it strictly against pl's input
-// schema, answering 400, 413 or 422 (naming every offending field) when it
-// does not match. An empty body is {}.
-func (s *Server) readInputs(w http.ResponseWriter, r *http.Request, pl *pipeline) ([]byte, bool) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeProblem(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit))
-			return nil, false
-		}
-		writeProblem(w, r, http.StatusBadRequest, "reading the body failed")
-		return nil, false
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
-	}
-	if err := schema.Validate(body, pl.Input); err != nil {
-		var verr *schema.Error
-		if !errors.As(err, &verr) {
-			s.log.Error("taskwire: invalid input schema", "pipeline", pl.ID, "err", err)
-			writeProblem(w, r, http.StatusInternalServerError, "the pipeline's input schema is invalid")
-			return nil, false
-		}
-		writeProblem(w, r, verr.Status, "the request body does not match the pipeline's input types", verr.Errors...)
-		return nil, false
-	}
-	return body, true
-}
-
-// DecodeInputs reads r's body as the inputs of pipeline pipelineID, checked
-// exactly as its execute route checks them (content type, size, strict
-// JSON, the spec's types and constraints), and decodes it into a T,
-// normally the pipeline's generated input struct. On failure it writes the
-// problem response and returns false. It is for user routes (Server.Handle)
-// that take a pipeline's inputs.
-func DecodeInputs[T any](s *Server, w http.ResponseWriter, r *http.Request, pipelineID string) (T, bool) {
-	var in T
-	pl := s.pipelines[pipelineID]
-	if pl == nil {
-		s.log.Error("taskwire: DecodeInputs of an unknown pipeline", "pipeline", pipelineID)
-		writeProblem(w, r, http.StatusInternalServerError, "internal error")
-		return in, false
-	}
-	if !jsonBody(w, r) {
-		return in, false
-	}
-	body, ok := s.readInputs(w, r, pl)
-	if !ok {
-		return in, false
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		s.log.Error("taskwire: DecodeInputs: validated body does not decode", "pipeline", pipelineID, "err", err)
-		writeProblem(w, r, http.StatusInternalServerError, "internal error")
-		return in, false
-	}
-	return in, true
 }
 
 func (s *Server) waitParam(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {

@@ -351,6 +351,17 @@ func (s *Server) Handle(route Route, h http.Handler) error {
 	return s.handle(&route, h)
 }
 
+// SetRunID records that the request r, served by a Server's route, started
+// or concerns run runID, as the built-in execute does for the run it
+// starts: the request's audit record, log line and trace span carry the
+// id. It is for user routes (Server.Handle) that start runs; outside a
+// Server's route it does nothing.
+func SetRunID(r *http.Request, runID string) {
+	if info := infoFrom(r); info != nil {
+		info.RunID = runID
+	}
+}
+
 // ServeHTTP serves the API. Unknown paths answer 404 and known paths with
 // the wrong method 405 with Allow, both as problem+json.
 //
