@@ -138,7 +138,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("execute: %d %s", status, raw)
 	}
 	runID, _ := run["run_id"].(string)
-	// The custom route records its own event, then starts a run.
+	// The custom route starts a run, then records its own event naming it.
 	status, _, raw = call("POST", "/execute-with-audit", adminKey, `{"data": "hello"}`)
 	if got := jsonOf(raw); status != http.StatusAccepted || got["status"] != "started" || got["run_id"] == "" {
 		t.Errorf("execute-with-audit: %d %s", status, raw)
