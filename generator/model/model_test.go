@@ -170,7 +170,7 @@ func TestETLModel(t *testing.T) {
 	if !sec.Has(AuthJWT) || sec.Has(AuthAPIKey) || sec.JWT.RoleClaim != "roles" || sec.JWT.Leeway != 30*time.Second || sec.JWT.SecretEnv != "ETL_JWT_SECRET" {
 		t.Errorf("jwt = %+v", sec.JWT)
 	}
-	if len(sec.TrustedProxies) != 2 || sec.TrustedProxies[1].String() != "fd00::/8" || !sec.RequireHTTPS {
+	if len(sec.TrustedProxies) != 2 || sec.TrustedProxies[1].String() != "fd00::5/128" || !sec.RequireHTTPS {
 		t.Errorf("proxies = %v", sec.TrustedProxies)
 	}
 	if f := m.Type("Order").Fields[1]; f.GoName != "CustomerID" || f.GoParam != "customerID" {

@@ -565,14 +565,45 @@ func (r *resolver) trustedProxies(sec *Security, ss *spec.Security) {
 	for _, s := range ss.TrustedProxies {
 		if p, err := netip.ParsePrefix(s.Value); err == nil {
 			sec.TrustedProxies = append(sec.TrustedProxies, p.Masked())
+			r.wideProxyRange(s, p)
 			continue
 		}
 		if a, err := netip.ParseAddr(s.Value); err == nil {
 			sec.TrustedProxies = append(sec.TrustedProxies, netip.PrefixFrom(a, a.BitLen()))
 			continue
 		}
-		r.diags.Errorf(s.Pos, "trusted proxy %q is not an IP address or CIDR (for example 10.0.0.0/8)", s.Value)
+		r.diags.Errorf(s.Pos, "trusted proxy %q is not an IP address or CIDR (for example 10.0.0.5 or 10.0.0.0/24)", s.Value)
 	}
+}
+
+// Narrowest prefixes of a trusted proxy range that draw no warning: an
+// IPv4 /24 (256 addresses) and an IPv6 /64 (one subnet), the usual size of
+// the subnet a load-balancer tier gets of its own. A wider range almost
+// always holds hosts other than the proxies (a whole VPC, site or
+// private address space).
+const (
+	minProxyBits4 = 24
+	minProxyBits6 = 64
+)
+
+// wideProxyRange warns of a trusted proxy range wider than
+// minProxyBits4/minProxyBits6: every host in it is believed about the
+// client's address.
+func (r *resolver) wideProxyRange(s spec.Str, p netip.Prefix) {
+	bits, min, total := p.Bits(), minProxyBits6, 128
+	if p.Addr().Is4() {
+		min, total = minProxyBits4, 32
+	} else if p.Addr().Is4In6() && bits >= 96 {
+		bits, min, total = bits-96, minProxyBits4, 32
+	}
+	if bits >= min {
+		return
+	}
+	size := fmt.Sprintf("2^%d addresses", total-bits)
+	if total-bits < 31 {
+		size = fmt.Sprintf("%d addresses", 1<<(total-bits))
+	}
+	r.diags.Warnf(s.Pos, "trusted proxy %q is a range of %s: any host in it can forge the client address in X-Forwarded-For, and so evade per-address rate limits and the failed-authentication lockout and write any address into the audit log; list your proxies' own addresses (or a range no wider than /%d)", s.Value, size, min)
 }
 
 func (r *resolver) rateLimits(sec *Security, ss *spec.Security) {

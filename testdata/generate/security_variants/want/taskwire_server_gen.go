@@ -52,7 +52,7 @@ func Service() httpapi.Service {
 				{Pattern: "admin_*", Read: []string{"admin"}},
 			},
 			RequireHTTPS:   true,
-			TrustedProxies: []string{"10.0.0.0/8", "192.168.1.1/32", "fd00::/8"},
+			TrustedProxies: []string{"10.0.0.5/32", "192.168.1.1/32", "fd00::5/128"},
 			Audit:          httpapi.Audit{Enabled: true, File: "/var/log/sv-audit.jsonl", MaxSize: 10485760, Sync: httpapi.AuditAlways},
 		},
 		OpenAPI: openAPIDocument,
