@@ -16,8 +16,8 @@ import (
 // maxDocVariants bounds the API documents kept per set of readable
 // pipelines. A set is what a caller's patterns and roles let it read, so
 // there are usually as many sets as kinds of keys; JWTs with arbitrary
-// pipelines claims could make many more, and past this bound a variant is
-// made for its request and not kept.
+// pipelines claims could make many more, and past this bound a new set
+// replaces a kept one chosen at random.
 const maxDocVariants = 64
 
 // docVariant is the API document (and its /docs page) as a caller who may
@@ -60,17 +60,21 @@ func (s *Server) apiDoc(r *http.Request) (*docVariant, error) {
 			hidden++
 		}
 	}
-	s.docsMu.Lock()
-	defer s.docsMu.Unlock()
 	if hidden == 0 {
+		s.docsMu.Lock()
+		defer s.docsMu.Unlock()
 		if s.docsFull == nil {
 			s.docsFull = &docVariant{json: s.svc.OpenAPI}
 		}
 		return s.docsFull, nil
 	}
-	if v := s.docsVariants[string(key)]; v != nil {
+	s.docsMu.Lock()
+	v := s.docsVariants[string(key)]
+	s.docsMu.Unlock()
+	if v != nil {
 		return v, nil
 	}
+	// Filtered outside the lock: callers of other sets do not wait.
 	var readable, others []string
 	for _, pl := range s.order {
 		if s.policy.allowed(p, ActionRead, pl.ID) {
@@ -83,13 +87,22 @@ func (s *Server) apiDoc(r *http.Request) (*docVariant, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &docVariant{json: doc}
+	v = &docVariant{json: doc}
+	s.docsMu.Lock()
+	defer s.docsMu.Unlock()
+	if had := s.docsVariants[string(key)]; had != nil {
+		return had, nil // made meanwhile by another request
+	}
 	if s.docsVariants == nil {
 		s.docsVariants = make(map[string]*docVariant)
 	}
-	if len(s.docsVariants) < maxDocVariants {
-		s.docsVariants[string(key)] = v
+	if len(s.docsVariants) >= maxDocVariants {
+		for k := range s.docsVariants { // full: one goes, chosen at random
+			delete(s.docsVariants, k)
+			break
+		}
 	}
+	s.docsVariants[string(key)] = v
 	return v, nil
 }
 

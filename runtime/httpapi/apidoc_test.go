@@ -163,6 +163,11 @@ func TestAPIDocumentPerCaller(t *testing.T) {
 			}
 		})
 	}
+	// One kept document per set of readable pipelines: the admin's is the
+	// generated one, the three viewers' are filtered.
+	if n := httpapi.DocVariants(f.srv); n != 3 {
+		t.Errorf("%d filtered documents kept, want 3", n)
+	}
 }
 
 // TestAPIDocumentWithoutSecurity: with security off every caller reads
