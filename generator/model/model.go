@@ -340,6 +340,10 @@ type RateLimits struct {
 	// for every execute route. Each pipeline's rate_limit is here under its
 	// execute route's operation id.
 	Routes map[string]*Rate
+	// Anonymous is security.rate_limits.anonymous: the limit per client
+	// address of the requests that are not authenticated, whether or not
+	// Enabled; nil leaves the server's default.
+	Anonymous *Rate
 }
 
 // Limits returns the limits as the server applies them (nil when limits
@@ -387,6 +391,10 @@ type Audit struct {
 	// Interval mode (audit.DefaultSyncInterval unless the spec says); 0
 	// with Always.
 	SyncInterval time.Duration
+	// MinFree is the free space of the audit file system below which
+	// anonymous requests are shed: 0 leaves the server's default,
+	// AuditMinFreeOff turns shedding off.
+	MinFree int64
 }
 
 // Route is one HTTP route of the generated server, with its effective
