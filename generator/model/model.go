@@ -365,6 +365,20 @@ func (rl *RateLimits) Limits() *route.Limits {
 	return l
 }
 
+// AnonymousRate returns the limit per client address of the requests that
+// are not authenticated: the spec's security.rate_limits.anonymous, else
+// route.DefaultAnonymousRate (without a position); nil when security is
+// off.
+func (m *Model) AnonymousRate() *Rate {
+	if !m.Security.Enabled {
+		return nil
+	}
+	if a := m.Security.RateLimits.Anonymous; a != nil {
+		return a
+	}
+	return &Rate{Rate: route.DefaultAnonymousRate}
+}
+
 // RouteRate returns the spec's rate that limits r, with where the spec
 // writes it, or nil when r is unlimited.
 func (m *Model) RouteRate(r *Route) *Rate {

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/runtime/audit"
+	"github.com/taskwire/taskwire/runtime/route"
 	"github.com/taskwire/taskwire/runtime/telemetry"
 )
 
 // DefaultAnonymousRate is the limit of anonymous requests per client address
 // (requests to unknown routes, with the wrong method, to public routes, or
 // without credentials) when Security.Anonymous is nil.
-var DefaultAnonymousRate = Rate{N: 20, Per: time.Second}
+var DefaultAnonymousRate = route.DefaultAnonymousRate
 
 // Defaults of the low-disk shedding.
 const (
