@@ -33,6 +33,7 @@ func Compare(before, after *model.Model) []diag.Diagnostic {
 	d.types()
 	d.security()
 	d.routes()
+	d.anonymous()
 	return d.diagnostics()
 }
 

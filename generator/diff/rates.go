@@ -47,6 +47,19 @@ func (d *differ) rateChange(a, b *model.Rate, fallback diag.Pos) (rateChange, bo
 	return rateChange{}, false
 }
 
+// anonymous compares the limit per client address of the requests that are
+// not authenticated (security.rate_limits.anonymous, or its default).
+func (d *differ) anonymous() {
+	a, b := d.old.AnonymousRate(), d.new.AnonymousRate()
+	if a == nil || b == nil { // security turned on or off: reported with security
+		return
+	}
+	c, ok := d.rateChange(a, b, at(d.new, d.new.Security.Pos))
+	if ok {
+		d.report(c.pos, c.severity, nowhere, "%s", strings.Replace(c.message, routesMark, "requests without credentials (security.rate_limits.anonymous, per client address)", 1))
+	}
+}
+
 func perSecond(r *model.Rate) float64 { return float64(r.N) / r.Per.Seconds() }
 
 // routes compares the effective rate limit of every route both versions

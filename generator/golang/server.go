@@ -165,6 +165,9 @@ func security(s *model.Security) *jen.Statement {
 		l.set("TrustedProxies", stringSlice(ps))
 	}
 	l.set("RateLimits", rateLimits(s))
+	if a := s.RateLimits.Anonymous; a != nil && s.Enabled {
+		l.set("Anonymous", jen.Op("&").Add(rate(*a)))
+	}
 	l.set("Audit", auditLit(s.Audit))
 	if m := s.Metrics; m != nil {
 		var ml lit
@@ -205,6 +208,12 @@ func auditLit(a model.Audit) *jen.Statement {
 	}
 	if a.SyncInterval != 0 {
 		al.set("SyncInterval", duration(a.SyncInterval))
+	}
+	switch {
+	case a.MinFree == model.AuditMinFreeOff:
+		al.set("MinFree", jen.Qual(httpapiPath, "AuditMinFreeOff"))
+	case a.MinFree > 0:
+		al.set("MinFree", jen.Lit(int(a.MinFree)))
 	}
 	return jen.Qual(httpapiPath, "Audit").Add(al.line())
 }

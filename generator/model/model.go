@@ -340,6 +340,10 @@ type RateLimits struct {
 	// for every execute route. Each pipeline's rate_limit is here under its
 	// execute route's operation id.
 	Routes map[string]*Rate
+	// Anonymous is security.rate_limits.anonymous: the limit per client
+	// address of the requests that are not authenticated, whether or not
+	// Enabled; nil leaves the server's default.
+	Anonymous *Rate
 }
 
 // Limits returns the limits as the server applies them (nil when limits
@@ -359,6 +363,20 @@ func (rl *RateLimits) Limits() *route.Limits {
 		l.Routes[name] = r.Rate
 	}
 	return l
+}
+
+// AnonymousRate returns the limit per client address of the requests that
+// are not authenticated: the spec's security.rate_limits.anonymous, else
+// route.DefaultAnonymousRate (without a position); nil when security is
+// off.
+func (m *Model) AnonymousRate() *Rate {
+	if !m.Security.Enabled {
+		return nil
+	}
+	if a := m.Security.RateLimits.Anonymous; a != nil {
+		return a
+	}
+	return &Rate{Rate: route.DefaultAnonymousRate}
 }
 
 // RouteRate returns the spec's rate that limits r, with where the spec
@@ -387,6 +405,10 @@ type Audit struct {
 	// Interval mode (audit.DefaultSyncInterval unless the spec says); 0
 	// with Always.
 	SyncInterval time.Duration
+	// MinFree is the free space of the audit file system below which
+	// anonymous requests are shed: 0 leaves the server's default,
+	// AuditMinFreeOff turns shedding off.
+	MinFree int64
 }
 
 // Route is one HTTP route of the generated server, with its effective

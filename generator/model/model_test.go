@@ -326,6 +326,36 @@ func TestAuditSyncSettings(t *testing.T) {
 	}
 }
 
+// The bounds of anonymous traffic resolve to the model: unset leaves the
+// server's defaults, min_free: 0 turns the shedding off, and the anonymous
+// limit holds whether or not the other limits are enabled.
+func TestAnonymousSettings(t *testing.T) {
+	base := "taskwire: 1\npackage: p\ntasks:\n  t: {output: o, type: string}\npipelines:\n  p: {tasks: [t]}\nsecurity:\n  enabled: false\n"
+	for _, c := range []struct {
+		yaml      string
+		anonymous string
+		minFree   int64
+	}{
+		{"  audit: {enabled: true}\n", "", 0},
+		{"  rate_limits: {anonymous: 5/second}\n  audit: {min_free: 256MiB}\n", "5/second", 256 << 20},
+		{"  rate_limits: {enabled: false, anonymous: 100/minute}\n  audit: {min_free: 0}\n", "100/minute", AuditMinFreeOff},
+		{"  audit: {min_free: 0B}\n", "", AuditMinFreeOff},
+		{"  audit: {min_free: 1GB}\n", "", 1e9},
+	} {
+		m, ds := Load("a.yaml", []byte(base+c.yaml))
+		if m == nil {
+			t.Fatalf("%q: %v", c.yaml, ds)
+		}
+		got := ""
+		if a := m.Security.RateLimits.Anonymous; a != nil {
+			got = a.String()
+		}
+		if got != c.anonymous || m.Security.Audit.MinFree != c.minFree {
+			t.Errorf("%q: anonymous %q, min_free %d; want %q, %d", c.yaml, got, m.Security.Audit.MinFree, c.anonymous, c.minFree)
+		}
+	}
+}
+
 // A pipeline's retention takes service.retention's keys it does not set.
 func TestRetentionOverrides(t *testing.T) {
 	spec := `taskwire: 1

@@ -30,6 +30,9 @@ const (
 	MaxLeeway             = 5 * time.Minute
 	DefaultAuditFile      = "audit.jsonl"
 	DefaultAuditMaxSize   = 100 << 20
+	// AuditMinFreeOff is Audit.MinFree when the spec turns low-disk
+	// shedding off (min_free: 0).
+	AuditMinFreeOff = -1
 )
 
 // JWTAlgorithms are the signing algorithms a spec may pin.
@@ -616,6 +619,34 @@ func (r *resolver) rateLimits(sec *Security, ss *spec.Security) {
 		sec.RateLimits.Enabled = rl.Enabled.Value
 	}
 	sec.RateLimits.Default = r.rate(rl.Default, "security.rate_limits.default")
+	sec.RateLimits.Anonymous = r.rate(rl.Anonymous, "security.rate_limits.anonymous")
+}
+
+// minFree resolves security.audit.min_free: 0 when it is not written (the
+// server's default), AuditMinFreeOff for 0.
+func (r *resolver) minFree(s spec.Str) int64 {
+	if !s.Set {
+		return 0
+	}
+	if s.Value == "0" {
+		return AuditMinFreeOff
+	}
+	m := sizeRE.FindStringSubmatch(s.Value)
+	n, err := int64(0), error(nil)
+	if m != nil {
+		n, err = strconv.ParseInt(m[1], 10, 64)
+	}
+	switch {
+	case m == nil || err != nil:
+		r.diags.Errorf(s.Pos, "security.audit.min_free %q is not a size; write a number with a unit such as 256MiB or 1GB, or 0 to turn low-disk shedding off", s.Value)
+	case n == 0:
+		return AuditMinFreeOff
+	case n > (1<<40)/sizeUnits[m[2]]:
+		r.diags.Errorf(s.Pos, "security.audit.min_free must be at most 1TiB, not %s", s.Value)
+	default:
+		return n * sizeUnits[m[2]]
+	}
+	return 0
 }
 
 func (r *resolver) audit(sec *Security, ss *spec.Security) {
@@ -672,5 +703,6 @@ func (r *resolver) audit(sec *Security, ss *spec.Security) {
 	if a.Sync == audit.Always {
 		a.SyncInterval = 0
 	}
+	a.MinFree = r.minFree(as.MinFree)
 	sec.Audit = a
 }

@@ -258,6 +258,9 @@ func (g *gen) errors(op *openapi3.Operation, rt *model.Route, takesInput bool) {
 	if rt.Pipeline != "" {
 		codes = append(codes, 413, 422)
 	}
+	if rt.Limit == nil && rt.Public && g.secured() {
+		codes = append(codes, 429) // the anonymous limit of the client address
+	}
 	if rt.Limit != nil {
 		codes = append(codes, 429)
 		// Every answer within the quota tells what is left of it.

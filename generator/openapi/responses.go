@@ -132,7 +132,7 @@ var errorResponses = map[int]errorResponse{
 	422: {"UnprocessableEntity", 422, "A well-typed value of the body breaks a constraint of the spec; `errors` names every offending field.", "the request body does not satisfy the pipeline's input types", nil},
 	429: {"TooManyRequests", 429, "Rate limited: the caller has used the route's quota.", "rate limit exceeded; retry in 6s", []string{hdrRetryAfter, hdrRateLimitPolicy, hdrRateLimit}},
 	500: {"InternalServerError", 500, "A bug in the server; it was logged and the server keeps serving.", "internal error", nil},
-	503: {"ServiceUnavailable", 503, "The server is shutting down, or cannot write its audit log.", "the server is shutting down", nil},
+	503: {"ServiceUnavailable", 503, "The server is shutting down, or cannot write its audit log, or (to a request without verified credentials) its audit log's disk is low.", "the server is shutting down", nil},
 }
 
 // errorResponse returns a reference to the shared response of an error

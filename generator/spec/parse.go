@@ -616,6 +616,8 @@ func (p *parser) rateLimits(k, n *yaml.Node) *RateLimits {
 			p.mapping(v, "security.rate_limits.routes", nil, func(_ string, k, v *yaml.Node) {
 				r.Routes = append(r.Routes, &RouteLimit{Route: p.name(k), Rate: p.str(v, fmt.Sprintf("rate limit of route %q", k.Value))})
 			})
+		case "anonymous":
+			r.Anonymous = p.str(v, "security.rate_limits.anonymous")
 		}
 	})
 	return r
@@ -648,6 +650,8 @@ func (p *parser) audit(k, n *yaml.Node) *Audit {
 			a.Sync = p.str(v, "security.audit.sync")
 		case "sync_interval":
 			a.SyncInterval = p.str(v, "security.audit.sync_interval")
+		case "min_free":
+			a.MinFree = p.str(v, "security.audit.min_free")
 		}
 	})
 	return a

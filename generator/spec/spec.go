@@ -239,10 +239,11 @@ type Grant struct {
 
 // RateLimits is the `security.rate_limits` section.
 type RateLimits struct {
-	Pos     diag.Pos
-	Enabled Bool
-	Default Str
-	Routes  []*RouteLimit
+	Pos       diag.Pos
+	Enabled   Bool
+	Default   Str
+	Routes    []*RouteLimit
+	Anonymous Str // per client address, before authentication
 }
 
 // RouteLimit is one entry of `security.rate_limits.routes`.
@@ -266,4 +267,5 @@ type Audit struct {
 	MaxSize      Str
 	Sync         Str
 	SyncInterval Str
+	MinFree      Str // free space below which anonymous requests are shed
 }

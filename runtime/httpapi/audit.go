@@ -244,6 +244,10 @@ func (a *auditWriter) commit() bool {
 	if a.status == 0 {
 		a.status = http.StatusOK
 	}
+	if a.summarized() {
+		a.w.WriteHeader(a.status)
+		return true
+	}
 	if err := a.s.audit.Log(a.s.auditRecord(a.r, a.info, a.status)); err != nil {
 		a.refuse(err)
 		return false

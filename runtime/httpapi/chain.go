@@ -67,7 +67,11 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route, h
 	}
 	defer s.recoverPanic(w, r)
 
+	if s.svc.Security.Enabled && (rt.Public || !s.auth.presented(r)) && !s.admitAnonymous(w, r, info, !rt.Public || rt.Limit == nil) {
+		return // 503 on low disk, or 429
+	}
 	if s.svc.Security.Enabled && s.svc.Security.RequireHTTPS && !s.tls(r) {
+		info.anon = true // no credential was verified
 		writeProblem(w, r, http.StatusForbidden, "HTTPS is required")
 		return
 	}
@@ -86,6 +90,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route, h
 		if !ok {
 			return
 		}
+		info.anon = false
 		info.Principal = p
 		info.AuthMethod = p.Method
 	}
@@ -130,6 +135,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principa
 	}
 	if err != errNoCredentials {
 		s.authFailed(r) // a wrong credential: count it against the address
+		if info := infoFrom(r); info != nil {
+			info.anon = false // and record it in full: the lockout bounds how many
+		}
 	}
 	if s.metrics != nil {
 		s.metrics.AuthFailure(failureReason(err))
@@ -156,6 +164,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principa
 func (s *Server) authenticateThrottled(w http.ResponseWriter, r *http.Request, wait time.Duration) (*Principal, bool) {
 	if p, err := s.auth.authenticateCheap(r); err == nil {
 		return p, true
+	}
+	if info := infoFrom(r); info != nil {
+		info.anon = true // nothing was verified: a count in the summary
 	}
 	s.throttle(w, r, wait)
 	return nil, false

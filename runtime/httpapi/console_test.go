@@ -165,11 +165,15 @@ func TestConsoleRateLimit(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	f.want(t, req{path: "/ui/console.css", headers: []string{from("192.0.2.1")}}, http.StatusOK)
 
-	// Without the spec's limits the console is not limited either.
+	// Without the spec's limits the console has no limit of its own: the
+	// anonymous limit of every address applies.
 	g := newFixture(t, setup{svc: func(s *httpapi.Service) { s.Security.RateLimits = nil }})
-	for range route.ConsoleRate.N + 5 {
+	for range httpapi.DefaultAnonymousRate.N {
 		g.want(t, req{path: "/ui/config.json"}, http.StatusOK)
 	}
+	g.want(t, req{path: "/ui/config.json"}, http.StatusTooManyRequests)
+	g.clock.Advance(httpapi.DefaultAnonymousRate.Per)
+	g.want(t, req{path: "/ui/config.json"}, http.StatusOK)
 }
 
 // GET /docs leads a browser without credentials to the console's API
@@ -235,13 +239,19 @@ func TestConsoleAudited(t *testing.T) {
 	f.want(t, req{path: "/ui/"}, http.StatusOK)
 	f.want(t, req{path: "/ui/console.js"}, http.StatusOK)
 	f.want(t, req{path: "/ui/missing.js"}, http.StatusNotFound)
+	// The first is recorded in full; the others, anonymous too, are
+	// counted in the address's summary, written at shutdown.
 	want := []struct {
 		route, path string
 		status      int
-	}{{route.Console, "/ui/", 200}, {route.ConsoleFile, "/ui/console.js", 200}, {route.ConsoleFile, "/ui/missing.js", 404}}
-	recs := readAudit(t, file)
-	if len(recs) != len(want) {
-		t.Fatalf("%d records: %+v", len(recs), recs)
+	}{{route.Console, "/ui/", 200}}
+	shutdown(t, f.srv)
+	recs, sums := splitSummaries(readAudit(t, file))
+	if len(recs) != len(want) || len(sums) != 1 {
+		t.Fatalf("%d records, %d summaries: %+v", len(recs), len(sums), recs)
+	}
+	if c := summaryCounts(sums); c["requests"] != 2 || c["200"] != 1 || c["404"] != 1 || c[route.ConsoleFile] != 2 {
+		t.Errorf("summary counts %v", c)
 	}
 	for i, w := range want {
 		if r := recs[i]; r.Route != w.route || r.Path != w.path || r.Status != w.status || r.Principal != "" || r.AuthMethod != "" {

@@ -45,6 +45,11 @@ type requestInfo struct {
 	Detail          string // a short reason for denials, never a credential
 	Intent          uint64 // the sequence number of the request's intent record
 
+	// anon marks a request that presented no credential the server
+	// verified: its audit is a count in its address's summary. shed
+	// marks one refused because the audit log's disk is low.
+	anon, shed bool
+
 	addr   netip.Addr   // the client address, when ClientIP is not yet set
 	policy *routePolicy // the route's rate-limit headers
 	// hdr backs the values of the headers every response carries, in

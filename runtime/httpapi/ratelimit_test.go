@@ -263,10 +263,18 @@ func TestRateLimitsOfTheGeneratedService(t *testing.T) {
 			secCheckPassed(t, s.do(t, secReq{path: "/pipelines", key: secViewerKey}), http.StatusOK, c.op, c.n, 60, c.n-1)
 		}
 	}
-	// Public routes without a limit are not limited.
-	for range 200 {
+	// Public routes without a limit of their own have the anonymous
+	// limit of the client address.
+	for range httpapi.DefaultAnonymousRate.N {
 		secWantStatus(t, s.do(t, secReq{path: "/healthz"}), http.StatusOK, "healthz")
 	}
+	w := s.do(t, secReq{path: "/healthz"})
+	secWantStatus(t, w, http.StatusTooManyRequests, "healthz past the anonymous limit")
+	if w.Header().Get("Retry-After") != "1" {
+		t.Errorf("Retry-After %q", w.Header().Get("Retry-After"))
+	}
+	s.clock.Advance(httpapi.DefaultAnonymousRate.Per)
+	secWantStatus(t, s.do(t, secReq{path: "/healthz"}), http.StatusOK, "healthz a second later")
 }
 
 func TestRateLimitConcurrentExactlyN(t *testing.T) {

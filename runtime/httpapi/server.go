@@ -44,6 +44,10 @@ type config struct {
 	keysPoll   time.Duration
 	reloadHook func(error)
 	jwks       JWKSOptions
+	// freeSpace, summaryWindow and summaryAddrs: see anonymous.go.
+	freeSpace     func(string) (uint64, error)
+	summaryWindow time.Duration
+	summaryAddrs  int
 }
 
 // WithGetenv sets how the server reads API keys and JWT secrets from the
@@ -92,6 +96,7 @@ type Server struct {
 	audit        *audit.Logger
 	ownAudit     bool // opened by New, closed by Shutdown
 	authFailures Rate
+	anon         anonState // the bounds of anonymous traffic
 	// metrics is nil when metrics are off; tracer is nil when requests
 	// are not traced.
 	metrics        *telemetry.Metrics
@@ -223,6 +228,12 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 			}
 			s.audit, s.ownAudit = l, true
 		}
+	}
+	if err := s.setUpAnonymous(&c); err != nil {
+		if s.ownAudit {
+			_ = s.audit.Close()
+		}
+		return nil, err
 	}
 	return s, nil
 }
@@ -393,7 +404,7 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	if s.metrics != nil {
 		began, rm = time.Now(), s.metrics.Route(telemetry.UnroutedRoute)
 	}
-	info := &requestInfo{RequestID: newRequestID(), ClientIP: s.clientIP(r).String()}
+	info := &requestInfo{RequestID: newRequestID(), addr: s.clientIP(r)}
 	r = withInfo(r, info)
 	if rm != nil {
 		defer s.observe(rm, nil, info, began)
@@ -403,6 +414,9 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", info.RequestID)
 		if s.tls(r) {
 			w.Header().Set("Strict-Transport-Security", hstsValue)
+		}
+		if !s.admitAnonymous(w, r, info, true) {
+			return
 		}
 		if allow := rec.header.Get("Allow"); allow != "" && status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", allow)
@@ -422,7 +436,8 @@ func (h *headerRecorder) Header() http.Header         { return h.header }
 func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
 
-// Shutdown ends the open event streams and closes the audit log the server
+// Shutdown ends the open event streams, writes the summaries of anonymous
+// requests of the current window and closes the audit log the server
 // opened. Stop the http.Server first so that no request is still being
 // served, and shut the engine down after (see Serve).
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -431,8 +446,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.stopJWKS != nil {
 			s.stopJWKS()
 		}
+		s.shutdownErr = s.closeSummaries()
 		if s.ownAudit {
-			s.shutdownErr = s.audit.Close()
+			s.shutdownErr = errors.Join(s.shutdownErr, s.audit.Close())
 		}
 	})
 	return s.shutdownErr

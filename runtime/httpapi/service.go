@@ -64,7 +64,13 @@ type Security struct {
 	// RateLimits are the spec's rate limits; nil serves every route
 	// unlimited.
 	RateLimits *route.Limits
-	Audit      Audit
+	// Anonymous limits, per client address, the requests that are not
+	// authenticated (unknown routes, wrong methods, public routes,
+	// requests without credentials) before their work and audit;
+	// nil means DefaultAnonymousRate. It applies whether or not
+	// RateLimits are on.
+	Anonymous *Rate
+	Audit     Audit
 	// Metrics, when set, enables the metrics and says who may read them;
 	// nil turns them off (GET /metrics answers 404).
 	Metrics *MetricsAccess
@@ -145,6 +151,11 @@ type Audit struct {
 	// SyncInterval bounds the wait of a written record for its sync in
 	// Interval mode (audit.DefaultSyncInterval by default).
 	SyncInterval time.Duration
+	// MinFree is the free space, in bytes, of the audit file's file
+	// system below which anonymous requests are shed with 503 (so that
+	// authenticated ones can still be recorded): 0 means
+	// DefaultAuditMinFree, AuditMinFreeOff turns the shedding off.
+	MinFree int64
 }
 
 // Limits are a service's rate limits; see route.Limits.

@@ -57,6 +57,11 @@ const (
 // before any handler runs.
 var ConsoleRate = Rate{N: 120, Per: time.Minute}
 
+// DefaultAnonymousRate is the limit per client address of the requests that
+// are not authenticated, when the spec's security.rate_limits.anonymous
+// does not set it.
+var DefaultAnonymousRate = Rate{N: 20, Per: time.Second}
+
 // KeyExecute is the rate-limit family of every pipeline's execute route:
 // security.rate_limits.routes.execute limits them all.
 const KeyExecute = "execute"

@@ -25,6 +25,7 @@ func families(t *testing.T) map[string]bool {
 	m.Route("r").RateLimited()
 	m.AuthFailure("missing")
 	m.ReloadFailed()
+	m.AnonymousShed(telemetry.ShedLowDisk)
 	m.RunInProgress("p", 0)
 	m.RunEnded("p", "succeeded", 0)
 	m.TaskEnded("p", "t", "retrying")

@@ -64,6 +64,8 @@ type Metrics struct {
 	auditSync    prometheus.Histogram
 	auditFails   prometheus.Counter
 	reloadFails  prometheus.Counter
+	anonShed     *prometheus.CounterVec
+	auditFree    prometheus.Gauge
 
 	mu     sync.Mutex
 	routes map[string]*Route
@@ -92,12 +94,15 @@ func NewMetrics() *Metrics {
 	m.auditSync = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "audit_sync_duration_seconds", Help: "Time of each sync of the audit log file.", Buckets: syncBuckets})
 	m.auditFails = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "audit_failures_total", Help: "Audit records that could not be written (their requests were refused)."})
 	m.reloadFails = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "credential_reload_failures_total", Help: "Reloads of keys and secrets refused as a whole (the previous set stays in use)."})
+	m.anonShed = counter("anonymous_shed_total", "Anonymous requests refused before their work: past their address's anonymous limit (429) or on low audit disk (503), by reason.", "reason")
+	m.auditFree = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "audit_free_bytes", Help: "Free bytes of the audit log's file system when last read."})
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.http, m.authFailures, m.rateLimited,
 		m.runs, m.runTime, m.tasks, m.taskTime, m.retries, m.inProgress,
 		m.auditRecords, m.auditSync, m.auditFails, m.reloadFails,
+		m.anonShed, m.auditFree,
 	)
 	return m
 }
@@ -146,6 +151,19 @@ func (r *Route) RateLimited() { r.rateLimited.Inc() }
 // AuthFailure counts a request answered 401 for reason (one of the Reason
 // constants).
 func (m *Metrics) AuthFailure(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
+
+// Reasons of AnonymousShed.
+const (
+	ShedRateLimited = "rate_limited" // past the address's anonymous limit: 429
+	ShedLowDisk     = "low_disk"     // the audit log's disk is low: 503
+)
+
+// AnonymousShed counts an anonymous request refused before its work, for
+// reason (ShedRateLimited or ShedLowDisk).
+func (m *Metrics) AnonymousShed(reason string) { m.anonShed.WithLabelValues(reason).Inc() }
+
+// AuditFreeBytes sets the audit log's free space as last read.
+func (m *Metrics) AuditFreeBytes(free uint64) { m.auditFree.Set(float64(free)) }
 
 // ReloadFailed counts a reload of keys and secrets that was refused as a
 // whole.

@@ -46,8 +46,9 @@ func Service() httpapi.Service {
 					"list_pipelines":               {N: 100, Per: time.Minute},
 				},
 			},
-			Audit:   httpapi.Audit{Enabled: true, File: "audit.jsonl", MaxSize: 104857600, Sync: httpapi.AuditInterval, SyncInterval: 50 * time.Millisecond},
-			Metrics: &httpapi.MetricsAccess{Roles: []string{"admin"}},
+			Anonymous: &httpapi.Rate{N: 20, Per: time.Second},
+			Audit:     httpapi.Audit{Enabled: true, File: "audit.jsonl", MaxSize: 104857600, Sync: httpapi.AuditInterval, SyncInterval: 50 * time.Millisecond, MinFree: 67108864},
+			Metrics:   &httpapi.MetricsAccess{Roles: []string{"admin"}},
 		},
 		OpenAPI: openAPIDocument,
 	}

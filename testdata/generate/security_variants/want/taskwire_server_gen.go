@@ -53,7 +53,8 @@ func Service() httpapi.Service {
 			},
 			RequireHTTPS:   true,
 			TrustedProxies: []string{"10.0.0.5/32", "192.168.1.1/32", "fd00::5/128"},
-			Audit:          httpapi.Audit{Enabled: true, File: "/var/log/sv-audit.jsonl", MaxSize: 10485760, Sync: httpapi.AuditAlways},
+			Anonymous:      &httpapi.Rate{N: 50, Per: time.Minute},
+			Audit:          httpapi.Audit{Enabled: true, File: "/var/log/sv-audit.jsonl", MaxSize: 10485760, Sync: httpapi.AuditAlways, MinFree: httpapi.AuditMinFreeOff},
 		},
 		OpenAPI: openAPIDocument,
 	}
