@@ -125,7 +125,7 @@ func (pl *plan) makeReady(rec *driver.RunRecord, i int, now time.Time, o *outcom
 
 // begin starts an execution of task i (element index of a map task). It
 // sets o.skip when the message is stale or a duplicate. With record false
-// it records nothing of the start (it returns ErrNoChange, having decided
+// it records nothing of the start (it returns ErrNoChangeAnyRevision, having decided
 // the inputs and noted the start's events): the start is then written by
 // started later, on its own or with the attempt's end.
 func (pl *plan) begin(rec *driver.RunRecord, i, index, attempt int, now time.Time, o *outcome, record bool) error {
@@ -158,7 +158,9 @@ func (pl *plan) begin(rec *driver.RunRecord, i, index, attempt int, now time.Tim
 	o.deadline = rec.Deadline
 	o.event(rec, EventTaskStarted, tr.Name, index, attempt, "", now)
 	if !record {
-		return driver.ErrNoChange
+		// The attempt's end is written from this record's revision, so a
+		// start decided on an older one is checked then.
+		return driver.ErrNoChangeAnyRevision
 	}
 	return pl.started(rec, i, index, attempt, now)
 }

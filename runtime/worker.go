@@ -118,6 +118,9 @@ func (w *Worker) watch(ctx context.Context, sub Subscription) {
 		if ev.Dropped > 0 {
 			w.sweep(ctx)
 		}
+		if f, ok := w.cfg.store.(driver.Forgetter); ok {
+			f.Forget(ev.RunID)
+		}
 		w.cancelRun(ev.RunID, endCause(ev))
 	}
 }

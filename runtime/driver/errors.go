@@ -33,6 +33,12 @@ var (
 	// ErrNoChange may be returned by a Store.Update function to leave the
 	// record unchanged; Update then returns nil.
 	ErrNoChange = errors.New("no change")
+	// ErrNoChangeAnyRevision is ErrNoChange (errors.Is holds) from an
+	// Update function whose decision holds on an older revision of the
+	// record too: it only looked, and every write that follows from what
+	// it saw is checked against the record again. A store that keeps
+	// records it has not just read (a cache) may then skip the read.
+	ErrNoChangeAnyRevision = fmt.Errorf("%w (on any revision)", ErrNoChange)
 	// ErrUnavailable is wrapped by backend errors that say the backend
 	// could not be reached or could not answer for now (a broker restart,
 	// a leader election) rather than that the request was wrong: the same

@@ -40,6 +40,14 @@ type Store interface {
 	Unfinished(ctx context.Context) ([]string, error)
 }
 
+// Forgetter is implemented by a Store that keeps records it has not just
+// read (a cache of its own writes, or records task messages carry): Forget
+// tells it that the run ended elsewhere, so that it trusts nothing it holds
+// or is handed later of that run and reads the record instead.
+type Forgetter interface {
+	Forget(runID string)
+}
+
 // DefaultListLimit is the page size of List when ListOptions.Limit is zero;
 // MaxListLimit caps it.
 const (

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/taskwire/taskwire/runtime"
 )
 
@@ -32,8 +34,9 @@ const chainTasks = 3
 // the processes of the deployment (this one, with nats-server embedded,
 // and pids) spent per task: on a busy machine throughput drifts, the CPU
 // cost of a task much less.
-func runPipelines(b *testing.B, e *runtime.Engine, pids ...int) {
+func runPipelines(b *testing.B, e *runtime.Engine, s *server.Server, pids ...int) {
 	ctx := context.Background()
+	msgs0 := serverMsgs(s)
 	inputs := map[string]any{"in": 1}
 	b.SetParallelism(max(benchInFlight/runtimeGOMAXPROCS(), 1))
 	cpu0 := cpuSeconds(append([]int{os.Getpid()}, pids...))
@@ -51,7 +54,24 @@ func runPipelines(b *testing.B, e *runtime.Engine, pids ...int) {
 	tasks := float64(b.N * chainTasks)
 	b.ReportMetric(tasks/b.Elapsed().Seconds(), "tasks/s")
 	b.ReportMetric((cpuSeconds(append([]int{os.Getpid()}, pids...))-cpu0)*1e6/tasks, "cpu-µs/task")
+	if s != nil {
+		b.ReportMetric(float64(serverMsgs(s)-msgs0)/tasks, "nats-msgs/task")
+	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// serverMsgs counts the messages the server has received and sent (every
+// publish, request, reply, ack and delivery): per task, a count of the
+// round trips that the load of the machine does not change.
+func serverMsgs(s *server.Server) int64 {
+	if s == nil {
+		return 0
+	}
+	v, err := s.Varz(nil)
+	if err != nil {
+		return 0
+	}
+	return v.InMsgs + v.OutMsgs
 }
 
 // latency runs noop3 one run at a time (light load) and reports the p50
@@ -86,15 +106,15 @@ func BenchmarkThroughput(b *testing.B) {
 		// default, which the engine would say at its start.
 		e := runtime.New(testRegistry(b.TempDir()), runtime.WithLogger(slog.New(slog.DiscardHandler)))
 		defer e.Shutdown(context.Background())
-		runPipelines(b, e)
+		runPipelines(b, e, nil)
 	})
 	s := startServer(b)
 	dir := b.TempDir()
 	_, api := openAPI(b, s.ClientURL(), dir)
 	w1 := startWorker(b, s.ClientURL(), dir, benchWorkerConc)
-	b.Run("jetstream-1worker", func(b *testing.B) { runPipelines(b, api, w1.pid()) })
+	b.Run("jetstream-1worker", func(b *testing.B) { runPipelines(b, api, s, w1.pid()) })
 	w2 := startWorker(b, s.ClientURL(), dir, benchWorkerConc)
-	b.Run("jetstream-2workers", func(b *testing.B) { runPipelines(b, api, w1.pid(), w2.pid()) })
+	b.Run("jetstream-2workers", func(b *testing.B) { runPipelines(b, api, s, w1.pid(), w2.pid()) })
 	b.Run("jetstream-latency", func(b *testing.B) { latency(b, api) })
 }
 

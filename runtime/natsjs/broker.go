@@ -20,15 +20,17 @@ import (
 	"github.com/taskwire/taskwire/runtime/driver"
 )
 
-// pollWait bounds one pull request of Receive; it loops until a message
-// comes, its context is done or the broker is closed.
+// pollWait is how long one pull request of Receive's subscription stays
+// open on the server.
 const pollWait = 5 * time.Second
+
+// DefaultPrefetch is Options.Prefetch by default.
+const DefaultPrefetch = 16
 
 // Broker is a driver.Broker on a JetStream work-queue stream. Enqueue
 // publishes with Nats-Msg-Id = TaskMessage.ID and waits for the stream's
-// ack; Receive pulls one message at a time from the shared durable
-// consumer, so a worker holds only the messages it is executing. Create it
-// through a Backend.
+// ack; Receive pulls from the shared durable consumer in batches (see
+// Receive). Create it through a Backend.
 type Broker struct {
 	js         jetstream.JetStream
 	cons       jetstream.Consumer
@@ -39,6 +41,12 @@ type Broker struct {
 	// onExhausted is told about an execution dead-lettered because its
 	// deliveries ran out.
 	onExhausted func(msg driver.TaskMessage, deliveries int, reason string)
+
+	prefetch int
+	store    *Store // whose remembered records task messages carry
+
+	itMu sync.Mutex
+	it   jetstream.MessagesContext // Receive's subscription, once made
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -55,7 +63,13 @@ func (b *Broker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 		return driver.ErrBrokerClosed
 	default:
 	}
-	data, err := json.Marshal(m)
+	wt := wireTask{TaskMessage: m}
+	if b.store != nil {
+		if e, ok := b.store.revs.get(m.RunID); ok && len(e.data) <= maxSnapshot {
+			wt.Snapshot = &wireSnapshot{Rev: e.rev, Record: e.data}
+		}
+	}
+	data, err := json.Marshal(wt)
 	if err != nil {
 		return err
 	}
@@ -71,7 +85,12 @@ func (b *Broker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 	return nil
 }
 
-// Receive implements driver.Broker.
+// Receive implements driver.Broker. The broker's Receive calls share one
+// pull subscription (created at the first call, so that a process that
+// only enqueues never pulls): it keeps a pull request open for up to
+// Options.Prefetch messages and asks for more as they are taken, one
+// request for a batch instead of a request, and a subscription, per task.
+// A worker so holds at most Prefetch messages beyond those it runs.
 func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 	for {
 		select {
@@ -82,12 +101,22 @@ func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		fctx, cancel := context.WithTimeout(ctx, pollWait)
-		stop := context.AfterFunc(closedCtx{b.done}, cancel)
-		m, err := b.cons.Next(jetstream.FetchContext(fctx))
-		stop()
-		cancel()
+		it, err := b.iterator()
+		if err != nil {
+			return nil, err
+		}
+		m, err := it.Next(jetstream.NextContext(ctx))
 		if err == nil {
+			select {
+			case <-b.done: // taken as the broker closed: for another worker
+				_ = m.Nak()
+				return nil, driver.ErrBrokerClosed
+			default:
+			}
+			if ctx.Err() != nil { // taken as the caller gave up: likewise
+				_ = m.Nak()
+				return nil, ctx.Err()
+			}
 			d, derr := b.delivery(m)
 			if derr != nil {
 				b.log.Error("taskwire: malformed task message", "subject", m.Subject(), "err", derr)
@@ -106,36 +135,54 @@ func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 		}
 		switch {
 		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
-			errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.Canceled):
+			errors.Is(err, context.Canceled):
 			continue
 		case errors.Is(err, nats.ErrConnectionClosed):
 			return nil, driver.ErrBrokerClosed
 		}
+		// The subscription ended (the consumer was deleted, the
+		// connection failed): the next call makes a new one.
+		b.dropIterator(it)
 		return nil, fmt.Errorf("natsjs: receive: %w", err)
 	}
 }
 
-// closedCtx is a context done when its channel is closed, to tie a fetch to
-// Close.
-type closedCtx struct{ done chan struct{} }
-
-func (c closedCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c closedCtx) Done() <-chan struct{}       { return c.done }
-func (c closedCtx) Value(any) any               { return nil }
-func (c closedCtx) Err() error {
-	select {
-	case <-c.done:
-		return context.Canceled
-	default:
-		return nil
+// iterator returns the pull subscription of Receive, made on first use.
+func (b *Broker) iterator() (jetstream.MessagesContext, error) {
+	b.itMu.Lock()
+	defer b.itMu.Unlock()
+	if b.it != nil {
+		return b.it, nil
 	}
+	select {
+	case <-b.done:
+		return nil, driver.ErrBrokerClosed
+	default:
+	}
+	it, err := b.cons.Messages(jetstream.PullMaxMessages(b.prefetch), jetstream.PullExpiry(pollWait))
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: receive: %w", err)
+	}
+	b.it = it
+	return it, nil
+}
+
+// dropIterator forgets it, when it is still Receive's subscription.
+func (b *Broker) dropIterator(it jetstream.MessagesContext) {
+	b.itMu.Lock()
+	if b.it == it {
+		b.it = nil
+	}
+	b.itMu.Unlock()
+	it.Stop()
 }
 
 func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
-	var tm driver.TaskMessage
-	if err := json.Unmarshal(m.Data(), &tm); err != nil {
+	var wt wireTask
+	if err := json.Unmarshal(m.Data(), &wt); err != nil {
 		return nil, err
 	}
+	tm := wt.TaskMessage
 	if tm.RunID == "" || tm.Task == "" {
 		return nil, errors.New("task message without run or task")
 	}
@@ -148,17 +195,65 @@ func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
 	if err != nil {
 		return nil, err
 	}
+	if wt.Snapshot != nil && b.store != nil && wt.Snapshot.Rev > 0 && json.Valid(wt.Snapshot.Record) {
+		b.store.revs.offer(tm.RunID, wt.Snapshot.Record, wt.Snapshot.Rev)
+	}
 	return &delivery{b: b, m: m, msg: tm, attempt: int(meta.NumDelivered), enqueued: meta.Timestamp}, nil
 }
+
+// wireTask is a task message as the task stream holds it: the message and,
+// when the enqueuing process had it at hand, the run's record as it stood
+// (its stored bytes and KV revision), so that the worker that runs the task
+// begins from it and swaps its result in from that revision without
+// reading the record first. A stale snapshot costs a failed swap and a
+// read, never a wrong write; a process that does not know the field
+// ignores it.
+type wireTask struct {
+	driver.TaskMessage
+	Snapshot *wireSnapshot `json:"snapshot,omitempty"`
+}
+
+type wireSnapshot struct {
+	Rev    uint64          `json:"rev"`
+	Record json.RawMessage `json:"record"`
+}
+
+// maxSnapshot is the largest record a task message carries: a larger one
+// (a map task's, with many elements) is read by the worker instead.
+const maxSnapshot = 8 << 10
 
 // traceHeader carries a task message's trace context (W3C Trace Context).
 const traceHeader = "traceparent"
 
 // Close implements driver.Broker: blocked and later Receive calls return
-// driver.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream.
+// driver.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream;
+// those pulled but not taken go back at once.
 func (b *Broker) Close() error {
-	b.closeOnce.Do(func() { close(b.done) })
+	b.closeOnce.Do(func() {
+		close(b.done)
+		b.itMu.Lock()
+		it := b.it
+		b.it = nil
+		b.itMu.Unlock()
+		if it != nil {
+			handBack(it)
+		}
+	})
 	return nil
+}
+
+// handBack ends Receive's subscription and gives the messages it holds,
+// pulled but not yet taken, back to the server for other workers (without
+// it they would wait out AckWait).
+func handBack(it jetstream.MessagesContext) {
+	it.Drain()
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if err != nil {
+			return
+		}
+		_ = m.Nak()
+	}
 }
 
 // delivery is one delivery of a task message.

@@ -90,6 +90,12 @@ func (t *turns) take(id string) (done func()) {
 type revCache struct {
 	mu sync.Mutex
 	m  map[string]revEntry
+	// ended holds runs known to have ended (a ring of the latest
+	// maxRevCache): a record a task message carries of one of them is not
+	// remembered, so that its next task reads the record and sees the end.
+	ended     map[string]struct{}
+	endedRing []string
+	endedNext int
 }
 
 type revEntry struct {
@@ -122,13 +128,51 @@ func (c *revCache) put(id string, data []byte, rev uint64) {
 	c.mu.Unlock()
 }
 
+// offer remembers data at rev unless a newer revision is remembered or
+// the run is known to have ended: a record carried by a task message may be
+// older than this process's.
+func (c *revCache) offer(id string, data []byte, rev uint64) {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	_, ended := c.ended[id]
+	c.mu.Unlock()
+	if ended || (ok && e.rev >= rev) {
+		return
+	}
+	c.put(id, data, rev)
+}
+
 func (c *revCache) forget(id string) {
 	c.mu.Lock()
 	delete(c.m, id)
 	c.mu.Unlock()
 }
 
-var _ driver.Store = (*Store)(nil)
+// end forgets the run and refuses records of it offered later.
+func (c *revCache) end(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	if c.ended == nil {
+		c.ended, c.endedRing = make(map[string]struct{}), make([]string, maxRevCache)
+	}
+	if _, ok := c.ended[id]; !ok {
+		if old := c.endedRing[c.endedNext]; old != "" {
+			delete(c.ended, old)
+		}
+		c.endedRing[c.endedNext] = id
+		c.endedNext = (c.endedNext + 1) % len(c.endedRing)
+		c.ended[id] = struct{}{}
+	}
+	c.mu.Unlock()
+}
+
+var (
+	_ driver.Store     = (*Store)(nil)
+	_ driver.Forgetter = (*Store)(nil)
+)
+
+// Forget implements driver.Forgetter.
+func (s *Store) Forget(runID string) { s.revs.end(runID) }
 
 // indexEntry is one message of the run-index stream.
 type indexEntry struct {
@@ -177,11 +221,15 @@ func (s *Store) Create(ctx context.Context, rec *driver.RunRecord) (*driver.Run,
 			return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, err)
 		}
 	}
-	if _, err := s.kv.Create(ctx, runKey(rec.ID), data); err != nil {
+	rev, err := s.kv.Create(ctx, runKey(rec.ID), data)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, false, fmt.Errorf("natsjs: create: run %q already exists", rec.ID)
 		}
 		return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, payloadError(err))
+	}
+	if !rec.Status.Terminal() {
+		s.revs.put(rec.ID, data, rev) // its first task messages carry it
 	}
 	return rec.View(), true, nil
 }
@@ -289,7 +337,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord
 	defer s.turns.take(id)()
 	// A remembered record is a guess: a write from it is checked by the
 	// swap, but a decision to write nothing (or to fail) is only taken on a
-	// record just read.
+	// record just read, unless fn says it holds on any revision.
 	cached, guess := s.revs.get(id)
 	var kept map[string]bool // element outputs written by an earlier try
 	for {
@@ -308,6 +356,9 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord
 		}
 		was := rec.Status.Terminal()
 		if err := fn(rec); err != nil {
+			if guess && errors.Is(err, driver.ErrNoChangeAnyRevision) {
+				return nil // the write that follows swaps from this revision
+			}
 			if guess {
 				guess = false
 				continue
@@ -339,7 +390,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord
 			return fmt.Errorf("natsjs: update run %s: %w", id, payloadError(err))
 		}
 		if rec.Status.Terminal() {
-			s.revs.forget(id)
+			s.revs.end(id)
 			if !was {
 				s.clearActive(id)
 			}
