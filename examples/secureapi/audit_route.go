@@ -40,7 +40,7 @@ func addExecuteWithAudit(srv *httpapi.Server) error {
 			httpapi.WriteProblem(w, r, http.StatusServiceUnavailable, "the audit log cannot be written")
 			return
 		}
-		run, err := securedemo.StartSecureDemoPipeline(r.Context(), srv.Engine(), in, runtime.StartOptions{})
+		run, err := securedemo.StartSecureDemoPipeline(r.Context(), srv.Engine(), in, runtime.StartOptions{Owner: httpapi.RunOwner(r)})
 		if err != nil {
 			httpapi.WriteProblem(w, r, http.StatusServiceUnavailable, "the run could not be started")
 			return
