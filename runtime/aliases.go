@@ -10,6 +10,8 @@ import "github.com/taskwire/taskwire/runtime/driver"
 type (
 	// Run is the public view of a run; see driver.Run.
 	Run = driver.Run
+	// Owner is the principal that started a run; see driver.Owner.
+	Owner = driver.Owner
 	// RunStatus is the status of a run.
 	RunStatus = driver.RunStatus
 	// TaskState is the state of one task within a run.

@@ -122,10 +122,12 @@ func (e *Engine) Requeue(ctx context.Context, id string) (*Run, error) {
 }
 
 // Rerun starts a new run of the pipeline of finished run runID with the
-// same inputs; the new run's RerunOf names the original. It fails with
+// same inputs; the new run's RerunOf names the original. opts apply as
+// for Start: the new run belongs to opts.Owner (whoever re-runs), not to
+// the original's owner. It fails with
 // ErrRunNotFound, ErrRunNotFinished (the original is still going),
 // ErrUnknownPipeline or ErrShuttingDown, all wrapped.
-func (e *Engine) Rerun(ctx context.Context, runID string) (*Run, error) {
+func (e *Engine) Rerun(ctx context.Context, runID string, opts StartOptions) (*Run, error) {
 	var (
 		pl   *plan
 		vals map[string]Value
@@ -151,5 +153,5 @@ func (e *Engine) Rerun(ctx context.Context, runID string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rerun %s: %w", runID, err)
 	}
-	return e.start(ctx, pl, vals, StartOptions{}, runID)
+	return e.start(ctx, pl, vals, opts, runID)
 }

@@ -182,7 +182,7 @@ func TestRerunStartsANewRunWithTheSameInputs(t *testing.T) {
 		t.Fatalf("status = %s", r.Status)
 	}
 	broken.Store(false)
-	again, err := e.Rerun(ctx, run.ID)
+	again, err := e.Rerun(ctx, run.ID, StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestRerunStartsANewRunWithTheSameInputs(t *testing.T) {
 	if orig, _ := e.Get(ctx, run.ID); orig.Status != RunFailed || orig.RerunOf != "" {
 		t.Fatalf("original after rerun: %s rerun_of %q", orig.Status, orig.RerunOf)
 	}
-	if _, err := e.Rerun(ctx, "nope"); !errors.Is(err, ErrRunNotFound) {
+	if _, err := e.Rerun(ctx, "nope", StartOptions{}); !errors.Is(err, ErrRunNotFound) {
 		t.Fatalf("rerun of a missing run: %v", err)
 	}
 }

@@ -24,4 +24,10 @@
 // Task functions return Permanent(err) for failures a retry would not fix;
 // every error the runtime returns wraps one of the sentinel errors below,
 // for errors.Is.
+//
+// A task's error text, and a panic's value, are recorded with the run and
+// logged by the worker that ran the attempt under an error id (Run.ErrorID,
+// TaskState.ErrorID); the HTTP API shows clients only "task failed (error
+// id ID)". Return SafeError(err) or PublicError(msg), or an error that
+// implements PublicMessager, to show a message verbatim.
 package runtime

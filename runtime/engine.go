@@ -64,6 +64,12 @@ type StartOptions struct {
 	// IdempotencyKey, when set, makes Start return the existing run of the
 	// same pipeline started with the same key instead of starting another.
 	IdempotencyKey string
+	// Owner is who starts the run (the HTTP API's authenticated
+	// principal); the run records it, and the HTTP API shows the run only
+	// to its owner and to roles granted all_runs. The zero Owner records
+	// no one: such a run is shown to every principal that may read its
+	// pipeline.
+	Owner Owner
 }
 
 // New returns an Engine running the pipelines of reg, and starts its
@@ -202,6 +208,7 @@ func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opt
 	o := &outcome{}
 	rec := pl.newRecord(e.cfg.newID(), opts.IdempotencyKey, vals, e.cfg.now(), o)
 	rec.RerunOf = rerunOf
+	rec.Owner = opts.Owner
 	if opts.IdempotencyKey != "" {
 		rec.InputHash = inputHash(vals)
 	}

@@ -105,6 +105,39 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &pe)
 }
 
+// PublicMessager is implemented by task errors whose message may be shown
+// to clients of the HTTP API. A task's error is otherwise its own text,
+// which may hold anything (a path, a query, a secret): the run records it,
+// the log holds it under an error id, and clients see only "task failed
+// (error id ID)". When errors.As finds a PublicMessager in a task's error,
+// clients see its PublicMessage instead, verbatim, and the run records
+// that message; the full error still goes to the log.
+type PublicMessager interface {
+	PublicMessage() string
+}
+
+// SafeError marks err as safe to show to clients: the run's error and the
+// HTTP API show err's text as it is (see PublicMessager). Wrap only errors
+// whose text holds nothing a caller of the API may not see. It keeps err
+// matchable with errors.Is and errors.As, Permanent included; SafeError(nil)
+// returns nil.
+func SafeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &safeError{err: err}
+}
+
+// PublicError returns a new error with message msg, safe to show to
+// clients (SafeError(errors.New(msg))).
+func PublicError(msg string) error { return &safeError{err: errors.New(msg)} }
+
+type safeError struct{ err error }
+
+func (e *safeError) Error() string         { return e.err.Error() }
+func (e *safeError) Unwrap() error         { return e.err }
+func (e *safeError) PublicMessage() string { return e.err.Error() }
+
 // RunError is the error of a run that did not succeed, as returned by
 // Run.Err; see driver.RunError.
 type RunError = driver.RunError

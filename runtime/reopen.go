@@ -31,7 +31,7 @@ func (pl *plan) reopen(rec *driver.RunRecord, task string, now time.Time, o *out
 		return fmt.Errorf("%w: task %q of run %s has succeeded since", ErrNotRequeueable, task, rec.ID)
 	}
 	rec.Generation++
-	rec.Status, rec.Error, rec.FinishedAt, rec.TimedOut = RunRunning, "", time.Time{}, false
+	rec.Status, rec.Error, rec.ErrorID, rec.FinishedAt, rec.TimedOut = RunRunning, "", "", time.Time{}, false
 	if rec.StartedAt.IsZero() {
 		rec.StartedAt = now
 	}

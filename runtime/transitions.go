@@ -109,7 +109,7 @@ func (pl *plan) makeReady(rec *driver.RunRecord, i int, now time.Time, o *outcom
 	}
 	n, err := rec.Values[pt.def.Map].Len()
 	if err != nil {
-		pl.failTask(rec, i, -1, 0, fmt.Sprintf("map input %q: %v", pt.def.Map, err), now, o)
+		pl.failTask(rec, i, -1, 0, fmt.Sprintf("map input %q: %v", pt.def.Map, err), "", now, o)
 		return
 	}
 	if n == 0 {
@@ -279,7 +279,7 @@ func (pl *plan) depsDone(rec *driver.RunRecord, i int) bool {
 }
 
 // retry notes a failed attempt that will be retried after delay.
-func (pl *plan) retry(rec *driver.RunRecord, i, index, attempt int, errText string, delay time.Duration, now time.Time, o *outcome) error {
+func (pl *plan) retry(rec *driver.RunRecord, i, index, attempt int, errText, errID string, delay time.Duration, now time.Time, o *outcome) error {
 	tr := &rec.Tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
 		o.skip = true
@@ -289,16 +289,17 @@ func (pl *plan) retry(rec *driver.RunRecord, i, index, attempt int, errText stri
 		o.skip = true
 		return nil
 	}
-	tr.Error = errText
+	tr.Error, tr.ErrorID = errText, errID
 	o.event(rec, EventTaskRetrying, tr.Name, index, attempt, errText, now)
 	o.events[len(o.events)-1].RetryIn = delay
+	o.events[len(o.events)-1].ErrorID = errID
 	return nil
 }
 
 // fail records the final failure of task i (element index, at its
 // attempt attempt), which fails the run; past the pipeline deadline, the
 // run times out instead.
-func (pl *plan) fail(rec *driver.RunRecord, i, index, attempt int, errText string, now time.Time, o *outcome) error {
+func (pl *plan) fail(rec *driver.RunRecord, i, index, attempt int, errText, errID string, now time.Time, o *outcome) error {
 	tr := &rec.Tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
 		return driver.ErrNoChange
@@ -307,23 +308,27 @@ func (pl *plan) fail(rec *driver.RunRecord, i, index, attempt int, errText strin
 		return nil
 	}
 	tr.Attempts = max(tr.Attempts, attempt)
-	pl.failTask(rec, i, index, attempt, errText, now, o)
+	pl.failTask(rec, i, index, attempt, errText, errID, now, o)
 	return nil
 }
 
 // failTask fails task i and the run: errText is the failure of element
 // index (-1 for the task itself) at its attempt attempts, which the run's
 // error names when there were several (a map task's own Attempts is the
-// most any element needed, not this element's).
-func (pl *plan) failTask(rec *driver.RunRecord, i, index, attempts int, errText string, now time.Time, o *outcome) {
+// most any element needed, not this element's). errID, when set, is the
+// id under which errText, a task's own text, was logged: the task, the run
+// and their events keep it (see driver.Run.ErrorID).
+func (pl *plan) failTask(rec *driver.RunRecord, i, index, attempts int, errText, errID string, now time.Time, o *outcome) {
 	tr := &rec.Tasks[i]
-	tr.Status, tr.Error, tr.FinishedAt = TaskFailed, errText, now
+	tr.Status, tr.Error, tr.ErrorID, tr.FinishedAt = TaskFailed, errText, errID, now
 	what := fmt.Sprintf("task %q", tr.Name)
 	if index >= 0 {
 		what += fmt.Sprintf(" element %d", index)
 		o.event(rec, EventTaskElementFailed, tr.Name, index, attempts, errText, now)
+		o.events[len(o.events)-1].ErrorID = errID
 	}
 	o.event(rec, EventTaskFailed, tr.Name, index, attempts, errText, now)
+	o.events[len(o.events)-1].ErrorID = errID
 	switch {
 	case attempts > 1:
 		what += fmt.Sprintf(" failed after %d attempts: ", attempts)
@@ -331,6 +336,8 @@ func (pl *plan) failTask(rec *driver.RunRecord, i, index, attempts int, errText 
 		what += " failed: "
 	}
 	endRun(rec, RunFailed, what+errText, now, o)
+	rec.ErrorID = errID
+	o.events[len(o.events)-1].ErrorID = errID
 }
 
 // cancel ends the run as cancelled; it fails with ErrRunFinished when the
@@ -355,7 +362,7 @@ func (pl *plan) timeout(rec *driver.RunRecord, now time.Time, o *outcome) error 
 
 // endRun moves the run to a terminal status; unfinished tasks are cancelled.
 func endRun(rec *driver.RunRecord, status RunStatus, errText string, now time.Time, o *outcome) {
-	rec.Status, rec.Error, rec.FinishedAt = status, errText, now
+	rec.Status, rec.Error, rec.ErrorID, rec.FinishedAt = status, errText, "", now
 	for k := range rec.Tasks {
 		if tr := &rec.Tasks[k]; !tr.Status.Terminal() {
 			tr.Status, tr.FinishedAt = TaskCancelled, now
@@ -416,5 +423,6 @@ func (pl *plan) redrive(rec *driver.RunRecord, o *outcome) {
 		return
 	}
 	o.event(rec, endEvent(rec.Status), "", -1, 0, rec.Error, rec.FinishedAt)
+	o.events[len(o.events)-1].ErrorID = rec.ErrorID
 	o.ended = rec.Status
 }

@@ -231,7 +231,10 @@ type job struct {
 	attempt int
 	out     Value
 	text    string
-	delay   time.Duration
+	// errID is the id under which text, a task's own error, was logged;
+	// empty for taskwire's own errors and errors marked safe.
+	errID string
+	delay time.Duration
 	// begun is whether begin writes the attempt's start, and at when the
 	// attempt started. An attempt whose start begin does not write has it
 	// written after RunningAfter, or with its end.
@@ -265,9 +268,9 @@ func (j *job) transition(rec *driver.RunRecord) error {
 	case opTimeout:
 		return j.pl.timeout(rec, now, &j.o)
 	case opRetry:
-		return j.pl.retry(rec, j.ti, j.index, j.attempt, j.text, j.delay, now, &j.o)
+		return j.pl.retry(rec, j.ti, j.index, j.attempt, j.text, j.errID, j.delay, now, &j.o)
 	default:
-		return j.pl.fail(rec, j.ti, j.index, j.attempt, j.text, now, &j.o)
+		return j.pl.fail(rec, j.ti, j.index, j.attempt, j.text, j.errID, now, &j.o)
 	}
 }
 
@@ -294,7 +297,7 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 	}
 	pt := &pl.tasks[ti]
 	attempt := d.Attempt()
-	j.pl, j.ti, j.index, j.attempt, j.out, j.text, j.delay = pl, ti, msg.Index, attempt, Value{}, "", 0
+	j.pl, j.ti, j.index, j.attempt, j.out, j.text, j.errID, j.delay = pl, ti, msg.Index, attempt, Value{}, "", "", 0
 	j.begun, j.at = w.cfg.runningAfter <= 0, w.cfg.now()
 	o := &j.o
 	// Acquire before begin: a cancellation committed after begin then
@@ -399,7 +402,7 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		if timedOut {
 			callErr = fmt.Errorf("%w: took longer than %s: %w", ErrTaskTimeout, pt.def.Timeout, callErr)
 		}
-		j.text = callErr.Error()
+		j.text, j.errID = w.failure(callErr, timedOut, pt.def.Timeout, msg, attempt)
 		if !IsPermanent(callErr) && attempt < pt.def.Retry.attempts() {
 			j.delay = pt.def.Retry.Delay(attempt)
 			if err := j.run(ctx, msg.RunID, opRetry); err != nil {
@@ -438,9 +441,52 @@ func (w *Worker) failAttempt(ctx context.Context, d driver.Delivery, j *job) {
 		return
 	}
 	if w.effects(ctx, d, &j.o) {
-		_ = d.Term(j.text)
+		_ = d.Term(driver.TaggedReason(j.errID, j.text))
 	}
 }
+
+// failure logs the failed attempt's error err, with its stack for a
+// panic, and returns what the run records of it: text, and the id under
+// which the log holds it when text is the task's own (clients then see a
+// stable message naming the id instead, see driver.PublicError). Errors
+// clients may see as they are get no id: taskwire's own (task timeouts,
+// NotImplemented) and those a task marked safe (SafeError, PublicMessager);
+// for those text is the message to show.
+func (w *Worker) failure(err error, timedOut bool, timeout time.Duration, msg driver.TaskMessage, attempt int) (text, id string) {
+	var pm PublicMessager
+	switch {
+	case timedOut:
+		// The task's own error may wrap the deadline with its text.
+		text = fmt.Sprintf("%v: took longer than %s: %v", ErrTaskTimeout, timeout, context.DeadlineExceeded)
+	case errors.As(err, &pm):
+		text = pm.PublicMessage()
+	case errors.Is(err, ErrNotImplemented):
+		text = err.Error()
+	default:
+		text, id = err.Error(), w.cfg.newID()
+	}
+	attrs := []any{"run_id", msg.RunID, "task", msg.Task, "index", msg.Index, "attempt", attempt, "err", err.Error()}
+	if id != "" {
+		attrs = append(attrs, "error_id", id)
+	}
+	var pe *panicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, "stack", string(pe.stack))
+	}
+	w.cfg.log.Error("taskwire: task attempt failed", attrs...)
+	return text, id
+}
+
+// panicError is the error of an attempt whose task function panicked:
+// its text holds the panic value, and the stack goes to the log only.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("%v: %v", ErrTaskPanicked, e.value) }
+
+func (e *panicError) Unwrap() error { return ErrTaskPanicked }
 
 // inputs returns the values an execution of pt is called with, from the
 // values begin read from the record: deferred values are fetched, and a
@@ -732,8 +778,8 @@ func (w *Worker) execute(ctx context.Context, tctx *taskContext, limited bool, f
 func (w *Worker) call(ctx context.Context, fn TaskFunc, in Inputs, msg driver.TaskMessage) (out any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			w.cfg.log.Error("taskwire: task panicked", "run_id", msg.RunID, "task", msg.Task, "panic", r, "stack", string(debug.Stack()))
-			out, err = nil, Permanent(fmt.Errorf("%w: %v", ErrTaskPanicked, r))
+			// Logged with its stack by failure, under the error's id.
+			out, err = nil, Permanent(&panicError{value: r, stack: debug.Stack()})
 		}
 	}()
 	return fn(ctx, in)

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -31,7 +30,10 @@ func dlService(t *testing.T, broken *atomic.Bool) (string, *runtime.Engine) {
 	must(reg.RegisterTask("a", func(_ context.Context, in runtime.Inputs) (any, error) { return runtime.Input[int](in, "x") }))
 	must(reg.RegisterTask("b", func(_ context.Context, in runtime.Inputs) (any, error) {
 		if broken.Load() {
-			return nil, runtime.Permanent(errors.New("b is broken\nsecond line"))
+			// Marked safe, so that the API shows it and the CLI's
+			// one-line rendering of a long error is seen; a task's own
+			// text would be shown as "task failed (error id ...)".
+			return nil, runtime.Permanent(runtime.PublicError("b is broken\nsecond line"))
 		}
 		return runtime.Input[int](in, "a_out")
 	}))

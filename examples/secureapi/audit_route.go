@@ -37,7 +37,7 @@ func addExecuteWithAudit(srv *httpapi.Server) error {
 			srv.WriteError(w, r, err)
 			return
 		}
-		run, err := securedemo.StartSecureDemoPipeline(r.Context(), srv.Engine(), in, runtime.StartOptions{})
+		run, err := securedemo.StartSecureDemoPipeline(r.Context(), srv.Engine(), in, runtime.StartOptions{Owner: httpapi.RunOwner(r)})
 		if err != nil {
 			httpapi.WriteProblem(w, r, http.StatusServiceUnavailable, "the run could not be started")
 			return

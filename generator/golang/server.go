@@ -150,6 +150,7 @@ func security(s *model.Security) *jen.Statement {
 			al.set("Read", stringSlice(a.Grants[model.ActionRead]))
 			al.set("Execute", stringSlice(a.Grants[model.ActionExecute]))
 			al.set("Write", stringSlice(a.Grants[model.ActionWrite]))
+			al.set("AllRuns", stringSlice(a.Grants[model.ActionAllRuns]))
 			acls.add(al.line())
 		}
 		l.set("ACLs", jen.Index().Qual(httpapiPath, "ACL").Add(acls.multi()))

@@ -321,6 +321,7 @@ const (
 	ActionRead    = route.Read
 	ActionExecute = route.Execute
 	ActionWrite   = route.Write
+	ActionAllRuns = route.AllRuns
 )
 
 // ACL grants actions on the pipelines matching Pattern to roles.

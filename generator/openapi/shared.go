@@ -173,8 +173,8 @@ func pipelineSchema() *openapi3.Schema {
 		"map":    sref(str("For a map task: the list input it runs once per element of.")),
 	})
 	actions := openapi3.NewArraySchema()
-	actions.Items = sref(withEnum(str(""), "read", "execute", "write"))
-	actions.Description = "The actions the caller holds on the pipeline: `read` (see it and its runs), `execute` (start and re-run runs), `write` (cancel runs, see and requeue dead letters)."
+	actions.Items = sref(withEnum(str(""), "read", "execute", "write", "all_runs"))
+	actions.Description = "The actions the caller holds on the pipeline: `read` (see it and its runs), `execute` (start and re-run runs), `write` (cancel runs, see and requeue dead letters), `all_runs` (do so for every principal's runs, not only the caller's own)."
 	return object("A pipeline: its inputs, outputs and tasks.", []string{"id", "inputs", "outputs", "tasks", "actions"}, openapi3.Schemas{
 		"id":          sref(str("The pipeline's id.")),
 		"description": sref(str("What the pipeline does.")),

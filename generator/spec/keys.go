@@ -18,7 +18,7 @@ var (
 	keyKeys        = []string{"env", "sha256", "role", "pipelines", "expires", "description"}
 	literalKeyKeys = []string{"key", "value", "secret", "api_key", "token"}
 	jwtKeys        = []string{"secret_env", "previous_secret_env", "public_key_file", "jwks_url", "discovery", "algorithm", "algorithms", "issuer", "audience", "role_claim", "pipelines_claim", "leeway"}
-	aclActions     = []string{"read", "execute", "write"}
+	aclActions     = []string{"read", "execute", "write", "all_runs"}
 	rateLimitsKeys = []string{"enabled", "default", "routes", "anonymous"}
 	auditKeys      = []string{"enabled", "file", "max_size", "sync", "sync_interval", "min_free"}
 	metricsKeys    = []string{"roles", "listen"}

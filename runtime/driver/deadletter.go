@@ -118,3 +118,33 @@ func ParseDeadLetterID(id string) (runID, task string, index int, err error) {
 	}
 	return s[:i], s[i+1 : j], index, nil
 }
+
+// reasonTag starts the Reason of a dead letter whose task failed with its
+// own error text (TaggedReason).
+const reasonTag = "(error id "
+
+// TaggedReason returns the Reason of a dead letter whose task failed with
+// text under error id id (see Run.ErrorID): the id first, so that it
+// survives a broker's truncation of long reasons, then the full text for
+// operators. With id empty it returns text.
+func TaggedReason(id, text string) string {
+	if id == "" {
+		return text
+	}
+	return reasonTag + id + ") " + text
+}
+
+// PublicReason is the dead letter's Reason as clients of the HTTP API
+// see it: the stable message of PublicError for a reason made by
+// TaggedReason, the reason itself otherwise.
+func (dl DeadLetter) PublicReason() string {
+	rest, ok := strings.CutPrefix(dl.Reason, reasonTag)
+	if !ok {
+		return dl.Reason
+	}
+	id, _, ok := strings.Cut(rest, ")")
+	if !ok || id == "" {
+		id = "unknown"
+	}
+	return PublicError(dl.Reason, id)
+}

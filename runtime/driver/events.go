@@ -91,6 +91,9 @@ type Event struct {
 	// Error is the failure reported by task_retrying, task_failed,
 	// task_element_failed, run_failed and run_cancelled.
 	Error string `json:"error,omitempty"`
+	// ErrorID identifies Error in the log when it is a task's own text,
+	// which the HTTP API does not show (see PublicError).
+	ErrorID string `json:"error_id,omitempty"`
 	// RetryIn is the delay before the next attempt, for task_retrying.
 	RetryIn time.Duration `json:"retry_in,omitempty"`
 	Time    time.Time     `json:"time"`
@@ -100,6 +103,10 @@ type Event struct {
 	// before this one.
 	Dropped uint64 `json:"dropped,omitempty"`
 }
+
+// PublicError is the event's error as clients of the HTTP API see it
+// (see PublicError).
+func (e Event) PublicError() string { return PublicError(e.Error, e.ErrorID) }
 
 // EventFilter selects events. Empty fields select everything.
 type EventFilter struct {

@@ -3,6 +3,7 @@
 package driver
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -63,8 +64,17 @@ type Run struct {
 	// Error names the failed task and its error, or says why the run was
 	// cancelled or timed out; empty for a succeeded run.
 	Error string `json:"error,omitempty"`
+	// ErrorID, when set, identifies Error in the log of the process where
+	// the failure happened: Error is then a task's own text, which the HTTP
+	// API does not show (see PublicError). Empty for taskwire's own errors
+	// and for a task's errors marked safe to show.
+	ErrorID string `json:"error_id,omitempty"`
 	// RerunOf is the run this one re-runs (Engine.Rerun), if any.
-	RerunOf   string `json:"rerun_of,omitempty"`
+	RerunOf string `json:"rerun_of,omitempty"`
+	// Owner is who started the run; zero for a run started without one
+	// (security disabled, the Go API, or a run stored before owners were
+	// kept).
+	Owner     Owner `json:"owner,omitzero"`
 	timedOut  bool
 	inputHash string
 }
@@ -81,9 +91,72 @@ type TaskState struct {
 	// element needed).
 	Attempts int `json:"attempts"`
 	// Error is the most recent attempt failure, kept after a later success.
-	Error      string    `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// ErrorID identifies Error in the log when it is a task's own text
+	// (see Run.ErrorID).
+	ErrorID    string    `json:"error_id,omitempty"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// PublicError is the error of a task as clients of the HTTP API see it:
+// Error itself when it is taskwire's own or marked safe (ErrorID empty),
+// else a stable message naming ErrorID.
+func (t TaskState) PublicError() string {
+	return PublicError(t.Error, t.ErrorID)
+}
+
+// PublicError is the error of the run as clients of the HTTP API see it:
+// Error itself when it is taskwire's own or marked safe (ErrorID empty),
+// else a stable message naming the failed task and ErrorID.
+func (r *Run) PublicError() string {
+	if r.ErrorID == "" {
+		return r.Error
+	}
+	for name, t := range r.Tasks {
+		if t.ErrorID == r.ErrorID {
+			return fmt.Sprintf("task %q failed (error id %s)", name, r.ErrorID)
+		}
+	}
+	return PublicError(r.Error, r.ErrorID)
+}
+
+// PublicError returns text when id is empty, and otherwise the message
+// clients see in place of a task's own error text: "task failed (error
+// id ID)". The full text is in the log of the process where the task ran,
+// under the same id.
+func PublicError(text, id string) string {
+	if id == "" {
+		return text
+	}
+	return "task failed (error id " + id + ")"
+}
+
+// Owner is the principal that started a run: an API key by its id, or a
+// JWT subject with its issuer. The zero Owner is no one (see Run.Owner).
+type Owner struct {
+	// Method is how the principal authenticated: "api_key" or "jwt".
+	Method string `json:"method"`
+	// ID is the key id or the token's subject.
+	ID string `json:"id"`
+	// Issuer is the token's issuer (iss), when it has one.
+	Issuer string `json:"issuer,omitempty"`
+}
+
+// IsZero reports whether o is no one.
+func (o Owner) IsZero() bool { return o == Owner{} }
+
+// String returns o as logs show it: method:id, with @issuer for a token
+// that has one.
+func (o Owner) String() string {
+	if o.IsZero() {
+		return ""
+	}
+	s := o.Method + ":" + o.ID
+	if o.Issuer != "" {
+		s += "@" + o.Issuer
+	}
+	return s
 }
 
 // Err returns nil for a succeeded run, a *RunError for a failed or cancelled
@@ -103,9 +176,12 @@ type RunRecord struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// InputHash fingerprints the inputs of a run started with an
 	// idempotency key, so that the key reused with other inputs is refused.
-	InputHash  string    `json:"input_hash,omitempty"`
-	Status     RunStatus `json:"status"`
-	Error      string    `json:"error,omitempty"`
+	InputHash string    `json:"input_hash,omitempty"`
+	Status    RunStatus `json:"status"`
+	Error     string    `json:"error,omitempty"`
+	// ErrorID identifies Error in the log when it holds a task's own
+	// text (see Run.ErrorID).
+	ErrorID    string    `json:"error_id,omitempty"`
 	TimedOut   bool      `json:"timed_out,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
@@ -114,6 +190,9 @@ type RunRecord struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	// RerunOf is the run this one re-runs, if any.
 	RerunOf string `json:"rerun_of,omitempty"`
+	// Owner is who started the run (zero: no one recorded). A requeue
+	// keeps it; a re-run is a new run, owned by whoever re-runs.
+	Owner Owner `json:"owner,omitzero"`
 	// Generation counts the times the run was reopened after failing (a
 	// dead letter requeued); task messages carry it (TaskMessage.Gen).
 	Generation int `json:"generation,omitempty"`
@@ -130,12 +209,14 @@ type RunRecord struct {
 
 // TaskRecord is the serialisable state of one task of a run.
 type TaskRecord struct {
-	Name       string     `json:"name"`
-	Status     TaskStatus `json:"status"`
-	Attempts   int        `json:"attempts"`
-	Error      string     `json:"error,omitempty"`
-	StartedAt  time.Time  `json:"started_at,omitzero"`
-	FinishedAt time.Time  `json:"finished_at,omitzero"`
+	Name     string     `json:"name"`
+	Status   TaskStatus `json:"status"`
+	Attempts int        `json:"attempts"`
+	Error    string     `json:"error,omitempty"`
+	// ErrorID identifies Error in the log when it holds a task's own text.
+	ErrorID    string    `json:"error_id,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Queued reports that the task's inputs were complete and its first
 	// execution messages were enqueued.
 	Queued bool `json:"queued,omitempty"`
@@ -174,13 +255,15 @@ func (rec *RunRecord) View() *Run {
 		StartedAt:  rec.StartedAt,
 		FinishedAt: rec.FinishedAt,
 		Error:      rec.Error,
+		ErrorID:    rec.ErrorID,
 		RerunOf:    rec.RerunOf,
+		Owner:      rec.Owner,
 		Tasks:      make(map[string]TaskState, len(rec.Tasks)),
 		timedOut:   rec.TimedOut,
 		inputHash:  rec.InputHash,
 	}
 	for _, t := range rec.Tasks {
-		r.Tasks[t.Name] = TaskState{Status: t.Status, Attempts: t.Attempts, Error: t.Error, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}
+		r.Tasks[t.Name] = TaskState{Status: t.Status, Attempts: t.Attempts, Error: t.Error, ErrorID: t.ErrorID, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}
 	}
 	if rec.Status == RunSucceeded {
 		r.Outputs = make(map[string]Value, len(rec.Outputs))

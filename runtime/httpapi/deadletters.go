@@ -32,7 +32,7 @@ type deadLetterList struct {
 
 func viewDeadLetter(dl runtime.DeadLetter) deadLetterView {
 	v := deadLetterView{ID: dl.ID, PipelineID: dl.PipelineID, RunID: dl.RunID, Task: dl.Task,
-		Attempts: dl.Deliveries, LastError: dl.Reason, Exhausted: dl.Exhausted, Time: dl.Time.UTC()}
+		Attempts: dl.Deliveries, LastError: dl.PublicReason(), Exhausted: dl.Exhausted, Time: dl.Time.UTC()}
 	if dl.Index >= 0 {
 		i := dl.Index
 		v.Index = &i
@@ -41,7 +41,9 @@ func viewDeadLetter(dl runtime.DeadLetter) deadLetterView {
 }
 
 // listDeadLetters answers GET /dead-letters: the dead letters of the
-// pipelines the caller may write, newest first, paged like GET /runs.
+// pipelines the caller may write, of its own runs unless it holds
+// all_runs, newest first, paged like GET /runs (a page may hold fewer than
+// limit when others' dead letters are left out).
 func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts := runtime.DeadLetterListOptions{PipelineID: q.Get("pipeline_id"), Cursor: q.Get("cursor")}
@@ -59,15 +61,40 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	out := deadLetterList{DeadLetters: make([]deadLetterView, 0, len(page.DeadLetters)), NextCursor: page.NextCursor}
 	for _, dl := range page.DeadLetters {
-		out.DeadLetters = append(out.DeadLetters, viewDeadLetter(dl))
+		ok, err := s.seesDeadLetter(r, p, dl)
+		if err != nil {
+			s.deadLetterError(w, r, err)
+			return
+		}
+		if ok {
+			out.DeadLetters = append(out.DeadLetters, viewDeadLetter(dl))
+		}
 	}
 	writeJSON(w, r, http.StatusOK, out)
 }
 
+// seesDeadLetter reports whether p may see dead letter dl, by its run's
+// owner (see policy.seesRun); a dead letter whose run is gone is seen only
+// with all_runs.
+func (s *Server) seesDeadLetter(r *http.Request, p *Principal, dl runtime.DeadLetter) (bool, error) {
+	if !s.policy.enabled || s.policy.allowed(p, ActionAllRuns, dl.PipelineID) {
+		return true, nil
+	}
+	run, err := s.engine.Get(r.Context(), dl.RunID)
+	switch {
+	case errors.Is(err, runtime.ErrRunNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return s.policy.seesRun(p, run), nil
+}
+
 // requeueDeadLetter answers POST /dead-letters/{dead_letter_id}/requeue:
 // the execution gets a new delivery in its run, which is running again. A
-// dead letter of a pipeline the caller may not read is 404, like a missing
-// one; one the caller may read but not write is 403.
+// dead letter of a pipeline the caller may not read, or of another
+// principal's run without all_runs, is 404, like a missing one; one the
+// caller may read but not write is 403.
 func (s *Server) requeueDeadLetter(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("dead_letter_id")
 	info := infoFrom(r)
@@ -75,6 +102,12 @@ func (s *Server) requeueDeadLetter(w http.ResponseWriter, r *http.Request) {
 	p := s.principal(r)
 	if err == nil && !s.policy.allowed(p, ActionRead, dl.PipelineID) {
 		err = runtime.ErrDeadLetterNotFound
+	}
+	if err == nil {
+		var sees bool
+		if sees, err = s.seesDeadLetter(r, p, dl); err == nil && !sees {
+			err = runtime.ErrDeadLetterNotFound
+		}
 	}
 	if err != nil {
 		s.deadLetterError(w, r, err)
@@ -107,7 +140,7 @@ func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) {
 		s.forbid(w, r, ActionExecute, run.PipelineID)
 		return
 	}
-	again, err := s.engine.Rerun(r.Context(), run.ID)
+	again, err := s.engine.Rerun(r.Context(), run.ID, runtime.StartOptions{Owner: s.principal(r).Owner()})
 	if err != nil {
 		s.deadLetterError(w, r, err)
 		return

@@ -105,7 +105,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			if !open {
 				return
 			}
-			var data any = ev
+			var data any = publicEvent(ev)
 			if ev.Type == runtime.EventSnapshot && ev.Run != nil {
 				data = viewRun(ev.Run)
 			}
@@ -135,4 +135,11 @@ func (s *Server) streamKey(r *http.Request, p *Principal) string {
 		return "ip:" + s.clientIP(r).String()
 	}
 	return p.Method + ":" + p.ID
+}
+
+// publicEvent is ev as clients see it: a task's own error text replaced
+// by the stable message naming its error id, as in run views.
+func publicEvent(ev runtime.Event) runtime.Event {
+	ev.Error, ev.ErrorID = ev.PublicError(), ""
+	return ev
 }

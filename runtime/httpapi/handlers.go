@@ -207,7 +207,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, pl *pipeline) {
 		}
 		inputs[f.Name] = runtime.RawJSON(raw)
 	}
-	opts := runtime.StartOptions{}
+	opts := runtime.StartOptions{Owner: s.principal(r).Owner()}
 	if key != "" {
 		// Scoped to the principal, so that nobody can read another's run by
 		// guessing its idempotency key.
@@ -313,7 +313,9 @@ func (s *Server) engineError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 // readableRun resolves {run_id}; a run the caller may not read is 404,
-// exactly like a missing one.
+// exactly like a missing one: one of a pipeline it may not read, and
+// another principal's run unless it holds all_runs (so that run ids tell
+// nothing about others' runs).
 func (s *Server) readableRun(w http.ResponseWriter, r *http.Request) (*runtime.Run, bool) {
 	id := r.PathValue("run_id")
 	info := infoFrom(r)
@@ -321,7 +323,7 @@ func (s *Server) readableRun(w http.ResponseWriter, r *http.Request) (*runtime.R
 		info.RunID = id
 	}
 	run, err := s.engine.Get(r.Context(), id)
-	if err == nil && !s.policy.allowed(s.principal(r), ActionRead, run.PipelineID) {
+	if p := s.principal(r); err == nil && (!s.policy.allowed(p, ActionRead, run.PipelineID) || !s.policy.seesRun(p, run)) {
 		err = runtime.ErrRunNotFound
 	}
 	if err != nil {
@@ -412,7 +414,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, run := range page.Runs {
-			if s.policy.allowed(p, ActionRead, run.PipelineID) {
+			if s.policy.allowed(p, ActionRead, run.PipelineID) && s.policy.seesRun(p, run) {
 				out.Runs = append(out.Runs, viewRun(run))
 			}
 		}
@@ -431,7 +433,8 @@ type runList struct {
 }
 
 // runView is a run as the HTTP API shows it (docs/http-api.md): unset times
-// and errors are null, outputs an object.
+// and errors are null, outputs an object; a task's own error text is
+// replaced by the stable message naming its error id (driver.PublicError).
 type runView struct {
 	RunID      string                   `json:"run_id"`
 	PipelineID string                   `json:"pipeline_id"`
@@ -473,14 +476,14 @@ func viewRun(run *runtime.Run) runView {
 	v := runView{
 		RunID: run.ID, PipelineID: run.PipelineID, Status: run.Status,
 		CreatedAt: run.CreatedAt.UTC(), StartedAt: optTime(run.StartedAt), FinishedAt: optTime(run.FinishedAt),
-		Tasks: make(map[string]taskView, len(run.Tasks)), Outputs: run.Outputs, Error: optString(run.Error),
+		Tasks: make(map[string]taskView, len(run.Tasks)), Outputs: run.Outputs, Error: optString(run.PublicError()),
 		RerunOf: run.RerunOf,
 	}
 	if v.Outputs == nil {
 		v.Outputs = map[string]runtime.Value{}
 	}
 	for name, t := range run.Tasks {
-		v.Tasks[name] = taskView{Status: t.Status, Attempts: t.Attempts, Error: optString(t.Error), StartedAt: optTime(t.StartedAt), FinishedAt: optTime(t.FinishedAt)}
+		v.Tasks[name] = taskView{Status: t.Status, Attempts: t.Attempts, Error: optString(t.PublicError()), StartedAt: optTime(t.StartedAt), FinishedAt: optTime(t.FinishedAt)}
 	}
 	return v
 }

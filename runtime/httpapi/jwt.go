@@ -384,7 +384,8 @@ func (v *jwtVerifier) verify(ctx context.Context, token string) (*Principal, err
 			return nil, fmt.Errorf("%w: claim %s holds an invalid pipeline pattern", errBadToken, v.cfg.PipelinesClaim)
 		}
 	}
-	p := &Principal{ID: sub, Method: "jwt", Roles: roles, Pipelines: pipelines}
+	iss, _ := claims["iss"].(string)
+	p := &Principal{ID: sub, Method: "jwt", Issuer: iss, Roles: roles, Pipelines: pipelines}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		v.verified.put(token, p, exp.Add(v.cfg.Leeway), v.now())
 	}

@@ -27,7 +27,7 @@ func TestPipelineActions(t *testing.T) {
 		return v.Actions
 	}
 	f := newFixture(t, setup{})
-	if got := actions(f, key(adminKey)); !slices.Equal(got, []string{"read", "execute", "write"}) {
+	if got := actions(f, key(adminKey)); !slices.Equal(got, []string{"read", "execute", "write", "all_runs"}) {
 		t.Errorf("admin: %v", got)
 	}
 	if got := actions(f, key(readerKey)); !slices.Equal(got, []string{"read"}) {
@@ -42,7 +42,7 @@ func TestPipelineActions(t *testing.T) {
 	}
 	// Without security everyone may do everything.
 	open := newFixture(t, setup{svc: func(s *httpapi.Service) { s.Security = httpapi.Security{} }})
-	if got := actions(open); !slices.Equal(got, []string{"read", "execute", "write"}) {
+	if got := actions(open); !slices.Equal(got, []string{"read", "execute", "write", "all_runs"}) {
 		t.Errorf("no security: %v", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/pattern"
 )
 
@@ -18,10 +19,30 @@ type Principal struct {
 	ID string
 	// Method is "api_key", "jwt", or "" when security is disabled.
 	Method string
+	// Issuer is the token's issuer (iss) for a JWT that has one: two
+	// identity providers may issue the same subject to different people.
+	Issuer string
 	// Roles are the key's role or the token's roles.
 	Roles []string
 	// Pipelines are the patterns of the pipelines the principal may reach.
 	Pipelines []string
+}
+
+// Owner returns p as the owner of the runs it starts: zero for the
+// anonymous principal of a server without security.
+func (p *Principal) Owner() runtime.Owner {
+	if p == nil || p.ID == "" {
+		return runtime.Owner{}
+	}
+	return runtime.Owner{Method: p.Method, ID: p.ID, Issuer: p.Issuer}
+}
+
+// RunOwner is the owner a user route (Server.Handle) gives the runs it
+// starts for request r, in runtime.StartOptions.Owner, so that they are
+// shown like the runs of the execute routes: to their owner and to the
+// roles granted all_runs.
+func RunOwner(r *http.Request) runtime.Owner {
+	return PrincipalFrom(r).Owner()
 }
 
 // anonymous is the principal of every request when security is disabled.
@@ -114,7 +135,9 @@ func (pol *policy) allowed(p *Principal, action Action, pipeline string) bool {
 		return false
 	}
 	if len(pol.acls) == 0 {
-		return true
+		// The patterns alone decide, except for all_runs: only an ACL
+		// grants it, so that runs stay their owners' by default.
+		return action != ActionAllRuns
 	}
 	for i := range pol.acls {
 		acl := &pol.acls[i]
@@ -129,6 +152,8 @@ func (pol *policy) allowed(p *Principal, action Action, pipeline string) bool {
 			roles = acl.Execute
 		case ActionWrite:
 			roles = acl.Write
+		case ActionAllRuns:
+			roles = acl.AllRuns
 		}
 		for _, role := range p.Roles {
 			if slices.Contains(roles, role) {
@@ -137,4 +162,15 @@ func (pol *policy) allowed(p *Principal, action Action, pipeline string) bool {
 		}
 	}
 	return false
+}
+
+// seesRun reports whether p may see run, given that it holds the action
+// the request needs on run's pipeline: the run is p's own, or has no
+// recorded owner (a run of a server without security, of the Go API, or
+// stored before owners were kept), or p holds all_runs on its pipeline.
+func (pol *policy) seesRun(p *Principal, run *runtime.Run) bool {
+	if !pol.enabled || run.Owner.IsZero() || run.Owner == p.Owner() {
+		return true
+	}
+	return pol.allowed(p, ActionAllRuns, run.PipelineID)
 }

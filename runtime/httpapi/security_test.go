@@ -112,6 +112,14 @@ func testService() httpapi.Service {
 	return svc
 }
 
+// grantAllRuns is a setup.svc that grants all_runs on every pipeline to
+// roles, so that they see the runs other principals start.
+func grantAllRuns(roles ...string) func(*httpapi.Service) {
+	return func(s *httpapi.Service) {
+		s.Security.ACLs = append(s.Security.ACLs, httpapi.ACL{Pattern: "*", AllRuns: roles})
+	}
+}
+
 func newFixture(t *testing.T, st setup) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: newClock(), impl: &tasks{}}
@@ -565,9 +573,16 @@ func TestAccessControl(t *testing.T) {
 		}
 		f.want(t, req{method: "POST", path: "/runs/" + runID + "/cancel", headers: viewer}, http.StatusNotFound)
 	})
+	t.Run("another principal's run is 404 without all_runs", func(t *testing.T) {
+		// The reader may read the pipeline, but the run is the admin's.
+		f.want(t, req{path: "/runs/" + runID, headers: []string{key(readerKey)}}, http.StatusNotFound)
+		f.want(t, req{method: "POST", path: "/runs/" + runID + "/cancel", headers: []string{key(readerKey)}}, http.StatusNotFound)
+	})
 	t.Run("read but not write cannot cancel", func(t *testing.T) {
-		f.want(t, req{path: "/runs/" + runID, headers: []string{key(readerKey)}}, http.StatusOK)
-		f.want(t, req{method: "POST", path: "/runs/" + runID + "/cancel", headers: []string{key(readerKey)}}, http.StatusForbidden).problem(t)
+		g := newFixture(t, setup{gate: true, svc: grantAllRuns("viewer")})
+		id := g.execute(t, "hello")
+		g.want(t, req{path: "/runs/" + id, headers: []string{key(readerKey)}}, http.StatusOK)
+		g.want(t, req{method: "POST", path: "/runs/" + id + "/cancel", headers: []string{key(readerKey)}}, http.StatusForbidden).problem(t)
 	})
 	t.Run("admin cancels, then 409", func(t *testing.T) {
 		var v struct {
@@ -1219,7 +1234,8 @@ func TestEventStream(t *testing.T) {
 }
 
 func TestStreamLimit(t *testing.T) {
-	f := newFixture(t, setup{gate: true})
+	// The reader sees the admin's run (all_runs), to stream it as well.
+	f := newFixture(t, setup{gate: true, svc: grantAllRuns("viewer")})
 	runID := f.execute(t, "limit")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

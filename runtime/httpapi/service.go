@@ -36,6 +36,7 @@ const (
 	ActionRead    = route.Read
 	ActionExecute = route.Execute
 	ActionWrite   = route.Write
+	ActionAllRuns = route.AllRuns
 )
 
 // Route is one HTTP route; see package route.
@@ -137,6 +138,9 @@ type ACL struct {
 	Read    []string
 	Execute []string
 	Write   []string
+	// AllRuns are the roles that see and act on every run of the
+	// pipelines (as their other actions allow), not only their own.
+	AllRuns []string
 }
 
 // Audit configures the audit log.

@@ -5,6 +5,7 @@ package natsjs
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,7 +95,7 @@ func TestRequeueDeadLetterOnJetStream(t *testing.T) {
 		t.Fatalf("status %s", run.Status)
 	}
 	dl := waitDead(t, e, run.ID)
-	if dl.Task != "b" || dl.Deliveries != 1 || dl.Reason != "b is broken" || dl.ID != driver.DeadLetterID(run.ID, "b", -1) {
+	if dl.Task != "b" || dl.Deliveries != 1 || !strings.HasPrefix(dl.Reason, "(error id ") || !strings.HasSuffix(dl.Reason, ") b is broken") || dl.ID != driver.DeadLetterID(run.ID, "b", -1) {
 		t.Fatalf("dead letter %+v", dl)
 	}
 	broken.Store(false)
@@ -112,7 +113,7 @@ func TestRequeueDeadLetterOnJetStream(t *testing.T) {
 		t.Fatalf("dead letter after requeue: %v", err)
 	}
 
-	again, err := e.Rerun(ctx, run.ID)
+	again, err := e.Rerun(ctx, run.ID, runtime.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

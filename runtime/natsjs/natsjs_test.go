@@ -268,7 +268,7 @@ func TestDeadLetterAfterMaxDeliver(t *testing.T) {
 	if len(dls) != 2 || dl.MessageID != run.ID+"/fail/-1" || dl.Deliveries != 3 || !dl.Exhausted || dl.Task != "fail" || dl.PipelineID != "fail" || dl.Time.IsZero() {
 		t.Fatalf("dead letters %+v", dls)
 	}
-	if p := byRun[perm.ID]; p.Exhausted || p.Deliveries != 1 || p.Reason != "bad input" {
+	if p := byRun[perm.ID]; p.Exhausted || p.Deliveries != 1 || !strings.HasPrefix(p.Reason, "(error id ") || !strings.HasSuffix(p.Reason, ") bad input") {
 		t.Fatalf("permanent dead letter %+v", p)
 	}
 	// The work queue holds nothing any more.

@@ -27,10 +27,15 @@ const (
 	Execute Action = "execute"
 	// Write cancels runs, and lists and requeues dead letters.
 	Write Action = "write"
+	// AllRuns extends read, execute and write from the runs a principal
+	// started itself to every run of the pipeline: without it, another
+	// principal's runs (and their dead letters) are answered 404. Only an
+	// ACL grants it: with no ACLs, a principal sees its own runs only.
+	AllRuns Action = "all_runs"
 )
 
 // Actions lists every action, in the order documents show them.
-var Actions = []Action{Read, Execute, Write}
+var Actions = []Action{Read, Execute, Write, AllRuns}
 
 // The operation ids of the fixed routes.
 const (

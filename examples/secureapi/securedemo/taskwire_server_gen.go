@@ -35,7 +35,7 @@ func Service() httpapi.Service {
 				{ID: "viewer_reports", Env: "TASKWIRE_KEY_VIEWER_REPORTS", Role: "viewer", Pipelines: []string{"report_*"}},
 			},
 			ACLs: []httpapi.ACL{
-				{Pattern: "*", Read: []string{"admin", "viewer"}, Execute: []string{"admin"}, Write: []string{"admin"}},
+				{Pattern: "*", Read: []string{"admin", "viewer"}, Execute: []string{"admin"}, Write: []string{"admin"}, AllRuns: []string{"admin"}},
 				{Pattern: "report_*", Write: []string{"admin"}},
 			},
 			RateLimits: &httpapi.Limits{

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/taskwire/taskwire/runtime/httpapi"
+)
+
+const secondReaderKey = "sk_reader2_0123456789abcdefghijklmnopqrs"
+
+// Two API keys of one role do not see each other's runs; a role granted
+// all_runs does.
+func TestRunOwnershipTwoKeysOfOneRole(t *testing.T) {
+	testEnv["TASKWIRE_KEY_READER_TWO"] = secondReaderKey
+	f := newFixture(t, setup{gate: true, svc: func(s *httpapi.Service) {
+		s.Security.Keys = append(s.Security.Keys, httpapi.Key{ID: "reader_two", Env: "TASKWIRE_KEY_READER_TWO", Role: "viewer", Pipelines: []string{"*"}})
+		s.Security.ACLs = append(s.Security.ACLs, httpapi.ACL{Pattern: "*", Execute: []string{"viewer"}, Write: []string{"viewer"}})
+	}})
+	a, b := []string{key(readerKey)}, []string{key(secondReaderKey)}
+	r := f.want(t, req{method: "POST", path: "/pipelines/secure_demo_pipeline/execute", body: `{"data":"mine"}`, headers: a}, http.StatusAccepted)
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	r.json(t, &started)
+	id := started.RunID
+
+	f.want(t, req{path: "/runs/" + id, headers: a}, http.StatusOK)
+	if body := f.want(t, req{path: "/runs", headers: a}, http.StatusOK).Body; !strings.Contains(string(body), id) {
+		t.Errorf("owner's list lacks its run: %s", body)
+	}
+	if body := f.want(t, req{path: "/runs", headers: b}, http.StatusOK).Body; strings.Contains(string(body), id) {
+		t.Errorf("another key of the same role lists the run: %s", body)
+	}
+	for _, q := range []req{
+		{path: "/runs/" + id, headers: b},
+		{path: "/runs/" + id + "/events", headers: b},
+		{method: "POST", path: "/runs/" + id + "/cancel", headers: b},
+		{method: "POST", path: "/runs/" + id + "/rerun", headers: b},
+	} {
+		f.want(t, q, http.StatusNotFound)
+	}
+	// The demo's admin holds all_runs: it sees and cancels the reader's run.
+	f.want(t, req{path: "/runs/" + id, headers: []string{key(adminKey)}}, http.StatusOK)
+	if body := f.want(t, req{path: "/runs", headers: []string{key(adminKey)}}, http.StatusOK).Body; !strings.Contains(string(body), id) {
+		t.Errorf("admin with all_runs does not list the run: %s", body)
+	}
+	f.want(t, req{method: "POST", path: "/runs/" + id + "/cancel", headers: []string{key(adminKey)}}, http.StatusOK)
+}
