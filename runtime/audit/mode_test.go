@@ -261,6 +261,11 @@ func TestSyncFailureFailsClosedInEachMode(t *testing.T) {
 		<-ft.asked
 		ft.fire <- time.Time{}
 		<-p.onSync
+		// The probe tells of the sync as it fails; the syncer records the
+		// failure just after.
+		for deadline := time.Now().Add(10 * time.Second); l.Err() == nil && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		if err := l.Log(Record{Type: TypeIntent, Outcome: OutcomePending}); err == nil || !strings.Contains(err.Error(), "I/O error") {
 			t.Fatalf("Log after a failed interval sync = %v, want the sync error", err)
 		}
