@@ -30,6 +30,7 @@ func (p *Problem) Error() string {
 type Summary struct {
 	Records uint64
 	First   uint64 // sequence number of the first record read
+	Last    uint64 // sequence number of the last record read
 	Head    string // hash of the last record
 	// Intents counts the intent records; Open lists those no request
 	// record answers: the server stopped (or crashed) while serving them,
@@ -211,7 +212,7 @@ func VerifyWith(opts VerifyOptions, files ...string) (Summary, error) {
 			return sum, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	sum.Head = head
+	sum.Head, sum.Last = head, seq
 	if p := endProblems(&opts, &sum, want, torn, seq, lastFile, lastLine); p != nil {
 		return sum, p
 	}
