@@ -145,6 +145,14 @@ type Audit struct {
 	// SyncInterval bounds the wait of a written record for its sync in
 	// Interval mode (audit.DefaultSyncInterval by default).
 	SyncInterval time.Duration
+	// KeyEnv names the environment variable holding the chain key; when
+	// set, records carry an HMAC-SHA256 instead of a plain hash, and New
+	// fails without a key of audit.MinKeyLen bytes or more.
+	KeyEnv string
+	// CheckpointInterval is how often the log's last durable record is
+	// checkpointed to the server log and the metrics when records were
+	// written (audit.DefaultCheckpointInterval by default).
+	CheckpointInterval time.Duration
 }
 
 // Limits are a service's rate limits; see route.Limits.
