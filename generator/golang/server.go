@@ -206,6 +206,10 @@ func auditLit(a model.Audit) *jen.Statement {
 	if a.SyncInterval != 0 {
 		al.set("SyncInterval", duration(a.SyncInterval))
 	}
+	al.str("KeyEnv", a.KeyEnv)
+	if a.CheckpointInterval != 0 && a.CheckpointInterval != audit.DefaultCheckpointInterval {
+		al.set("CheckpointInterval", duration(a.CheckpointInterval))
+	}
 	return jen.Qual(httpapiPath, "Audit").Add(al.line())
 }
 

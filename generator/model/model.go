@@ -387,6 +387,12 @@ type Audit struct {
 	// Interval mode (audit.DefaultSyncInterval unless the spec says); 0
 	// with Always.
 	SyncInterval time.Duration
+	// KeyEnv names the environment variable of the chain's HMAC key; empty:
+	// the chain is not keyed.
+	KeyEnv string
+	// CheckpointInterval is how often checkpoints are emitted
+	// (audit.DefaultCheckpointInterval unless the spec says).
+	CheckpointInterval time.Duration
 }
 
 // Route is one HTTP route of the generated server, with its effective

@@ -648,6 +648,10 @@ func (p *parser) audit(k, n *yaml.Node) *Audit {
 			a.Sync = p.str(v, "security.audit.sync")
 		case "sync_interval":
 			a.SyncInterval = p.str(v, "security.audit.sync_interval")
+		case "key_env":
+			a.KeyEnv = p.str(v, "security.audit.key_env")
+		case "checkpoint_interval":
+			a.CheckpointInterval = p.str(v, "security.audit.checkpoint_interval")
 		}
 	})
 	return a

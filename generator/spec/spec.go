@@ -266,4 +266,8 @@ type Audit struct {
 	MaxSize      Str
 	Sync         Str
 	SyncInterval Str
+	// KeyEnv and CheckpointInterval anchor the chain: its HMAC key's
+	// variable, and how often its checkpoints are emitted.
+	KeyEnv             Str
+	CheckpointInterval Str
 }
