@@ -57,7 +57,7 @@ func init() {
 		"diff":         {usage: "diff [--format text|json|github] [--all] OLD NEW", short: "report what changed between two versions of a spec for callers (OLD, NEW: files or REF:PATH in git)", run: runDiff},
 		"generate":     {usage: "generate [--out DIR] [--check] FILE", short: "write the typed Go wiring, server and OpenAPI document of a spec", run: runGenerate},
 		"init":         {usage: "init [--module PATH] DIR", short: "scaffold a new service that builds, runs and passes go test", run: runInit},
-		"audit":        {usage: "audit verify [--partial] FILE...", short: "check an audit log's hash chain (rotated files first)", run: runAudit},
+		"audit":        {usage: "audit verify [--partial] [--key-env NAME] [--checkpoint SEQ:HASH]... [--allow-empty] FILE...", short: "check an audit log's hash chain (rotated files first), its MACs with --key-env, and that it passes through each checkpoint", run: runAudit},
 		"token":        {usage: "token --sub ID [--spec FILE] [--role R] [--pipelines P] [--ttl 1h]", short: "mint an HMAC development token (settings from --spec's security.jwt, or TASKWIRE_JWT_SECRET and HS256)", run: runToken},
 		"graph":        {usage: "graph [--pipeline ID] [--format mermaid|dot|json|svg] FILE", short: "print a pipeline's task graph", run: runGraph},
 		"openapi":      {usage: "openapi [--format json|yaml] [-o FILE] FILE", short: "print the OpenAPI 3 document of a spec's API", run: runOpenAPI},

@@ -216,6 +216,10 @@ func auditLit(a model.Audit) *jen.Statement {
 	case a.MinFree > 0:
 		al.set("MinFree", jen.Lit(int(a.MinFree)))
 	}
+	al.str("KeyEnv", a.KeyEnv)
+	if a.CheckpointInterval != 0 && a.CheckpointInterval != audit.DefaultCheckpointInterval {
+		al.set("CheckpointInterval", duration(a.CheckpointInterval))
+	}
 	return jen.Qual(httpapiPath, "Audit").Add(al.line())
 }
 

@@ -410,6 +410,12 @@ type Audit struct {
 	// anonymous requests are shed: 0 leaves the server's default,
 	// AuditMinFreeOff turns shedding off.
 	MinFree int64
+	// KeyEnv names the environment variable of the chain's HMAC key; empty:
+	// the chain is not keyed.
+	KeyEnv string
+	// CheckpointInterval is how often checkpoints are emitted
+	// (audit.DefaultCheckpointInterval unless the spec says).
+	CheckpointInterval time.Duration
 }
 
 // Route is one HTTP route of the generated server, with its effective

@@ -3,6 +3,7 @@
 package model
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -352,6 +353,29 @@ func TestAnonymousSettings(t *testing.T) {
 		}
 		if got != c.anonymous || m.Security.Audit.MinFree != c.minFree {
 			t.Errorf("%q: anonymous %q, min_free %d; want %q, %d", c.yaml, got, m.Security.Audit.MinFree, c.anonymous, c.minFree)
+		}
+	}
+}
+
+// The chain key's variable and the checkpoint interval resolve to the
+// model; bad values are diagnostics.
+func TestAuditAnchorSettings(t *testing.T) {
+	base := "taskwire: 1\npackage: p\ntasks:\n  t: {output: o, type: string}\npipelines:\n  p: {tasks: [t]}\nsecurity:\n  enabled: false\n  audit:\n"
+	m, ds := Load("a.yaml", []byte(base+"    key_env: TASKWIRE_AUDIT_KEY\n    checkpoint_interval: 30s\n"))
+	if m == nil || m.Security.Audit.KeyEnv != "TASKWIRE_AUDIT_KEY" || m.Security.Audit.CheckpointInterval != 30*time.Second {
+		t.Fatalf("%+v %v", m, ds)
+	}
+	if m, _ := Load("a.yaml", []byte(base+"    enabled: true\n")); m == nil || m.Security.Audit.KeyEnv != "" || m.Security.Audit.CheckpointInterval != audit.DefaultCheckpointInterval {
+		t.Fatalf("defaults: %+v", m)
+	}
+	for yaml, want := range map[string]string{
+		"    key_env: audit-key\n":          `security.audit.key_env "audit-key" is not an environment variable name`,
+		"    checkpoint_interval: 100ms\n":  "security.audit.checkpoint_interval must be between 1s and 24h0m0s, not 100ms",
+		"    checkpoint_interval: hourly\n": `security.audit.checkpoint_interval "hourly" is not a duration`,
+	} {
+		_, ds := Load("a.yaml", []byte(base+yaml))
+		if !strings.Contains(fmt.Sprint(ds), want) {
+			t.Errorf("%q: %v, want %q", yaml, ds, want)
 		}
 	}
 }

@@ -654,7 +654,7 @@ func (r *resolver) audit(sec *Security, ss *spec.Security) {
 	if as == nil {
 		return
 	}
-	a := Audit{Enabled: !as.Enabled.Set || as.Enabled.Value, File: DefaultAuditFile, MaxSize: DefaultAuditMaxSize, Sync: audit.Interval, SyncInterval: audit.DefaultSyncInterval}
+	a := Audit{Enabled: !as.Enabled.Set || as.Enabled.Value, File: DefaultAuditFile, MaxSize: DefaultAuditMaxSize, Sync: audit.Interval, SyncInterval: audit.DefaultSyncInterval, CheckpointInterval: audit.DefaultCheckpointInterval}
 	if as.File.Set {
 		if strings.TrimSpace(as.File.Value) == "" || strings.ContainsRune(as.File.Value, 0) {
 			r.diags.Errorf(as.File.Pos, "security.audit.file must be a file path")
@@ -704,5 +704,34 @@ func (r *resolver) audit(sec *Security, ss *spec.Security) {
 		a.SyncInterval = 0
 	}
 	a.MinFree = r.minFree(as.MinFree)
+	r.auditAnchor(&a, as)
 	sec.Audit = a
+}
+
+// Bounds of security.audit.checkpoint_interval.
+const (
+	MinCheckpointInterval = time.Second
+	MaxCheckpointInterval = 24 * time.Hour
+)
+
+// auditAnchor resolves the chain key's variable and the checkpoint interval.
+func (r *resolver) auditAnchor(a *Audit, as *spec.Audit) {
+	if as.KeyEnv.Set {
+		if envRE.MatchString(as.KeyEnv.Value) {
+			a.KeyEnv = as.KeyEnv.Value
+		} else {
+			r.diags.Errorf(as.KeyEnv.Pos, "security.audit.key_env %q is not an environment variable name (capital letters, digits and _), such as TASKWIRE_AUDIT_KEY", as.KeyEnv.Value)
+		}
+	}
+	if as.CheckpointInterval.Set {
+		d, err := time.ParseDuration(as.CheckpointInterval.Value)
+		switch {
+		case err != nil:
+			r.diags.Errorf(as.CheckpointInterval.Pos, "security.audit.checkpoint_interval %q is not a duration; write a Go duration such as 1m or 30s", as.CheckpointInterval.Value)
+		case d < MinCheckpointInterval || d > MaxCheckpointInterval:
+			r.diags.Errorf(as.CheckpointInterval.Pos, "security.audit.checkpoint_interval must be between %s and %s, not %s", MinCheckpointInterval, MaxCheckpointInterval, as.CheckpointInterval.Value)
+		default:
+			a.CheckpointInterval = d
+		}
+	}
 }

@@ -20,7 +20,7 @@ var (
 	jwtKeys        = []string{"secret_env", "previous_secret_env", "public_key_file", "jwks_url", "discovery", "algorithm", "algorithms", "issuer", "audience", "role_claim", "pipelines_claim", "leeway"}
 	aclActions     = []string{"read", "execute", "write", "all_runs"}
 	rateLimitsKeys = []string{"enabled", "default", "routes", "anonymous"}
-	auditKeys      = []string{"enabled", "file", "max_size", "sync", "sync_interval", "min_free"}
+	auditKeys      = []string{"enabled", "file", "max_size", "sync", "sync_interval", "min_free", "key_env", "checkpoint_interval"}
 	metricsKeys    = []string{"roles", "listen"}
 )
 

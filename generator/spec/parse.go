@@ -652,6 +652,10 @@ func (p *parser) audit(k, n *yaml.Node) *Audit {
 			a.SyncInterval = p.str(v, "security.audit.sync_interval")
 		case "min_free":
 			a.MinFree = p.str(v, "security.audit.min_free")
+		case "key_env":
+			a.KeyEnv = p.str(v, "security.audit.key_env")
+		case "checkpoint_interval":
+			a.CheckpointInterval = p.str(v, "security.audit.checkpoint_interval")
 		}
 	})
 	return a

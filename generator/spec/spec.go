@@ -268,4 +268,8 @@ type Audit struct {
 	Sync         Str
 	SyncInterval Str
 	MinFree      Str // free space below which anonymous requests are shed
+	// KeyEnv and CheckpointInterval anchor the chain: its HMAC key's
+	// variable, and how often its checkpoints are emitted.
+	KeyEnv             Str
+	CheckpointInterval Str
 }

@@ -14,19 +14,25 @@
 // in one write.
 //
 // A chain of plain hashes shows accidental and careless tampering; someone
-// who can rewrite the whole file can also recompute the chain, so keep the
-// last hash (Logger.Head, or what Verify prints) somewhere the writer of the
-// log cannot change.
+// who can rewrite the whole file can also recompute the chain. Two anchors
+// close that gap: a chain key (Options.Key), which makes each record's hash
+// an HMAC-SHA256 that only a holder of the key can recompute, and
+// checkpoints (the sequence number and hash of the last durable record),
+// which the Logger hands to its Observer periodically so that they can be
+// kept somewhere the writer of the log cannot change; VerifyWith checks a
+// log against them.
 package audit
 
 import (
+	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/taskwire/taskwire/runtime/internal/jsonstr"
@@ -74,12 +80,46 @@ type Record struct {
 // GenesisHash is the Prev of the first record of a chain.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
-// hashSuffix ends every line: `,"hash":"<64 hex digits>"}`.
+// Every line ends with `,"hash":"<64 hex digits>"}` (the SHA-256 of the
+// line before that field) or, in a keyed chain, `,"mac":"<64 hex digits>"}`
+// (its HMAC-SHA256 with the chain key): the field's name says which.
 const (
 	hashPrefix = `,"hash":"`
+	macPrefix  = `,"mac":"`
 	hashLen    = 64
-	suffixLen  = len(hashPrefix) + hashLen + len(`"}`)
 )
+
+// chainSum computes the hash of each line: SHA-256, or HMAC-SHA256 when mac
+// is set. It is used by one goroutine at a time.
+type chainSum struct {
+	mac hash.Hash
+	buf []byte
+}
+
+// newChainSum returns the chain's sum for key (a plain SHA-256 when key is empty).
+func newChainSum(key []byte) *chainSum {
+	if len(key) == 0 {
+		return &chainSum{}
+	}
+	return &chainSum{mac: hmac.New(sha256.New, key), buf: make([]byte, 0, sha256.Size)}
+}
+
+// keyed reports whether the sum is an HMAC.
+func (c *chainSum) keyed() bool { return c != nil && c.mac != nil }
+
+// sum returns the hash of body as hex digits.
+func (c *chainSum) sum(body []byte) (h hexHash) {
+	if !c.keyed() {
+		s := sha256.Sum256(body)
+		hex.Encode(h[:], s[:])
+		return h
+	}
+	c.mac.Reset()
+	c.mac.Write(body)
+	c.buf = c.mac.Sum(c.buf[:0])
+	hex.Encode(h[:], c.buf)
+	return h
+}
 
 // hexHash is a record's hash as its 64 hex digits.
 type hexHash [hashLen]byte
@@ -103,8 +143,9 @@ func encodeDetails(d map[string]any) ([]byte, error) {
 // appendRecord appends the line of rec (with its newline) to dst, as
 // encoding/json would write the Record (details already encoded) with prev
 // as its Prev, and returns the line's hash. The hash covers the line's bytes
-// before the hash field, so verification never depends on re-encoding.
-func appendRecord(dst []byte, rec *Record, details []byte, prev *hexHash) ([]byte, hexHash) {
+// before the hash field, so verification never depends on re-encoding; cs
+// says whether it is a plain hash or a MAC (nil: a plain hash).
+func appendRecord(dst []byte, rec *Record, details []byte, prev *hexHash, cs *chainSum) ([]byte, hexHash) {
 	start := len(dst)
 	dst = append(dst, `{"seq":`...)
 	dst = strconv.AppendUint(dst, rec.Seq, 10)
@@ -140,10 +181,12 @@ func appendRecord(dst []byte, rec *Record, details []byte, prev *hexHash) ([]byt
 	dst = append(dst, `,"prev":"`...)
 	dst = append(dst, prev[:]...)
 	dst = append(dst, '"')
-	sum := sha256.Sum256(dst[start:])
-	var h hexHash
-	hex.Encode(h[:], sum[:])
-	dst = append(dst, hashPrefix...)
+	h := cs.sum(dst[start:])
+	if cs.keyed() {
+		dst = append(dst, macPrefix...)
+	} else {
+		dst = append(dst, hashPrefix...)
+	}
 	dst = append(dst, h[:]...)
 	return append(dst, "\"}\n"...), h
 }
@@ -155,19 +198,44 @@ func appendField(dst []byte, name, v string) []byte {
 	return jsonstr.Append(append(dst, name...), v)
 }
 
-// decode parses one line, checking that its hash matches its content.
-func decode(line []byte) (rec Record, hash string, err error) {
-	if len(line) < suffixLen+2 || string(line[len(line)-suffixLen:len(line)-suffixLen+len(hashPrefix)]) != hashPrefix || !strings.HasSuffix(string(line), `"}`) {
-		return rec, "", errors.New("not an audit record (no hash at the end of the line)")
+// ErrKeyNeeded is returned for a keyed record read without the chain key.
+var ErrKeyNeeded = errors.New("the chain is keyed (its records end with a \"mac\" field): its key is needed to verify it")
+
+// decode parses one line, checking that its hash matches its content; keyed
+// says whether the line's hash is a MAC, which needs cs to be keyed (with
+// the right key).
+func decode(line []byte, cs *chainSum) (rec Record, hash string, keyed bool, err error) {
+	n := len(line)
+	if n < len(hashPrefix)+hashLen+3 || !bytes.HasSuffix(line, []byte(`"}`)) {
+		return rec, "", false, errors.New("not an audit record (no hash at the end of the line)")
 	}
-	hash = string(line[len(line)-hashLen-2 : len(line)-2])
-	body := line[:len(line)-suffixLen]
-	sum := sha256.Sum256(body)
-	if hex.EncodeToString(sum[:]) != hash {
-		return rec, hash, errors.New("its content does not match its hash (edited)")
+	hexStart := n - 2 - hashLen
+	var body []byte
+	switch {
+	case string(line[hexStart-len(hashPrefix):hexStart]) == hashPrefix:
+		body = line[:hexStart-len(hashPrefix)]
+	case string(line[hexStart-len(macPrefix):hexStart]) == macPrefix:
+		body, keyed = line[:hexStart-len(macPrefix)], true
+	default:
+		return rec, "", false, errors.New("not an audit record (no hash at the end of the line)")
+	}
+	hash = string(line[hexStart : n-2])
+	switch {
+	case keyed && !cs.keyed():
+		return rec, hash, true, ErrKeyNeeded
+	case keyed:
+		want := cs.sum(body)
+		if !hmac.Equal(want[:], line[hexStart:n-2]) {
+			return rec, hash, true, errors.New("its content does not match its MAC (edited, or verified with another key)")
+		}
+	default:
+		want := (*chainSum)(nil).sum(body)
+		if string(want[:]) != hash {
+			return rec, hash, false, errors.New("its content does not match its hash (edited)")
+		}
 	}
 	if err := json.Unmarshal(append(append([]byte(nil), body...), '}'), &rec); err != nil {
-		return rec, hash, fmt.Errorf("not valid JSON: %v", err)
+		return rec, hash, keyed, fmt.Errorf("not valid JSON: %v", err)
 	}
-	return rec, hash, nil
+	return rec, hash, keyed, nil
 }

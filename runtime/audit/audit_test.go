@@ -184,30 +184,6 @@ func TestRotationContinuesTheChain(t *testing.T) {
 	}
 }
 
-func TestTornTailIsCutOnOpen(t *testing.T) {
-	l, path := openLog(t, Options{})
-	for range 3 {
-		if err := l.Log(Record{Type: "request", Outcome: "ok"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.Close()
-	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString(`{"seq":4,"time":"2026-`)
-	f.Close()
-	l2, err := Open(path, Options{Now: fixedClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l2.Close()
-	if err := l2.Log(Record{Type: "request", Outcome: "ok"}); err != nil {
-		t.Fatal(err)
-	}
-	if sum, err := Verify(path); err != nil || sum.Records != 4 {
-		t.Fatalf("verify: %v %+v", err, sum)
-	}
-}
-
 type failingFile struct {
 	*os.File
 	fail bool

@@ -67,8 +67,17 @@ type Options struct {
 	// make writes fail.
 	File func(name string, flag int, perm os.FileMode) (File, error)
 	// Observer, when set, is told about writes, syncs and failures, for
-	// metrics.
+	// metrics; when it is also a CheckpointObserver, about checkpoints.
 	Observer Observer
+	// Key, when set, keys the chain: each record's hash is an
+	// HMAC-SHA256 with it (the record's last field is "mac" instead of
+	// "hash"), so that only a holder of the key can recompute the chain.
+	// At least MinKeyLen bytes; KeyFromEnv reads one from the environment.
+	Key []byte
+	// CheckpointInterval is how often a checkpoint is emitted when records
+	// were written since the last one (DefaultCheckpointInterval by
+	// default; negative: only at open, rotation and close).
+	CheckpointInterval time.Duration
 }
 
 // Observer is told what a Logger does. Its methods must be fast and safe
@@ -130,11 +139,17 @@ type Logger struct {
 	err        error // a write or sync error: the log fails closed
 	dirty      bool  // Interval: written since the last sync
 	wbuf       []byte
+	sum        *chainSum // the leader's: hashes or MACs of the records
+	lastFile   string    // the newest rotated file, which holds l.seq while the current file is empty
+	cpSeq      uint64    // the sequence number of the last checkpoint
+	cpStarted  bool      // a checkpoint was emitted
 
 	fileMu   sync.Mutex    // held while the file is synced, rotated or closed
 	kick     chan struct{} // Interval: the file became dirty
 	stop     chan struct{} // Interval: Close stops the syncer
 	syncDone chan struct{}
+	cpStop   chan struct{} // Close stops the checkpointer
+	cpDone   chan struct{}
 }
 
 type entry struct {
@@ -144,8 +159,16 @@ type entry struct {
 
 // Open opens (or creates) the audit log at path, continuing the chain of
 // the records already in it. A torn last line, left by a crash in the
-// middle of a write, is cut off: no request was answered for it.
+// middle of a write, is cut off and kept as evidence in a recovery record
+// (TypeRecovery), which is synced before Open returns. A keyed chain needs
+// its key: Open refuses it without Options.Key, or with another key.
 func Open(path string, opts Options) (*Logger, error) {
+	if len(opts.Key) > 0 && len(opts.Key) < MinKeyLen {
+		return nil, fmt.Errorf("audit: the chain key is %d bytes, it must be at least %d; make one with `taskwire keygen`", len(opts.Key), MinKeyLen)
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = DefaultMaxSize
 	}
@@ -174,59 +197,79 @@ func Open(path string, opts Options) (*Logger, error) {
 	if opts.File == nil {
 		opts.File = func(name string, flag int, perm os.FileMode) (File, error) { return os.OpenFile(name, flag, perm) }
 	}
-	l := &Logger{path: path, opts: opts, head: genesis, batch: 1}
+	l := &Logger{path: path, opts: opts, head: genesis, batch: 1, sum: newChainSum(opts.Key)}
 	l.idle.L = &l.mu
 	l.finished[0].L, l.finished[1].L = &l.mu, &l.mu
-	if err := l.recover(); err != nil {
+	torn, err := l.recover()
+	if err != nil {
 		return nil, err
 	}
 	if err := l.openFile(); err != nil {
 		return nil, err
+	}
+	if torn != nil {
+		if err := l.writeRecovery(torn); err != nil {
+			l.file.Close()
+			return nil, err
+		}
 	}
 	l.assigned = l.seq
 	if opts.Sync == Interval {
 		l.kick, l.stop, l.syncDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 		go l.syncLoop()
 	}
+	if l.seq > 0 {
+		l.emitCheckpoint(l.checkpointOf(l.seq, l.head))
+	}
+	if opts.CheckpointInterval > 0 {
+		l.cpStop, l.cpDone = make(chan struct{}), make(chan struct{})
+		go l.checkpointLoop()
+	}
 	return l, nil
 }
 
 // recover reads the chain's head from the existing file, or from the newest
-// rotated file when the current one is empty or absent.
-func (l *Logger) recover() error {
+// rotated file when the current one is empty or absent. It cuts a torn last
+// line off the file and returns its bytes (nil when there is none).
+func (l *Logger) recover() (torn []byte, err error) {
 	data, err := os.ReadFile(l.path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("audit: reading %s: %w", l.path, err)
+		return nil, fmt.Errorf("audit: reading %s: %w", l.path, err)
 	}
 	if n := bytes.LastIndexByte(data, '\n'); n+1 < len(data) {
-		// Cut a torn tail.
+		torn = bytes.Clone(data[n+1:])
 		if err := os.Truncate(l.path, int64(n+1)); err != nil {
-			return fmt.Errorf("audit: cutting the torn last line of %s: %w", l.path, err)
+			return nil, fmt.Errorf("audit: cutting the torn last line of %s: %w", l.path, err)
 		}
 		data = data[:n+1]
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		rotated, _ := filepath.Glob(l.path + ".*")
 		if len(rotated) == 0 {
-			return nil
+			return torn, nil
 		}
-		newest := rotated[len(rotated)-1] // names sort by time
-		if data, err = os.ReadFile(newest); err != nil {
-			return fmt.Errorf("audit: reading %s: %w", newest, err)
+		l.lastFile = rotated[len(rotated)-1] // names sort by time
+		if data, err = os.ReadFile(l.lastFile); err != nil {
+			return nil, fmt.Errorf("audit: reading %s: %w", l.lastFile, err)
 		}
 	}
 	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
 	last := lines[len(lines)-1]
 	if len(last) == 0 {
-		return nil
+		return torn, nil
 	}
-	rec, hash, err := decode(last)
-	if err != nil {
-		return fmt.Errorf("audit: the last record of %s is damaged (%v); run `taskwire audit verify` and move the file aside", l.path, err)
+	rec, hash, keyed, err := decode(last, l.sum)
+	switch {
+	case errors.Is(err, ErrKeyNeeded):
+		return nil, fmt.Errorf("audit: the chain of %s is keyed (its last record has a mac) but no key was given; set the chain key (security.audit.key_env) it was written with", l.path)
+	case err != nil && keyed:
+		return nil, fmt.Errorf("audit: the last record of %s does not match the chain key (%v): the key is another one, or the record was edited; run `taskwire audit verify` with the key", l.path, err)
+	case err != nil:
+		return nil, fmt.Errorf("audit: the last record of %s is damaged (%v); run `taskwire audit verify` and move the file aside", l.path, err)
 	}
 	l.seq = rec.Seq
 	copy(l.head[:], hash)
-	return nil
+	return torn, nil
 }
 
 // openFile opens the current file; when it makes the file, it syncs the
@@ -399,7 +442,7 @@ func (l *Logger) write(batch []entry) error {
 			e.rec.Time = l.opts.Now()
 		}
 		e.rec.Time = e.rec.Time.UTC()
-		buf, head = appendRecord(buf, &e.rec, e.details, &head)
+		buf, head = appendRecord(buf, &e.rec, e.details, &head, l.sum)
 	}
 	if cap(buf) <= 1<<20 { // keep the buffer unless one batch made it huge
 		l.wbuf = buf
@@ -442,8 +485,14 @@ func (l *Logger) rotate() error {
 		return fmt.Errorf("audit: rotating %s: %w", l.path, err)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.openFile() // it syncs the directory, which holds both names
+	l.lastFile = name
+	err := l.openFile() // it syncs the directory, which holds both names
+	cp := l.checkpointOf(l.seq, l.head)
+	l.mu.Unlock()
+	if err == nil {
+		l.emitCheckpoint(cp)
+	}
+	return err
 }
 
 // Sync makes every record written so far durable now. In Interval mode the
@@ -453,8 +502,14 @@ func (l *Logger) rotate() error {
 func (l *Logger) Sync() error {
 	l.fileMu.Lock()
 	defer l.fileMu.Unlock()
+	return l.syncLocked(false)
+}
+
+// syncLocked syncs the file when it is dirty, or always with force (in
+// Always mode the last batch's sync may be under way); l.fileMu is held.
+func (l *Logger) syncLocked(force bool) error {
 	l.mu.Lock()
-	if l.file == nil || !l.dirty {
+	if l.file == nil || !l.dirty && !force {
 		l.mu.Unlock()
 		return nil
 	}
@@ -524,13 +579,21 @@ func (l *Logger) Close() error {
 		close(l.stop)
 		<-l.syncDone
 	}
+	if l.cpStop != nil {
+		close(l.cpStop)
+		<-l.cpDone
+	}
 	err := l.Sync()
 	l.fileMu.Lock()
 	defer l.fileMu.Unlock()
 	l.mu.Lock()
 	f := l.file
 	l.file = nil
+	cp, emit := l.checkpointOf(l.seq, l.head), err == nil && l.err == nil && l.seq > 0
 	l.mu.Unlock()
+	if emit {
+		l.emitCheckpoint(cp)
+	}
 	return errors.Join(err, f.Close())
 }
 

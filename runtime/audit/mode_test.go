@@ -355,12 +355,12 @@ func TestEncodingIsEncodingJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := appendRecord(nil, &rec, details, &genesis)
+	got, _ := appendRecord(nil, &rec, details, &genesis, nil)
 	wantBody := bytes.TrimSuffix(want.Bytes(), []byte("}\n"))
 	if !bytes.HasPrefix(got, wantBody) || !bytes.HasPrefix(got[len(wantBody):], []byte(hashPrefix)) {
 		t.Fatalf("encoded\n%s\nencoding/json\n%s", got, want.Bytes())
 	}
-	back, _, err := decode(bytes.TrimSuffix(got, []byte("\n")))
+	back, _, _, err := decode(bytes.TrimSuffix(got, []byte("\n")), nil)
 	if err != nil || back.Path != "/p/x\r\n\"y\"\ufffd\u2028" || back.Intent != 11 || back.Details["s"] != "a\nb" {
 		t.Fatalf("decoded %+v, %v", back, err)
 	}
@@ -370,7 +370,7 @@ func TestEncodingIsEncodingJSON(t *testing.T) {
 	if err := enc.Encode(min); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = appendRecord(nil, &min, nil, &genesis)
+	got, _ = appendRecord(nil, &min, nil, &genesis, nil)
 	if wantBody := bytes.TrimSuffix(want.Bytes(), []byte("}\n")); !bytes.HasPrefix(got, wantBody) {
 		t.Fatalf("encoded\n%s\nencoding/json\n%s", got, want.Bytes())
 	}

@@ -218,10 +218,13 @@ func New(e *runtime.Engine, svc Service, opts ...Option) (*Server, error) {
 		s.audit = c.audit
 		if s.audit == nil {
 			a := svc.Security.Audit
-			opts := audit.Options{MaxSize: a.MaxSize, Sync: a.Sync, SyncInterval: a.SyncInterval, Now: c.now}
-			if s.metrics != nil {
-				opts.Observer = s.metrics
+			opts := audit.Options{MaxSize: a.MaxSize, Sync: a.Sync, SyncInterval: a.SyncInterval, Now: c.now, CheckpointInterval: a.CheckpointInterval}
+			key, err := audit.KeyFromEnv(a.KeyEnv, c.getenv)
+			if err != nil {
+				return nil, fmt.Errorf("httpapi: security.audit.key_env: %w", err)
 			}
+			opts.Key = key
+			opts.Observer = auditObserver(s.metrics, c.log)
 			l, err := audit.Open(a.File, opts)
 			if err != nil {
 				return nil, fmt.Errorf("httpapi: %w", err)

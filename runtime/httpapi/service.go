@@ -160,6 +160,14 @@ type Audit struct {
 	// authenticated ones can still be recorded): 0 means
 	// DefaultAuditMinFree, AuditMinFreeOff turns the shedding off.
 	MinFree int64
+	// KeyEnv names the environment variable holding the chain key; when
+	// set, records carry an HMAC-SHA256 instead of a plain hash, and New
+	// fails without a key of audit.MinKeyLen bytes or more.
+	KeyEnv string
+	// CheckpointInterval is how often the log's last durable record is
+	// checkpointed to the server log and the metrics when records were
+	// written (audit.DefaultCheckpointInterval by default).
+	CheckpointInterval time.Duration
 }
 
 // Limits are a service's rate limits; see route.Limits.

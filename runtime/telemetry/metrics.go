@@ -63,6 +63,8 @@ type Metrics struct {
 	auditRecords prometheus.Counter
 	auditSync    prometheus.Histogram
 	auditFails   prometheus.Counter
+	auditCPSeq   prometheus.Gauge
+	auditCPTime  prometheus.Gauge
 	reloadFails  prometheus.Counter
 	anonShed     *prometheus.CounterVec
 	auditFree    prometheus.Gauge
@@ -93,6 +95,8 @@ func NewMetrics() *Metrics {
 	m.auditRecords = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "audit_records_total", Help: "Audit records written to the log file."})
 	m.auditSync = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "audit_sync_duration_seconds", Help: "Time of each sync of the audit log file.", Buckets: syncBuckets})
 	m.auditFails = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "audit_failures_total", Help: "Audit records that could not be written (their requests were refused)."})
+	m.auditCPSeq = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "audit_checkpoint_sequence", Help: "Sequence number of the audit record of the last checkpoint (a durable record; its hash is in the server log's \"audit checkpoint\" line)."})
+	m.auditCPTime = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "audit_checkpoint_timestamp_seconds", Help: "Unix time of the last audit checkpoint."})
 	m.reloadFails = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "credential_reload_failures_total", Help: "Reloads of keys and secrets refused as a whole (the previous set stays in use)."})
 	m.anonShed = counter("anonymous_shed_total", "Anonymous requests refused before their work: past their address's anonymous limit (429) or on low audit disk (503), by reason.", "reason")
 	m.auditFree = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "audit_free_bytes", Help: "Free bytes of the audit log's file system when last read."})
@@ -101,7 +105,7 @@ func NewMetrics() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.http, m.authFailures, m.rateLimited,
 		m.runs, m.runTime, m.tasks, m.taskTime, m.retries, m.inProgress,
-		m.auditRecords, m.auditSync, m.auditFails, m.reloadFails,
+		m.auditRecords, m.auditSync, m.auditFails, m.auditCPSeq, m.auditCPTime, m.reloadFails,
 		m.anonShed, m.auditFree,
 	)
 	return m
@@ -202,7 +206,14 @@ func (m *Metrics) Synced(took time.Duration) { m.auditSync.Observe(took.Seconds(
 // Failed implements audit.Observer.
 func (m *Metrics) Failed() { m.auditFails.Inc() }
 
+// Checkpointed implements audit.CheckpointObserver.
+func (m *Metrics) Checkpointed(cp audit.Checkpoint) {
+	m.auditCPSeq.Set(float64(cp.Seq))
+	m.auditCPTime.Set(float64(cp.Time.UnixNano()) / 1e9)
+}
+
 var (
-	_ runtime.Observer = (*Metrics)(nil)
-	_ audit.Observer   = (*Metrics)(nil)
+	_ runtime.Observer         = (*Metrics)(nil)
+	_ audit.Observer           = (*Metrics)(nil)
+	_ audit.CheckpointObserver = (*Metrics)(nil)
 )

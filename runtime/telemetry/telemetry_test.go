@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/telemetry"
 )
 
@@ -79,6 +80,7 @@ func TestMetricsExposition(t *testing.T) {
 	m.Written(3)
 	m.Synced(time.Millisecond)
 	m.Failed()
+	m.Checkpointed(audit.Checkpoint{Seq: 47, Time: time.Unix(1796000000, 500000000)})
 	m.ReloadFailed()
 
 	w := httptest.NewRecorder()
@@ -100,6 +102,8 @@ func TestMetricsExposition(t *testing.T) {
 		`taskwire_audit_records_total 3`,
 		`taskwire_audit_sync_duration_seconds_count 1`,
 		`taskwire_audit_failures_total 1`,
+		`taskwire_audit_checkpoint_sequence 47`,
+		`taskwire_audit_checkpoint_timestamp_seconds 1.7960000005e+09`,
 		`taskwire_credential_reload_failures_total 1`,
 	} {
 		if !strings.Contains(string(body), line+"\n") {
