@@ -69,13 +69,6 @@ type Options struct {
 	// Heartbeat is how often a worker tells the server a task is still
 	// running (InProgress). Default AckWait/3.
 	Heartbeat time.Duration
-	// Prefetch is how many task messages a worker's pull subscription
-	// keeps at hand beyond those it is running, so that it asks the server
-	// for a batch, not for each task. A message waits there until one of
-	// the worker's task slots is free, with its AckWait running: with
-	// tasks that last longer than AckWait on a worker whose slots are all
-	// busy, lower it (1 holds one message). Default DefaultPrefetch.
-	Prefetch int
 	// MaxDeliver bounds the deliveries of one task execution (attempts and
 	// redeliveries after crashes together). An execution that still fails
 	// at its last delivery is dead-lettered and its run fails. Default
@@ -128,9 +121,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxDeliver <= 0 {
 		o.MaxDeliver = DefaultMaxDeliver
-	}
-	if o.Prefetch <= 0 {
-		o.Prefetch = DefaultPrefetch
 	}
 	if o.DuplicateWindow <= 0 {
 		o.DuplicateWindow = DefaultDuplicateWindow
@@ -335,7 +325,7 @@ func (b *Backend) setup(ctx context.Context) error {
 	b.bus = newBus(b.nc, n.events, o.Logger)
 	b.bus.lookup = b.store.Get
 	b.broker = &Broker{
-		js: b.js, cons: cons, subject: n.tasksSubject, maxDeliver: o.MaxDeliver, prefetch: o.Prefetch, store: b.store,
+		js: b.js, cons: cons, subject: n.tasksSubject, maxDeliver: o.MaxDeliver, store: b.store,
 		dead: dead, log: o.Logger, done: make(chan struct{}),
 	}
 	b.broker.onExhausted = b.failExhausted

@@ -20,17 +20,15 @@ import (
 	"github.com/taskwire/taskwire/runtime/driver"
 )
 
-// pollWait is how long one pull request of Receive's subscription stays
-// open on the server.
+// pollWait bounds one pull request of Receive; it loops until a message
+// comes, its context is done or the broker is closed.
 const pollWait = 5 * time.Second
-
-// DefaultPrefetch is Options.Prefetch by default.
-const DefaultPrefetch = 16
 
 // Broker is a driver.Broker on a JetStream work-queue stream. Enqueue
 // publishes with Nats-Msg-Id = TaskMessage.ID and waits for the stream's
-// ack; Receive pulls from the shared durable consumer in batches (see
-// Receive). Create it through a Backend.
+// ack; Receive pulls one message at a time from the shared durable
+// consumer, so a worker holds only the messages it is executing. Create it
+// through a Backend.
 type Broker struct {
 	js         jetstream.JetStream
 	cons       jetstream.Consumer
@@ -41,12 +39,7 @@ type Broker struct {
 	// onExhausted is told about an execution dead-lettered because its
 	// deliveries ran out.
 	onExhausted func(msg driver.TaskMessage, deliveries int, reason string)
-
-	prefetch int
-	store    *Store // whose remembered records task messages carry
-
-	itMu sync.Mutex
-	it   jetstream.MessagesContext // Receive's subscription, once made
+	store       *Store // whose remembered records task messages carry
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -85,12 +78,7 @@ func (b *Broker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 	return nil
 }
 
-// Receive implements driver.Broker. The broker's Receive calls share one
-// pull subscription (created at the first call, so that a process that
-// only enqueues never pulls): it keeps a pull request open for up to
-// Options.Prefetch messages and asks for more as they are taken, one
-// request for a batch instead of a request, and a subscription, per task.
-// A worker so holds at most Prefetch messages beyond those it runs.
+// Receive implements driver.Broker.
 func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 	for {
 		select {
@@ -101,22 +89,12 @@ func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		it, err := b.iterator()
-		if err != nil {
-			return nil, err
-		}
-		m, err := it.Next(jetstream.NextContext(ctx))
+		fctx, cancel := context.WithTimeout(ctx, pollWait)
+		stop := context.AfterFunc(closedCtx{b.done}, cancel)
+		m, err := b.cons.Next(jetstream.FetchContext(fctx))
+		stop()
+		cancel()
 		if err == nil {
-			select {
-			case <-b.done: // taken as the broker closed: for another worker
-				_ = m.Nak()
-				return nil, driver.ErrBrokerClosed
-			default:
-			}
-			if ctx.Err() != nil { // taken as the caller gave up: likewise
-				_ = m.Nak()
-				return nil, ctx.Err()
-			}
 			d, derr := b.delivery(m)
 			if derr != nil {
 				b.log.Error("taskwire: malformed task message", "subject", m.Subject(), "err", derr)
@@ -135,46 +113,29 @@ func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 		}
 		switch {
 		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
-			errors.Is(err, context.Canceled):
+			errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.Canceled):
 			continue
 		case errors.Is(err, nats.ErrConnectionClosed):
 			return nil, driver.ErrBrokerClosed
 		}
-		// The subscription ended (the consumer was deleted, the
-		// connection failed): the next call makes a new one.
-		b.dropIterator(it)
 		return nil, fmt.Errorf("natsjs: receive: %w", err)
 	}
 }
 
-// iterator returns the pull subscription of Receive, made on first use.
-func (b *Broker) iterator() (jetstream.MessagesContext, error) {
-	b.itMu.Lock()
-	defer b.itMu.Unlock()
-	if b.it != nil {
-		return b.it, nil
-	}
+// closedCtx is a context done when its channel is closed, to tie a fetch to
+// Close.
+type closedCtx struct{ done chan struct{} }
+
+func (c closedCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c closedCtx) Done() <-chan struct{}       { return c.done }
+func (c closedCtx) Value(any) any               { return nil }
+func (c closedCtx) Err() error {
 	select {
-	case <-b.done:
-		return nil, driver.ErrBrokerClosed
+	case <-c.done:
+		return context.Canceled
 	default:
+		return nil
 	}
-	it, err := b.cons.Messages(jetstream.PullMaxMessages(b.prefetch), jetstream.PullExpiry(pollWait))
-	if err != nil {
-		return nil, fmt.Errorf("natsjs: receive: %w", err)
-	}
-	b.it = it
-	return it, nil
-}
-
-// dropIterator forgets it, when it is still Receive's subscription.
-func (b *Broker) dropIterator(it jetstream.MessagesContext) {
-	b.itMu.Lock()
-	if b.it == it {
-		b.it = nil
-	}
-	b.itMu.Unlock()
-	it.Stop()
 }
 
 func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
@@ -226,34 +187,10 @@ const maxSnapshot = 8 << 10
 const traceHeader = "traceparent"
 
 // Close implements driver.Broker: blocked and later Receive calls return
-// driver.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream;
-// those pulled but not taken go back at once.
+// driver.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream.
 func (b *Broker) Close() error {
-	b.closeOnce.Do(func() {
-		close(b.done)
-		b.itMu.Lock()
-		it := b.it
-		b.it = nil
-		b.itMu.Unlock()
-		if it != nil {
-			handBack(it)
-		}
-	})
+	b.closeOnce.Do(func() { close(b.done) })
 	return nil
-}
-
-// handBack ends Receive's subscription and gives the messages it holds,
-// pulled but not yet taken, back to the server for other workers (without
-// it they would wait out AckWait).
-func handBack(it jetstream.MessagesContext) {
-	it.Drain()
-	for {
-		m, err := it.Next(jetstream.NextMaxWait(time.Second))
-		if err != nil {
-			return
-		}
-		_ = m.Nak()
-	}
 }
 
 // delivery is one delivery of a task message.
