@@ -3,7 +3,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,30 +34,12 @@ func (failingTasks) ProcessData(ctx context.Context, data string) (securedemo.Re
 	}
 }
 
-// syncBuffer is a log sink safe for the engine's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Over HTTP, a task's own error text and panic value never reach a client
 // (run view, events, dead letters): clients get a stable message with an
 // error id, and the server's log has that id next to the full text. An
 // error the task marked safe is shown as it is.
 func TestTaskErrorsAreRedacted(t *testing.T) {
-	var logs syncBuffer
+	var logs lockedBuffer
 	reg := runtime.NewRegistry()
 	if err := securedemo.Register(reg, failingTasks{&tasks{}}); err != nil {
 		t.Fatal(err)
@@ -119,13 +99,13 @@ func TestTaskErrorsAreRedacted(t *testing.T) {
 			}
 			// The log has the id with the full text (and a panic's stack).
 			var line string
-			for _, l := range strings.Split(logs.String(), "\n") {
-				if strings.Contains(l, id) && strings.Contains(l, "hunter2") {
+			for _, l := range logs.lines(id) {
+				if strings.Contains(l, "hunter2") {
 					line = l
 				}
 			}
 			if line == "" {
-				t.Fatalf("no log line has error id %s with the full error; log:\n%s", id, logs.String())
+				t.Fatalf("no log line has error id %s with the full error; log:\n%s", id, strings.Join(logs.lines(""), "\n"))
 			}
 			if input == "panic" && !strings.Contains(line, "goroutine") && !strings.Contains(line, ".go:") {
 				t.Errorf("the panic's log line has no stack: %s", line)
