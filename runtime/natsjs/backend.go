@@ -103,7 +103,9 @@ type Options struct {
 	MemoryStorage bool
 	// Name is the NATS connection name, shown by the server's monitoring.
 	Name string
-	// NATSOptions are extra options for nats.Connect (credentials, TLS...).
+	// NATSOptions are extra options for nats.Connect (credentials, TLS...),
+	// applied after Connect's own: a handler given here replaces the one
+	// that logs the connection's events (connLogging).
 	NATSOptions []nats.Option
 	// Logger receives internal errors (slog.Default by default).
 	Logger *slog.Logger
@@ -186,7 +188,7 @@ type Backend struct {
 // Backend over it, creating the streams, buckets and consumer when missing.
 func Connect(ctx context.Context, url string, opts Options) (*Backend, error) {
 	opts = opts.withDefaults()
-	nopts := []nats.Option{nats.MaxReconnects(-1)}
+	nopts := append([]nats.Option{nats.MaxReconnects(-1)}, connLogging(opts.Logger)...)
 	if opts.Name != "" {
 		nopts = append(nopts, nats.Name(opts.Name))
 	}
@@ -202,6 +204,31 @@ func Connect(ctx context.Context, url string, opts Options) (*Backend, error) {
 	}
 	b.ownNC = true
 	return b, nil
+}
+
+// connLogging makes the connection's asynchronous events lines of log:
+// errors that reach no caller (a subscriber too slow, whose messages the
+// client drops; a permission refused to a subscription), losing the
+// server and finding it again. Without them nats.go says nothing, and a
+// dropped message would only show as a task redelivered after AckWait.
+func connLogging(log *slog.Logger) []nats.Option {
+	return []nats.Option{
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Error("taskwire: nats asynchronous error", "subject", sub.Subject, "err", err)
+				return
+			}
+			log.Error("taskwire: nats asynchronous error", "err", err)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("taskwire: disconnected from nats", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("taskwire: reconnected to nats", "server", nc.ConnectedUrlRedacted())
+		}),
+	}
 }
 
 // New returns a Backend over an existing connection, which Close leaves
