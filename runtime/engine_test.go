@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/taskwire/taskwire/internal/testutil"
 )
 
 // A diamond a->(b, c)->d with an independent branch e: c and e finish while
@@ -583,7 +585,7 @@ func TestPipelineDeadlineCheckedOnCompletion(t *testing.T) {
 // deadline the attempt is over and retried, then failed, and what the
 // function returns afterwards is discarded and logged, never recorded.
 func TestTaskTimeoutHoldsWhenTaskIgnoresContext(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	release := make(chan struct{})
 	var calls atomic.Int32
 	reg := NewRegistry()
@@ -623,9 +625,9 @@ func TestTaskTimeoutHoldsWhenTaskIgnoresContext(t *testing.T) {
 	}
 
 	close(release) // the four abandoned calls return now
-	for strings.Count(logs.text(), "its result is discarded") < 4 {
+	for strings.Count(logs.String(), "its result is discarded") < 4 {
 		if ctx.Err() != nil {
-			t.Fatalf("late results logged: %s", logs.text())
+			t.Fatalf("late results logged: %s", logs.String())
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/taskwire/taskwire/internal/testutil"
 )
 
 // A map task keeps the input order, never runs more than MapConcurrency
@@ -417,21 +419,21 @@ func TestMapElementEvents(t *testing.T) {
 // An engine whose worker slots are fewer than a map task's concurrency
 // says so when it starts, naming the task.
 func TestMapCapIsLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	reg := NewRegistry()
 	mustRegisterTask(t, reg, "each", constFn(1))
 	mustRegisterPipeline(t, reg, Pipeline{ID: "p", Inputs: fieldsOf("items"), Tasks: []Task{
 		{Name: "each", Inputs: []string{"items"}, Output: "outs", Map: "items", MapConcurrency: 50},
 	}})
 	newEngine(t, reg, WithWorkers(8), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	if l := logs.text(); !strings.Contains(l, "more elements at once than this process has worker slots") ||
+	if l := logs.String(); !strings.Contains(l, "more elements at once than this process has worker slots") ||
 		!strings.Contains(l, "task=each concurrency=50 workers=8") {
 		t.Fatalf("log: %s", l)
 	}
-	var quiet syncBuffer
+	var quiet testutil.Buffer
 	newEngine(t, reg, WithWorkers(50), WithLogger(slog.New(slog.NewTextHandler(&quiet, nil))))
 	newEngine(t, reg, WithWorkers(0), WithLogger(slog.New(slog.NewTextHandler(&quiet, nil))))
-	if l := quiet.text(); l != "" {
+	if l := quiet.String(); l != "" {
 		t.Fatalf("log: %s", l)
 	}
 }

@@ -3,7 +3,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/taskwire/taskwire/internal/testutil"
 )
 
 // infoLog collects the TaskInfo every execution sees.
@@ -43,30 +44,6 @@ func (l *infoLog) of(task string) []TaskInfo {
 	}
 	slices.SortFunc(out, func(a, b TaskInfo) int { return (a.Attempt*1000 + a.Index) - (b.Attempt*1000 + b.Index) })
 	return out
-}
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) text() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
 }
 
 // A task's ctx carries its run, pipeline, task, attempt and map index, and
@@ -103,7 +80,7 @@ func TestTaskInfoInTaskContext(t *testing.T) {
 			{Name: "each", Inputs: []string{"nums"}, Output: "copies", Map: "nums"},
 		},
 	})
-	var out syncBuffer
+	var out testutil.Buffer
 	logger := slog.New(slog.NewJSONHandler(&out, nil))
 	e := newEngine(t, reg, WithLogger(logger))
 	ctx := testCtx(t)
@@ -144,7 +121,7 @@ func TestTaskInfoInTaskContext(t *testing.T) {
 		Index    *int
 	}
 	var flakyLogs, elementLogs []record
-	for _, line := range out.lines() {
+	for _, line := range out.Lines() {
 		var rec record
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
@@ -157,7 +134,7 @@ func TestTaskInfoInTaskContext(t *testing.T) {
 		}
 	}
 	if len(flakyLogs) != 2 || len(elementLogs) != 3 {
-		t.Fatalf("log records: %d of flaky, %d of elements:\n%s", len(flakyLogs), len(elementLogs), strings.Join(out.lines(), "\n"))
+		t.Fatalf("log records: %d of flaky, %d of elements:\n%s", len(flakyLogs), len(elementLogs), strings.Join(out.Lines(), "\n"))
 	}
 	for _, rec := range flakyLogs {
 		if rec.Run != r.ID || rec.Pipeline != "info" || rec.Task != "flaky" || rec.Attempt < 1 || rec.Index != nil {
@@ -187,7 +164,7 @@ func TestTaskInfoOutsideTask(t *testing.T) {
 // WithTaskInfo gives a test's direct call of a task method what the
 // runtime would.
 func TestWithTaskInfo(t *testing.T) {
-	var out syncBuffer
+	var out testutil.Buffer
 	ctx := WithTaskInfo(context.Background(), TaskInfo{RunID: "R1", PipelineID: "p", Task: "t", Attempt: 2, Index: -1, Logger: slog.New(slog.NewTextHandler(&out, nil))})
 	ctx = context.WithValue(ctx, struct{ k int }{1}, "other values still reach through")
 	info, ok := TaskInfoFrom(ctx)
@@ -198,7 +175,7 @@ func TestWithTaskInfo(t *testing.T) {
 		t.Error("a value set above the task context is lost")
 	}
 	info.Logger.Info("hello")
-	if line := strings.Join(out.lines(), "\n"); !strings.Contains(line, "run_id=R1 pipeline=p task=t attempt=2") || strings.Contains(line, "index=") {
+	if line := strings.Join(out.Lines(), "\n"); !strings.Contains(line, "run_id=R1 pipeline=p task=t attempt=2") || strings.Contains(line, "index=") {
 		t.Errorf("log line %q lacks the execution's attributes", line)
 	}
 }

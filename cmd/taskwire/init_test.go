@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/taskwire/taskwire/internal/testutil"
 )
 
 // TestInitBuildsRunsAndTests scaffolds a service and checks that it passes
@@ -241,11 +241,11 @@ func scaffoldScalesOut(t *testing.T, bin string) {
 	}
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 	const key = "sk_scaffold_0123456789abcdefghijklmnopqrstuv"
-	start := func(args ...string) (*exec.Cmd, *lockedBuffer) {
+	start := func(args ...string) (*exec.Cmd, *testutil.Buffer) {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = t.TempDir()
 		cmd.Env = append(os.Environ(), "HELLO_API_KEY="+key, "TASKWIRE_ROLE=", "TASKWIRE_BROKER=")
-		out := &lockedBuffer{}
+		out := &testutil.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -285,22 +285,4 @@ func scaffoldScalesOut(t *testing.T, bin string) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"succeeded"`) || !strings.Contains(string(body), "Ada Lovelace") {
 		t.Fatalf("execute through the api and worker processes: %d %s\napi:\n%s\nworker:\n%s", resp.StatusCode, body, apiOut.String(), workerOut.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process's output and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

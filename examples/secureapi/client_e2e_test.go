@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/taskwire/taskwire/examples/secureapi/securedemo/client"
+	"github.com/taskwire/taskwire/internal/testutil"
 )
 
 // exchange is one HTTP request the client sent and the status it got.
@@ -78,7 +79,7 @@ func startDemo(t *testing.T, bin string, args ...string) string {
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "TASKWIRE_KEY_ADMIN_FULL="+adminKey, "TASKWIRE_KEY_VIEWER_REPORTS="+viewerKey, "TASKWIRE_BROKER=", "TASKWIRE_ROLE=")
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -376,7 +377,7 @@ func startWorker(t *testing.T, bin, url string) {
 	cmd := exec.Command(bin, "-role", "worker", "-broker", url)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "TASKWIRE_BROKER=", "TASKWIRE_ROLE=")
-	var out syncBuffer
+	var out testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

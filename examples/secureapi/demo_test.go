@@ -14,11 +14,11 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/taskwire/taskwire/internal/testutil"
 	"github.com/taskwire/taskwire/runtime/audit"
 )
 
@@ -41,7 +41,7 @@ func TestDemo(t *testing.T) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "TASKWIRE_KEY_ADMIN_FULL="+adminKey, "TASKWIRE_KEY_VIEWER_REPORTS="+viewerKey)
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	stdoutPipe, err := cmd.StdoutPipe()
 	if err != nil {
@@ -219,7 +219,7 @@ func TestDemo(t *testing.T) {
 }
 
 // readBanner reads the demo's standard output up to its "Docs at:" line.
-func readBanner(t *testing.T, r io.Reader, stderr *syncBuffer) string {
+func readBanner(t *testing.T, r io.Reader, stderr *testutil.Buffer) string {
 	t.Helper()
 	lines := make(chan string)
 	go func() {
@@ -269,22 +269,4 @@ func waitHealthy(t *testing.T, base string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

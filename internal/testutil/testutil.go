@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package testutil holds helpers shared by the runtime's tests: a context
-// that bounds a test and a settable clock.
+// Package testutil holds helpers shared by the tests: a context that
+// bounds a test, a settable clock and a buffer for logs and process output.
 package testutil
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,4 +46,42 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
+}
+
+// Buffer collects what a logger or a process writes, safe for their
+// goroutines' writes and the test's reads at once.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Lines returns the lines written so far (without their newlines) that
+// hold every one of parts; with no parts, every line.
+func (b *Buffer) Lines(parts ...string) []string {
+	var out []string
+	for line := range strings.Lines(b.String()) {
+		line = strings.TrimSuffix(line, "\n")
+		keep := true
+		for _, p := range parts {
+			keep = keep && strings.Contains(line, p)
+		}
+		if keep {
+			out = append(out, line)
+		}
+	}
+	return out
 }

@@ -3,8 +3,6 @@
 package httpapi_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -14,11 +12,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/taskwire/taskwire/examples/secureapi/securedemo"
+	"github.com/taskwire/taskwire/internal/testutil"
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/audit"
 	"github.com/taskwire/taskwire/runtime/httpapi"
@@ -26,36 +24,11 @@ import (
 
 const secAuditKey = "sk_audit_Y2hhaW4ta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5"
 
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines(prefix string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), prefix) {
-			out = append(out, sc.Text())
-		}
-	}
-	return out
-}
-
 // Over real HTTP, with the audit log keyed and checkpointed: checkpoints
 // reach the server log and the metrics, a checkpoint's log line verifies
 // the log with its key, and the same line finds the log's tail cut later.
 func TestAuditCheckpointsReachServerLogAndMetrics(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	s := newSecServer(t, func(svc *httpapi.Service) {
 		svc.Security.Audit.KeyEnv = "TASKWIRE_AUDIT_KEY"
 		svc.Security.Audit.CheckpointInterval = 5 * time.Millisecond
@@ -94,16 +67,16 @@ func TestAuditCheckpointsReachServerLogAndMetrics(t *testing.T) {
 			t.Fatalf("metrics: %d %s", code, body)
 		}
 		metrics = body
-		if cps := logs.lines(`msg="audit checkpoint"`); len(cps) > 0 {
+		if cps := logs.Lines(`msg="audit checkpoint"`); len(cps) > 0 {
 			if cp, err := audit.ParseCheckpoint(cps[len(cps)-1]); err == nil && cp.Seq >= 6 {
 				break
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	lines := logs.lines(`msg="audit checkpoint"`)
+	lines := logs.Lines(`msg="audit checkpoint"`)
 	if len(lines) == 0 {
-		t.Fatalf("no audit checkpoint in the server log:\n%s", logs.b.String())
+		t.Fatalf("no audit checkpoint in the server log:\n%s", logs.String())
 	}
 	line := lines[len(lines)-1]
 	cp, err := audit.ParseCheckpoint(line)

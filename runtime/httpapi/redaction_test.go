@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/examples/secureapi/securedemo"
+	"github.com/taskwire/taskwire/internal/testutil"
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 )
@@ -39,7 +40,7 @@ func (failingTasks) ProcessData(ctx context.Context, data string) (securedemo.Re
 // error id, and the server's log has that id next to the full text. An
 // error the task marked safe is shown as it is.
 func TestTaskErrorsAreRedacted(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	reg := runtime.NewRegistry()
 	if err := securedemo.Register(reg, failingTasks{&tasks{}}); err != nil {
 		t.Fatal(err)
@@ -99,13 +100,13 @@ func TestTaskErrorsAreRedacted(t *testing.T) {
 			}
 			// The log has the id with the full text (and a panic's stack).
 			var line string
-			for _, l := range logs.lines(id) {
+			for _, l := range logs.Lines(id) {
 				if strings.Contains(l, "hunter2") {
 					line = l
 				}
 			}
 			if line == "" {
-				t.Fatalf("no log line has error id %s with the full error; log:\n%s", id, strings.Join(logs.lines(""), "\n"))
+				t.Fatalf("no log line has error id %s with the full error; log:\n%s", id, strings.Join(logs.Lines(), "\n"))
 			}
 			if input == "panic" && !strings.Contains(line, "goroutine") && !strings.Contains(line, ".go:") {
 				t.Errorf("the panic's log line has no stack: %s", line)
