@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/taskwire/taskwire/runtime/httpapi"
 )
 
@@ -49,4 +50,48 @@ func TestRunOwnershipTwoKeysOfOneRole(t *testing.T) {
 		t.Errorf("admin with all_runs does not list the run: %s", body)
 	}
 	f.want(t, req{method: "POST", path: "/runs/" + id + "/cancel", headers: []string{key(adminKey)}}, http.StatusOK)
+}
+
+// Two JWT subjects of one role do not see each other's runs; a token of a
+// role granted all_runs does. A run's owner is the token's subject and
+// issuer, not its role.
+func TestRunOwnershipTwoJWTSubjects(t *testing.T) {
+	f := newFixture(t, setup{gate: true, svc: func(s *httpapi.Service) {
+		jwtOnly(jwtConfig("HS256", ""))(s)
+		s.Security.ACLs = append(s.Security.ACLs, httpapi.ACL{Pattern: "*", Execute: []string{"viewer"}, Write: []string{"viewer"}})
+	}})
+	token := func(sub, role string) []string {
+		c := claims(f.clock.Now())
+		c["sub"], c["role"] = sub, role
+		return []string{bearer(sign(t, jwt.SigningMethodHS256, []byte(jwtSecret), c))}
+	}
+	alice, bob := token("alice", "viewer"), token("bob", "viewer")
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	f.want(t, req{method: "POST", path: "/pipelines/secure_demo_pipeline/execute", body: `{"data":"alice's"}`, headers: alice}, http.StatusAccepted).json(t, &started)
+	id := started.RunID
+
+	// A new token of the same subject is the same owner.
+	f.want(t, req{path: "/runs/" + id, headers: token("alice", "viewer")}, http.StatusOK)
+	if body := f.want(t, req{path: "/runs", headers: alice}, http.StatusOK).Body; !strings.Contains(string(body), id) {
+		t.Errorf("the owner's list lacks its run: %s", body)
+	}
+	if body := f.want(t, req{path: "/runs", headers: bob}, http.StatusOK).Body; strings.Contains(string(body), id) {
+		t.Errorf("another subject of the same role lists the run: %s", body)
+	}
+	for _, q := range []req{
+		{path: "/runs/" + id, headers: bob},
+		{path: "/runs/" + id + "/events", headers: bob},
+		{method: "POST", path: "/runs/" + id + "/cancel", headers: bob},
+		{method: "POST", path: "/runs/" + id + "/rerun", headers: bob},
+	} {
+		f.want(t, q, http.StatusNotFound)
+	}
+	// The demo's admin role holds all_runs, whatever the subject.
+	admin := token("carol", "admin")
+	if body := f.want(t, req{path: "/runs", headers: admin}, http.StatusOK).Body; !strings.Contains(string(body), id) {
+		t.Errorf("a token of the admin role (all_runs) does not list the run: %s", body)
+	}
+	f.want(t, req{method: "POST", path: "/runs/" + id + "/cancel", headers: admin}, http.StatusOK)
 }
