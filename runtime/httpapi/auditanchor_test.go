@@ -58,16 +58,23 @@ func TestAuditCheckpointsReachServerLogAndMetrics(t *testing.T) {
 	}
 	get("/pipelines", "") // a 401 is audited too
 
-	// The metrics request is record 6; wait until a checkpoint covers it.
+	// The metrics request is record 6; wait until a logged checkpoint
+	// covers it and the metrics, read after the checkpoint before it,
+	// show one too (each GET /metrics reads the gauge of its moment).
+	gaugeRE := regexp.MustCompile(`(?m)^taskwire_audit_checkpoint_sequence (\d+)$`)
 	var metrics string
+	var gauge uint64
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		code, body := get("/metrics", secAdminKey)
 		if code != 200 {
 			t.Fatalf("metrics: %d %s", code, body)
 		}
-		metrics = body
-		if cps := logs.Lines(`msg="audit checkpoint"`); len(cps) > 0 {
+		metrics, gauge = body, 0
+		if m := gaugeRE.FindStringSubmatch(metrics); m != nil {
+			gauge, _ = strconv.ParseUint(m[1], 10, 64)
+		}
+		if cps := logs.Lines(`msg="audit checkpoint"`); len(cps) > 0 && gauge >= 5 {
 			if cp, err := audit.ParseCheckpoint(cps[len(cps)-1]); err == nil && cp.Seq >= 6 {
 				break
 			}
@@ -88,11 +95,6 @@ func TestAuditCheckpointsReachServerLogAndMetrics(t *testing.T) {
 	}
 	// The gauge shows the sequence number of a checkpoint of the log (the
 	// one of its moment: checkpoints go on while requests come).
-	m := regexp.MustCompile(`(?m)^taskwire_audit_checkpoint_sequence (\d+)$`).FindStringSubmatch(metrics)
-	var gauge uint64
-	if m != nil {
-		gauge, _ = strconv.ParseUint(m[1], 10, 64)
-	}
 	if gauge < 5 {
 		t.Fatalf("checkpoint gauge:\n%s", grepLines(metrics, "taskwire_audit_checkpoint"))
 	}
