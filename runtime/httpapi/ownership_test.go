@@ -30,20 +30,7 @@ func TestRunOwnershipTwoKeysOfOneRole(t *testing.T) {
 	id := started.RunID
 
 	f.want(t, req{path: "/runs/" + id, headers: a}, http.StatusOK)
-	if body := f.want(t, req{path: "/runs", headers: a}, http.StatusOK).Body; !strings.Contains(string(body), id) {
-		t.Errorf("owner's list lacks its run: %s", body)
-	}
-	if body := f.want(t, req{path: "/runs", headers: b}, http.StatusOK).Body; strings.Contains(string(body), id) {
-		t.Errorf("another key of the same role lists the run: %s", body)
-	}
-	for _, q := range []req{
-		{path: "/runs/" + id, headers: b},
-		{path: "/runs/" + id + "/events", headers: b},
-		{method: "POST", path: "/runs/" + id + "/cancel", headers: b},
-		{method: "POST", path: "/runs/" + id + "/rerun", headers: b},
-	} {
-		f.want(t, q, http.StatusNotFound)
-	}
+	onlyOwnerSees(t, f, id, a, b)
 	// The demo's admin holds all_runs: it sees and cancels the reader's run.
 	f.want(t, req{path: "/runs/" + id, headers: []string{key(adminKey)}}, http.StatusOK)
 	if body := f.want(t, req{path: "/runs", headers: []string{key(adminKey)}}, http.StatusOK).Body; !strings.Contains(string(body), id) {
@@ -74,24 +61,32 @@ func TestRunOwnershipTwoJWTSubjects(t *testing.T) {
 
 	// A new token of the same subject is the same owner.
 	f.want(t, req{path: "/runs/" + id, headers: token("alice", "viewer")}, http.StatusOK)
-	if body := f.want(t, req{path: "/runs", headers: alice}, http.StatusOK).Body; !strings.Contains(string(body), id) {
-		t.Errorf("the owner's list lacks its run: %s", body)
-	}
-	if body := f.want(t, req{path: "/runs", headers: bob}, http.StatusOK).Body; strings.Contains(string(body), id) {
-		t.Errorf("another subject of the same role lists the run: %s", body)
-	}
-	for _, q := range []req{
-		{path: "/runs/" + id, headers: bob},
-		{path: "/runs/" + id + "/events", headers: bob},
-		{method: "POST", path: "/runs/" + id + "/cancel", headers: bob},
-		{method: "POST", path: "/runs/" + id + "/rerun", headers: bob},
-	} {
-		f.want(t, q, http.StatusNotFound)
-	}
+	onlyOwnerSees(t, f, id, alice, bob)
 	// The demo's admin role holds all_runs, whatever the subject.
 	admin := token("carol", "admin")
 	if body := f.want(t, req{path: "/runs", headers: admin}, http.StatusOK).Body; !strings.Contains(string(body), id) {
 		t.Errorf("a token of the admin role (all_runs) does not list the run: %s", body)
 	}
 	f.want(t, req{method: "POST", path: "/runs/" + id + "/cancel", headers: admin}, http.StatusOK)
+}
+
+// onlyOwnerSees checks that run id is in its owner's list and that the
+// other principal, of the same role, neither lists it nor reaches it: get,
+// events, cancel and rerun answer 404, as for a missing run.
+func onlyOwnerSees(t *testing.T, f *fixture, id string, owner, other []string) {
+	t.Helper()
+	if body := f.want(t, req{path: "/runs", headers: owner}, http.StatusOK).Body; !strings.Contains(string(body), id) {
+		t.Errorf("the owner's list lacks its run: %s", body)
+	}
+	if body := f.want(t, req{path: "/runs", headers: other}, http.StatusOK).Body; strings.Contains(string(body), id) {
+		t.Errorf("another principal of the same role lists the run: %s", body)
+	}
+	for _, q := range []req{
+		{path: "/runs/" + id, headers: other},
+		{path: "/runs/" + id + "/events", headers: other},
+		{method: "POST", path: "/runs/" + id + "/cancel", headers: other},
+		{method: "POST", path: "/runs/" + id + "/rerun", headers: other},
+	} {
+		f.want(t, q, http.StatusNotFound)
+	}
 }
