@@ -214,11 +214,11 @@ func Connect(ctx context.Context, url string, opts Options) (*Backend, error) {
 func connLogging(log *slog.Logger) []nats.Option {
 	return []nats.Option{
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			attrs := []any{"err", err}
 			if sub != nil {
-				log.Error("taskwire: nats asynchronous error", "subject", sub.Subject, "err", err)
-				return
+				attrs = append(attrs, "subject", sub.Subject)
 			}
-			log.Error("taskwire: nats asynchronous error", "err", err)
+			log.Error("taskwire: nats asynchronous error", attrs...)
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {

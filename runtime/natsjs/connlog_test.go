@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/taskwire/taskwire/internal/testutil"
 )
@@ -25,6 +26,20 @@ func waitLine(t *testing.T, log *testutil.Buffer, d time.Duration, parts ...stri
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// connectLogged connects a Backend (memory storage, the prefix given) to
+// s, its log into a buffer, with the NATS options given.
+func connectLogged(t *testing.T, s *server.Server, prefix string, nopts ...nats.Option) (*Backend, *testutil.Buffer) {
+	t.Helper()
+	log := &testutil.Buffer{}
+	opts := Options{Prefix: prefix, MemoryStorage: true, Logger: slog.New(slog.NewTextHandler(log, nil)), NATSOptions: nopts}
+	b, err := Connect(testCtx(t, 30*time.Second), s.ClientURL(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, log
 }
 
 // slowSubscriber subscribes to subject on nc with room for one pending
@@ -56,17 +71,11 @@ func slowSubscriber(t *testing.T, nc *nats.Conn, subject string) {
 // again, are lines of the backend's log.
 func TestConnectLogsConnectionEvents(t *testing.T) {
 	s := startServer(t)
-	var log testutil.Buffer
-	opts := Options{Prefix: "connlog", MemoryStorage: true, Logger: slog.New(slog.NewTextHandler(&log, nil))}
-	b, err := Connect(testCtx(t, 30*time.Second), s.ClientURL(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, log := connectLogged(t, s, "connlog")
 	nc := b.Conn()
 
 	slowSubscriber(t, nc, "connlog.slow")
-	ln := waitLine(t, &log, 10*time.Second, "taskwire: nats asynchronous error")
+	ln := waitLine(t, log, 10*time.Second, "taskwire: nats asynchronous error")
 	for _, want := range []string{"level=ERROR", "subject=connlog.slow", "slow consumer"} {
 		if !strings.Contains(ln, want) {
 			t.Errorf("the slow consumer's line %q lacks %q", ln, want)
@@ -80,8 +89,8 @@ func TestConnectLogsConnectionEvents(t *testing.T) {
 	if err := s.DisconnectClientByID(cid); err != nil {
 		t.Fatal(err)
 	}
-	waitLine(t, &log, 10*time.Second, "level=WARN", "taskwire: disconnected from nats", "err=")
-	ln = waitLine(t, &log, 10*time.Second, "level=INFO", "taskwire: reconnected to nats")
+	waitLine(t, log, 10*time.Second, "level=WARN", "taskwire: disconnected from nats", "err=")
+	ln = waitLine(t, log, 10*time.Second, "level=INFO", "taskwire: reconnected to nats")
 	if !strings.Contains(ln, "server="+s.ClientURL()) {
 		t.Errorf("the reconnection's line %q does not name the server %s", ln, s.ClientURL())
 	}
@@ -89,21 +98,13 @@ func TestConnectLogsConnectionEvents(t *testing.T) {
 
 // A handler given in Options.NATSOptions replaces the one that logs.
 func TestConnectNATSOptionsReplaceLogging(t *testing.T) {
-	s := startServer(t)
-	var log testutil.Buffer
 	got := make(chan error, 16)
-	opts := Options{Prefix: "connown", MemoryStorage: true, Logger: slog.New(slog.NewTextHandler(&log, nil)),
-		NATSOptions: []nats.Option{nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			select {
-			case got <- err:
-			default:
-			}
-		})}}
-	b, err := Connect(testCtx(t, 30*time.Second), s.ClientURL(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, log := connectLogged(t, startServer(t), "connown", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case got <- err:
+		default:
+		}
+	}))
 	nc := b.Conn()
 	slowSubscriber(t, nc, "connown.slow")
 	select {
