@@ -144,11 +144,11 @@ func (e *Engine) watch() {
 			e.wake("") // their runs' end may be among the events lost
 			e.sweep()
 		}
-		e.wake(ev.RunID)
 		if e.worker != nil && ev.Type != EventRunSucceeded {
 			e.worker.cancelRun(ev.RunID, endCause(ev))
 		}
 		e.untrack(ev.RunID, runStatusOf(ev.Type), ev.Error)
+		e.wake(ev.RunID) // those of runs started elsewhere too
 	}
 }
 
@@ -277,12 +277,17 @@ func (e *Engine) Wait(ctx context.Context, runID string) (*Run, error) {
 	if e.ctl == nil { // no run-ended events to share: a subscription of its own
 		return e.waitSubscribed(ctx, runID)
 	}
-	for {
+	for first := true; ; first = false {
 		woken := e.addWaiter(runID)
-		r, err := e.cfg.store.Get(ctx, runID)
-		if err != nil || r.Status.Terminal() {
-			e.removeWaiter(runID, woken)
-			return r, err
+		// A run this engine started and has not seen end has not ended,
+		// and untrack wakes its waiters when it does: the read would
+		// only find it running.
+		if !first || !e.tracked(runID) {
+			r, err := e.cfg.store.Get(ctx, runID)
+			if err != nil || r.Status.Terminal() {
+				e.removeWaiter(runID, woken)
+				return r, err
+			}
 		}
 		select {
 		case <-woken:
@@ -341,10 +346,14 @@ func (e *Engine) removeWaiter(runID string, ch chan struct{}) {
 func (e *Engine) wake(runID string) {
 	e.waitMu.Lock()
 	defer e.waitMu.Unlock()
-	for id, ws := range e.waiters {
-		if runID != "" && id != runID {
-			continue
+	if runID != "" {
+		for _, ch := range e.waiters[runID] {
+			close(ch)
 		}
+		delete(e.waiters, runID)
+		return
+	}
+	for id, ws := range e.waiters {
 		for _, ch := range ws {
 			close(ch)
 		}

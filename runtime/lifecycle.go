@@ -38,9 +38,21 @@ func (e *Engine) track(runID, pipeline string, deadline time.Time, span trace.Sp
 	}
 }
 
-// untrack forgets an ended run; status and errText are its end, when
-// known, for its span.
+// tracked reports whether runID is a run this engine started and has not
+// yet seen end.
+func (e *Engine) tracked(runID string) bool {
+	e.mu.Lock()
+	_, ok := e.active[runID]
+	e.mu.Unlock()
+	return ok
+}
+
+// untrack forgets an ended run and wakes its waiters; status and errText
+// are its end, when known, for its span. Wait takes a tracked run for one
+// whose end is yet to come, so every way a run stops being tracked wakes
+// them after.
 func (e *Engine) untrack(runID string, status RunStatus, errText string) {
+	defer e.wake(runID) // runs after e.mu is released (defers run last in, first out)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	a, ok := e.active[runID]

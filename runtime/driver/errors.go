@@ -36,8 +36,9 @@ var (
 	// ErrNoChangeAnyRevision is ErrNoChange (errors.Is holds) from an
 	// Update function whose decision holds on an older revision of the
 	// record too: it only looked, and every write that follows from what
-	// it saw is checked against the record again. A store that keeps
-	// records it has not just read (a cache) may then skip the read.
+	// it saw is checked against the record again, and it left the record
+	// as it was. A store that keeps records it has not just read (a cache)
+	// may then skip the read, and start its next update from that record.
 	ErrNoChangeAnyRevision = fmt.Errorf("%w (on any revision)", ErrNoChange)
 	// ErrUnavailable is wrapped by backend errors that say the backend
 	// could not be reached or could not answer for now (a broker restart,

@@ -56,15 +56,14 @@ func (b *Broker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 		return driver.ErrBrokerClosed
 	default:
 	}
-	wt := wireTask{TaskMessage: m}
-	if b.store != nil {
-		if e, ok := b.store.revs.get(m.RunID); ok && len(e.data) <= maxSnapshot {
-			wt.Snapshot = &wireSnapshot{Rev: e.rev, Record: e.data}
-		}
-	}
-	data, err := json.Marshal(wt)
+	data, err := json.Marshal(wireTask{TaskMessage: m})
 	if err != nil {
 		return err
+	}
+	if b.store != nil {
+		if e, ok := b.store.revs.get(m.RunID); ok && len(e.data) <= maxSnapshot {
+			data = appendSnapshot(data, e.rev, e.data)
+		}
 	}
 	msg := nats.NewMsg(b.subject)
 	msg.Data = data
@@ -156,8 +155,10 @@ func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	if wt.Snapshot != nil && b.store != nil && wt.Snapshot.Rev > 0 && json.Valid(wt.Snapshot.Record) {
-		b.store.revs.offer(tm.RunID, wt.Snapshot.Record, wt.Snapshot.Rev)
+	// Unmarshal has checked that the whole message, the record with it, is
+	// valid JSON; a record that is not an object is no record.
+	if sn := wt.Snapshot; sn != nil && b.store != nil && sn.Rev > 0 && len(sn.Record) > 0 && sn.Record[0] == '{' {
+		b.store.revs.offer(tm.RunID, sn.Record, sn.Rev)
 	}
 	return &delivery{b: b, m: m, msg: tm, attempt: int(meta.NumDelivered), enqueued: meta.Timestamp}, nil
 }
@@ -177,6 +178,26 @@ type wireTask struct {
 type wireSnapshot struct {
 	Rev    uint64          `json:"rev"`
 	Record json.RawMessage `json:"record"`
+}
+
+// appendSnapshot adds the snapshot field to msg, a wireTask without one
+// as json.Marshal wrote it, with record as it is: json.Marshal would check
+// and compact the record's bytes again, which the store wrote compact
+// (encodeRecord) or has decoded (every record its cache holds).
+func appendSnapshot(msg []byte, rev uint64, record []byte) []byte {
+	if len(msg) < 2 || msg[len(msg)-1] != '}' {
+		return msg
+	}
+	out := make([]byte, 0, len(msg)+len(record)+40)
+	out = append(out, msg[:len(msg)-1]...)
+	if len(msg) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"snapshot":{"rev":`...)
+	out = strconv.AppendUint(out, rev, 10)
+	out = append(out, `,"record":`...)
+	out = append(out, record...)
+	return append(out, "}}"...)
 }
 
 // maxSnapshot is the largest record a task message carries: a larger one

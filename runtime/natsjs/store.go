@@ -101,6 +101,11 @@ type revCache struct {
 type revEntry struct {
 	data []byte
 	rev  uint64
+	// rec, when set, is data decoded and unchanged: an update that only
+	// looked leaves it for the next one, which then need not decode data
+	// again (the start of a task and its end are two updates of one
+	// revision). It is taken by the update that uses it.
+	rec *driver.RunRecord
 }
 
 // maxRevCache bounds revCache: runs in flight in one process.
@@ -111,6 +116,28 @@ func (c *revCache) get(id string) (revEntry, bool) {
 	e, ok := c.m[id]
 	c.mu.Unlock()
 	return e, ok
+}
+
+// take returns the entry of id, and takes its decoded record from it.
+func (c *revCache) take(id string) (revEntry, bool) {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	if ok && e.rec != nil {
+		c.m[id] = revEntry{data: e.data, rev: e.rev}
+	}
+	c.mu.Unlock()
+	return e, ok
+}
+
+// keep leaves rec, the record of id at rev decoded and unchanged, for the
+// next update, if the entry is still at rev.
+func (c *revCache) keep(id string, rev uint64, rec *driver.RunRecord) {
+	c.mu.Lock()
+	if e, ok := c.m[id]; ok && e.rev == rev {
+		e.rec = rec
+		c.m[id] = e
+	}
+	c.mu.Unlock()
 }
 
 func (c *revCache) put(id string, data []byte, rev uint64) {
@@ -338,26 +365,39 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord
 	// A remembered record is a guess: a write from it is checked by the
 	// swap, but a decision to write nothing (or to fail) is only taken on a
 	// record just read, unless fn says it holds on any revision.
-	cached, guess := s.revs.get(id)
+	cached, guess := s.revs.take(id)
 	var kept map[string]bool // element outputs written by an earlier try
 	for {
-		data, rev := cached.data, cached.rev
+		data, rev, rec := cached.data, cached.rev, cached.rec
 		if !guess {
 			var err error
 			if data, rev, err = s.read(ctx, id); err != nil {
 				s.revs.forget(id)
 				return err
 			}
-			s.revs.put(id, data, rev)
+			rec = nil
 		}
-		rec, err := s.decodeRecord(id, data)
-		if err != nil {
-			return err
+		if rec == nil {
+			var err error
+			if rec, err = s.decodeRecord(id, data); err != nil {
+				s.revs.forget(id)
+				if guess { // not the record as stored: read it
+					guess = false
+					continue
+				}
+				return err
+			}
+			if !guess {
+				s.revs.put(id, data, rev) // only records that decode are remembered
+			}
 		}
 		was := rec.Status.Terminal()
 		if err := fn(rec); err != nil {
 			if guess && errors.Is(err, driver.ErrNoChangeAnyRevision) {
-				return nil // the write that follows swaps from this revision
+				// The write that follows swaps from this revision, and
+				// starts from this record, which fn only looked at.
+				s.revs.keep(id, rev, rec)
+				return nil
 			}
 			if guess {
 				guess = false
