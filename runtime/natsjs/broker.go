@@ -56,14 +56,15 @@ func (b *Broker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 		return driver.ErrBrokerClosed
 	default:
 	}
-	data, err := json.Marshal(wireTask{TaskMessage: m})
-	if err != nil {
-		return err
-	}
+	var snap revEntry
 	if b.store != nil {
 		if e, ok := b.store.revs.get(m.RunID); ok && len(e.data) <= maxSnapshot {
-			data = appendSnapshot(data, e.rev, e.data)
+			snap = e
 		}
+	}
+	data := appendTaskMessage(make([]byte, 0, 160+len(snap.data)), &m)
+	if snap.data != nil {
+		data = appendSnapshot(data, snap.rev, snap.data)
 	}
 	msg := nats.NewMsg(b.subject)
 	msg.Data = data
@@ -139,8 +140,11 @@ func (c closedCtx) Err() error {
 
 func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
 	var wt wireTask
-	if err := json.Unmarshal(m.Data(), &wt); err != nil {
-		return nil, err
+	if !readTaskMessage(m.Data(), &wt) { // encoding/json reads the rest, or says what is wrong
+		wt = wireTask{}
+		if err := json.Unmarshal(m.Data(), &wt); err != nil {
+			return nil, err
+		}
 	}
 	tm := wt.TaskMessage
 	if tm.RunID == "" || tm.Task == "" {
@@ -155,8 +159,8 @@ func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Unmarshal has checked that the whole message, the record with it, is
-	// valid JSON; a record that is not an object is no record.
+	// The whole message, the record with it, has been checked as valid
+	// JSON; a record that is not an object is no record.
 	if sn := wt.Snapshot; sn != nil && b.store != nil && sn.Rev > 0 && len(sn.Record) > 0 && sn.Record[0] == '{' {
 		b.store.revs.offer(tm.RunID, sn.Record, sn.Rev)
 	}
@@ -188,8 +192,7 @@ func appendSnapshot(msg []byte, rev uint64, record []byte) []byte {
 	if len(msg) < 2 || msg[len(msg)-1] != '}' {
 		return msg
 	}
-	out := make([]byte, 0, len(msg)+len(record)+40)
-	out = append(out, msg[:len(msg)-1]...)
+	out := msg[:len(msg)-1] // in place when msg has the room
 	if len(msg) > 2 {
 		out = append(out, ',')
 	}

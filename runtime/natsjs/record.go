@@ -91,9 +91,12 @@ func (s *Store) encodeRecord(ctx context.Context, rec *driver.RunRecord, kept ma
 		}
 		sr.Tasks[i] = storedTask{TaskRecord: tr, ElemDone: packBits(tr.ElemDone)}
 	}
-	out, err := json.Marshal(&sr)
-	if err != nil {
-		return nil, fmt.Errorf("natsjs: run %s: %v: %w", rec.ID, err, driver.ErrEncode)
+	out, ok := appendRecord(make([]byte, 0, 256+128*len(sr.Tasks)+inline), &sr)
+	if !ok { // json.Marshal says what it refuses
+		var err error
+		if out, err = json.Marshal(&sr); err != nil {
+			return nil, fmt.Errorf("natsjs: run %s: %v: %w", rec.ID, err, driver.ErrEncode)
+		}
 	}
 	if limit := s.maxRecord(); int64(len(out)) > limit {
 		return nil, fmt.Errorf("the record of run %s is %s, over the %s the NATS server takes in one message: %w",
@@ -169,8 +172,12 @@ func (s *Store) maxRecord() int64 {
 func (s *Store) decodeRecord(id string, data []byte) (*driver.RunRecord, error) {
 	rec := &driver.RunRecord{}
 	sr := storedRecord{RunRecord: rec}
-	if err := json.Unmarshal(data, &sr); err != nil {
-		return nil, fmt.Errorf("natsjs: run %s: %w", id, err)
+	if !readRecord(data, &sr) { // encoding/json reads the rest, or says what is wrong
+		rec = &driver.RunRecord{}
+		sr = storedRecord{RunRecord: rec}
+		if err := json.Unmarshal(data, &sr); err != nil {
+			return nil, fmt.Errorf("natsjs: run %s: %w", id, err)
+		}
 	}
 	if sr.Format > recordFormat {
 		return nil, fmt.Errorf("natsjs: run %s: record format %d is newer than this taskwire's (%d): upgrade this process", id, sr.Format, recordFormat)
