@@ -192,10 +192,12 @@ func (pl *plan) started(rec *driver.RunRecord, i, index, attempt int, at time.Ti
 // instead: a result that comes too late does not count.
 func (pl *plan) complete(rec *driver.RunRecord, i, index, attempt int, out Value, now time.Time, o *outcome) error {
 	tr, pt := &rec.Tasks[i], &pl.tasks[i]
-	if rec.Status.Terminal() || tr.Status.Terminal() {
-		return driver.ErrNoChange
-	}
-	if pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]) {
+	if rec.Status.Terminal() || tr.Status.Terminal() ||
+		pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]) {
+		// Recorded already, by an earlier delivery whose effects a crash
+		// may have cut short: a begin that decided on the record its
+		// message carried can take such a redelivery for a first one.
+		pl.redrive(rec, o)
 		return driver.ErrNoChange
 	}
 	if pl.overdue(rec, now, o) {
@@ -283,6 +285,7 @@ func (pl *plan) retry(rec *driver.RunRecord, i, index, attempt int, errText, err
 	tr := &rec.Tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
 		o.skip = true
+		pl.redrive(rec, o) // as in complete
 		return driver.ErrNoChange
 	}
 	if pl.overdue(rec, now, o) {
@@ -302,6 +305,7 @@ func (pl *plan) retry(rec *driver.RunRecord, i, index, attempt int, errText, err
 func (pl *plan) fail(rec *driver.RunRecord, i, index, attempt int, errText, errID string, now time.Time, o *outcome) error {
 	tr := &rec.Tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
+		pl.redrive(rec, o) // as in complete
 		return driver.ErrNoChange
 	}
 	if pl.overdue(rec, now, o) {
