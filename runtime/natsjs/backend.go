@@ -282,7 +282,7 @@ func (b *Backend) setup(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.tasksStream, err)
 	}
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, n.tasksStream, jetstream.ConsumerConfig{
+	_, err := b.js.CreateOrUpdateConsumer(ctx, n.tasksStream, jetstream.ConsumerConfig{
 		Durable:       n.consumer,
 		Description:   "taskwire workers",
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -352,7 +352,7 @@ func (b *Backend) setup(ctx context.Context) error {
 	b.bus = newBus(b.nc, n.events, o.Logger)
 	b.bus.lookup = b.store.Get
 	b.broker = &Broker{
-		js: b.js, cons: cons, subject: n.tasksSubject, maxDeliver: o.MaxDeliver, store: b.store,
+		js: b.js, stream: n.tasksStream, consumer: n.consumer, subject: n.tasksSubject, maxDeliver: o.MaxDeliver, store: b.store,
 		dead: dead, log: o.Logger, done: make(chan struct{}),
 	}
 	b.broker.onExhausted = b.failExhausted

@@ -20,18 +20,19 @@ import (
 	"github.com/taskwire/taskwire/runtime/driver"
 )
 
-// pollWait bounds one pull request of Receive; it loops until a message
-// comes, its context is done or the broker is closed.
+// pollWait is the expiry of one pull request; Receive waits until a
+// message comes, its context is done or the broker is closed.
 const pollWait = 5 * time.Second
 
 // Broker is a driver.Broker on a JetStream work-queue stream. Enqueue
 // publishes with Nats-Msg-Id = TaskMessage.ID and waits for the stream's
-// ack; Receive pulls one message at a time from the shared durable
-// consumer, so a worker holds only the messages it is executing. Create it
-// through a Backend.
+// ack; Receive pulls from the shared durable consumer only as many
+// messages as callers wait for (see puller), so a worker holds only the
+// messages it is executing. Create it through a Backend.
 type Broker struct {
 	js         jetstream.JetStream
-	cons       jetstream.Consumer
+	stream     string // the task stream and its consumer
+	consumer   string
 	subject    string
 	maxDeliver int
 	dead       jetstream.KeyValue
@@ -40,6 +41,10 @@ type Broker struct {
 	// deliveries ran out.
 	onExhausted func(msg driver.TaskMessage, deliveries int, reason string)
 	store       *Store // whose remembered records task messages carry
+
+	pullMu     sync.Mutex
+	puller     *puller
+	pullLogged time.Time
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -78,7 +83,9 @@ func (b *Broker) Enqueue(ctx context.Context, m driver.TaskMessage) error {
 	return nil
 }
 
-// Receive implements driver.Broker.
+// Receive implements driver.Broker: it waits for a message with the
+// broker's puller, made at the first call (an API process that runs no
+// tasks never subscribes).
 func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 	for {
 		select {
@@ -89,16 +96,16 @@ func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		fctx, cancel := context.WithTimeout(ctx, pollWait)
-		stop := context.AfterFunc(closedCtx{b.done}, cancel)
-		m, err := b.cons.Next(jetstream.FetchContext(fctx))
-		stop()
-		cancel()
+		p, err := b.pullerOnce()
+		if err != nil {
+			return nil, err
+		}
+		m, err := p.receive(ctx, b.done)
 		if err == nil {
 			d, derr := b.delivery(m)
 			if derr != nil {
-				b.log.Error("taskwire: malformed task message", "subject", m.Subject(), "err", derr)
-				_ = m.TermWithReason("malformed task message")
+				b.log.Error("taskwire: malformed task message", "subject", m.Subject, "err", derr)
+				_ = b.termWithReason(m, "malformed task message")
 				continue
 			}
 			return d, nil
@@ -111,38 +118,49 @@ func (b *Broker) Receive(ctx context.Context) (driver.Delivery, error) {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
 		}
-		switch {
-		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
-			errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.Canceled):
-			continue
-		case errors.Is(err, nats.ErrConnectionClosed):
+		if errors.Is(err, nats.ErrConnectionClosed) {
 			return nil, driver.ErrBrokerClosed
 		}
 		return nil, fmt.Errorf("natsjs: receive: %w", err)
 	}
 }
 
-// closedCtx is a context done when its channel is closed, to tie a fetch to
-// Close.
-type closedCtx struct{ done chan struct{} }
+// pullerOnce returns the broker's puller, made at the first call.
+func (b *Broker) pullerOnce() (*puller, error) {
+	b.pullMu.Lock()
+	defer b.pullMu.Unlock()
+	if b.puller == nil {
+		p, err := newPuller(b.js.Conn(), b.stream, b.consumer, b.pullFailed)
+		if err != nil {
+			return nil, err
+		}
+		b.puller = p
+	}
+	return b.puller, nil
+}
 
-func (c closedCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c closedCtx) Done() <-chan struct{}       { return c.done }
-func (c closedCtx) Value(any) any               { return nil }
-func (c closedCtx) Err() error {
-	select {
-	case <-c.done:
-		return context.Canceled
-	default:
-		return nil
+// pullFailed logs a pull request that could not be sent or that the server
+// refused, at most once every pullLogEvery while it goes on.
+func (b *Broker) pullFailed(err error) {
+	b.pullMu.Lock()
+	now := time.Now()
+	quiet := now.Sub(b.pullLogged) < pullLogEvery
+	if !quiet {
+		b.pullLogged = now
+	}
+	b.pullMu.Unlock()
+	if !quiet {
+		b.log.Warn("taskwire: receive task", "err", err)
 	}
 }
 
-func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
+const pullLogEvery = 5 * time.Second
+
+func (b *Broker) delivery(m *nats.Msg) (*delivery, error) {
 	var wt wireTask
-	if !readTaskMessage(m.Data(), &wt) { // encoding/json reads the rest, or says what is wrong
+	if !readTaskMessage(m.Data, &wt) { // encoding/json reads the rest, or says what is wrong
 		wt = wireTask{}
-		if err := json.Unmarshal(m.Data(), &wt); err != nil {
+		if err := json.Unmarshal(m.Data, &wt); err != nil {
 			return nil, err
 		}
 	}
@@ -150,7 +168,7 @@ func (b *Broker) delivery(m jetstream.Msg) (*delivery, error) {
 	if tm.RunID == "" || tm.Task == "" {
 		return nil, errors.New("task message without run or task")
 	}
-	if h := m.Headers(); h != nil {
+	if h := m.Header; h != nil {
 		if tp := h[traceHeader]; len(tp) == 1 {
 			tm.Trace = tp[0]
 		}
@@ -211,16 +229,25 @@ const maxSnapshot = 8 << 10
 const traceHeader = "traceparent"
 
 // Close implements driver.Broker: blocked and later Receive calls return
-// driver.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream.
+// driver.ErrBrokerClosed, and Enqueue fails. Messages stay in the stream;
+// those received and not yet handed to a caller go back at once.
 func (b *Broker) Close() error {
-	b.closeOnce.Do(func() { close(b.done) })
+	b.closeOnce.Do(func() {
+		close(b.done)
+		b.pullMu.Lock()
+		p := b.puller
+		b.pullMu.Unlock()
+		if p != nil {
+			p.close()
+		}
+	})
 	return nil
 }
 
 // delivery is one delivery of a task message.
 type delivery struct {
 	b        *Broker
-	m        jetstream.Msg
+	m        *nats.Msg
 	msg      driver.TaskMessage
 	attempt  int
 	enqueued time.Time
@@ -240,7 +267,7 @@ func (d *delivery) Nak(delay time.Duration) error {
 	if d.b.maxDeliver > 0 && d.attempt >= d.b.maxDeliver {
 		reason := fmt.Sprintf("delivered %d times (max deliver %d)", d.attempt, d.b.maxDeliver)
 		d.b.deadLetter(d.msg, d.attempt, reason, true)
-		err := d.m.TermWithReason(reason)
+		err := d.b.termWithReason(d.m, reason)
 		if d.b.onExhausted != nil {
 			d.b.onExhausted(d.msg, d.attempt, reason)
 		}
@@ -255,7 +282,13 @@ func (d *delivery) Nak(delay time.Duration) error {
 // Term removes the message for good and records a dead letter with reason.
 func (d *delivery) Term(reason string) error {
 	d.b.deadLetter(d.msg, d.attempt, reason, false)
-	return d.m.TermWithReason(truncate(reason, 256))
+	return d.b.termWithReason(d.m, truncate(reason, 256))
+}
+
+// termWithReason terminates a message: the server redelivers it no more,
+// and tells the reason in its advisory.
+func (b *Broker) termWithReason(m *nats.Msg, reason string) error {
+	return b.js.Conn().Publish(m.Reply, []byte("+TERM "+reason))
 }
 
 func truncate(s string, n int) string {
