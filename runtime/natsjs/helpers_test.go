@@ -476,7 +476,13 @@ func mapInputs(id string, n int) map[string]any {
 // startServer starts an embedded JetStream server with a temporary store.
 func startServer(tb testing.TB) *server.Server {
 	tb.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true})
+	return runServer(tb, &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true})
+}
+
+// runServer starts a nats-server with opts, shut down at the test's end.
+func runServer(tb testing.TB, opts *server.Options) *server.Server {
+	tb.Helper()
+	s, err := server.NewServer(opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

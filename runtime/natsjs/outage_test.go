@@ -32,14 +32,7 @@ func TestUpdateRidesOutAServerRestart(t *testing.T) {
 	const outageFor = 6 * time.Second
 	dir := t.TempDir()
 	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
+	s := runServer(t, opts)
 	port := s.Addr().(*net.TCPAddr).Port
 	o := testOptions()
 	o.NATSOptions = []nats.Option{nats.ReconnectWait(50 * time.Millisecond)}

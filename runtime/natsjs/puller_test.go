@@ -231,17 +231,3 @@ func TestReceiveAfterServerRestart(t *testing.T) {
 		t.Fatal("the waiting caller got nothing after the restart")
 	}
 }
-
-func runServer(t *testing.T, opts *server.Options) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
