@@ -304,13 +304,20 @@ func (b *Backend) setup(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.indexStream, err)
 	}
-	runs, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      n.runsBucket,
-		Description: "taskwire runs",
-		History:     1,
-		Storage:     b.storage(),
-		Replicas:    o.Replicas,
-	})
+	runsCfg := jetstream.KeyValueConfig{
+		Bucket:         n.runsBucket,
+		Description:    "taskwire runs",
+		History:        1,
+		Storage:        b.storage(),
+		Replicas:       o.Replicas,
+		LimitMarkerTTL: markerTTL, // for the removal markers' TTL (see Store.remove)
+	}
+	runs, err := b.js.CreateOrUpdateKeyValue(ctx, runsCfg)
+	ttl := markerTTL
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) { // a server before 2.11: markers stay
+		runsCfg.LimitMarkerTTL, ttl = 0, 0
+		runs, err = b.js.CreateOrUpdateKeyValue(ctx, runsCfg)
+	}
 	if err != nil {
 		return fmt.Errorf("natsjs: bucket %s: %w", n.runsBucket, err)
 	}
@@ -347,7 +354,7 @@ func (b *Backend) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.indexStream, err)
 	}
-	b.store = &Store{js: b.js, nc: b.nc, kv: runs, index: index, indexSubject: n.indexSubject, log: o.Logger,
+	b.store = &Store{js: b.js, nc: b.nc, kv: runs, markerTTL: ttl, index: index, indexSubject: n.indexSubject, log: o.Logger,
 		vals: &values{obj: obj, elems: elems, max: o.MaxValueSize, log: o.Logger}}
 	b.bus = newBus(b.nc, n.events, o.Logger)
 	b.bus.lookup = b.store.Get

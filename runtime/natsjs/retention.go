@@ -36,7 +36,7 @@ func (s *Store) DeleteFinished(ctx context.Context, id string) error {
 	if !rec.Status.Terminal() {
 		return nil
 	}
-	err = s.kv.Purge(ctx, runKey(id), jetstream.LastRevision(rev))
+	err = s.remove(ctx, runKey(id), jetstream.LastRevision(rev))
 	switch {
 	case err == nil:
 	case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -50,7 +50,7 @@ func (s *Store) DeleteFinished(ctx context.Context, id string) error {
 	s.revs.forget(id)
 	s.vals.deleteRun(ctx, rec)
 	if rec.IdempotencyKey != "" {
-		if err := s.kv.Purge(ctx, idemKey(rec.PipelineID, rec.IdempotencyKey)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := s.remove(ctx, idemKey(rec.PipelineID, rec.IdempotencyKey)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			s.log.Warn("taskwire: remove the idempotency key of a deleted run", "run_id", id, "err", err)
 		}
 	}

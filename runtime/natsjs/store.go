@@ -40,6 +40,7 @@ type Store struct {
 	nc           *nats.Conn
 	vals         *values
 	kv           jetstream.KeyValue
+	markerTTL    time.Duration // how long a removed key's marker stays; 0: for good
 	index        jetstream.Stream
 	indexSubject string
 	log          *slog.Logger
@@ -451,10 +452,26 @@ func (s *Store) clearActive(id string) {
 		defer s.pending.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := s.kv.Delete(ctx, activeKey(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := s.remove(ctx, activeKey(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			s.log.Warn("taskwire: clear active marker", "run_id", id, "err", err)
 		}
 	}()
+}
+
+// markerTTL is how long the marker that a removed key of the runs bucket
+// leaves in its stream stays there. Without a TTL (servers before 2.11)
+// every run that ever ended would leave one (its active marker's), which
+// the stream keeps and Unfinished reads on every reconciliation. Tests
+// shorten it.
+var markerTTL = time.Minute
+
+// remove removes key from the runs bucket, its marker removed in turn
+// after markerTTL; opts may add a revision the key must be at.
+func (s *Store) remove(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
+	if s.markerTTL > 0 {
+		opts = append(opts, jetstream.PurgeTTL(s.markerTTL))
+	}
+	return s.kv.Purge(ctx, key, opts...)
 }
 
 // apiErrorCode returns the JetStream error code of err, or 0.
@@ -551,7 +568,7 @@ func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 		case err != nil:
 			return nil, err
 		case r.Status.Terminal():
-			_ = s.kv.Delete(ctx, k)
+			_ = s.remove(ctx, k)
 		default:
 			ids = append(ids, id)
 		}
