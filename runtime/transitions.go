@@ -135,14 +135,8 @@ func (pl *plan) begin(rec *driver.RunRecord, i, index, attempt int, now time.Tim
 		pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]),
 		pt.mapSlot < 0 && (index != -1 || (tr.Status == TaskRunning && attempt <= tr.Attempts)):
 		// A stale message or a duplicate (of a delivery already running, or
-		// a redelivery after its execution was recorded). Its first
-		// delivery's effects may have been cut short by a crash after the
-		// record was stored, so they are carried out again: messages that
-		// are the broker's to deduplicate, and a finished run's end, which
-		// wakes whoever waits for it.
-		o.skip = true
-		pl.redrive(rec, o)
-		return driver.ErrNoChange
+		// a redelivery after its execution was recorded).
+		return pl.recorded(rec, o)
 	}
 	if pl.overdue(rec, now, o) {
 		o.skip = true
@@ -194,11 +188,9 @@ func (pl *plan) complete(rec *driver.RunRecord, i, index, attempt int, out Value
 	tr, pt := &rec.Tasks[i], &pl.tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() ||
 		pt.mapSlot >= 0 && (index < 0 || index >= tr.Items || tr.ElemDone[index]) {
-		// Recorded already, by an earlier delivery whose effects a crash
-		// may have cut short: a begin that decided on the record its
-		// message carried can take such a redelivery for a first one.
-		pl.redrive(rec, o)
-		return driver.ErrNoChange
+		// A begin that decided on the record its message carried can take
+		// a redelivery for a first one.
+		return pl.recorded(rec, o)
 	}
 	if pl.overdue(rec, now, o) {
 		return nil
@@ -284,9 +276,7 @@ func (pl *plan) depsDone(rec *driver.RunRecord, i int) bool {
 func (pl *plan) retry(rec *driver.RunRecord, i, index, attempt int, errText, errID string, delay time.Duration, now time.Time, o *outcome) error {
 	tr := &rec.Tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
-		o.skip = true
-		pl.redrive(rec, o) // as in complete
-		return driver.ErrNoChange
+		return pl.recorded(rec, o)
 	}
 	if pl.overdue(rec, now, o) {
 		o.skip = true
@@ -305,8 +295,7 @@ func (pl *plan) retry(rec *driver.RunRecord, i, index, attempt int, errText, err
 func (pl *plan) fail(rec *driver.RunRecord, i, index, attempt int, errText, errID string, now time.Time, o *outcome) error {
 	tr := &rec.Tasks[i]
 	if rec.Status.Terminal() || tr.Status.Terminal() {
-		pl.redrive(rec, o) // as in complete
-		return driver.ErrNoChange
+		return pl.recorded(rec, o)
 	}
 	if pl.overdue(rec, now, o) {
 		return nil
@@ -417,6 +406,18 @@ func (pl *plan) outstanding(rec *driver.RunRecord, o *outcome) {
 			o.enqueue(rec, tr.Name, -1)
 		}
 	}
+}
+
+// recorded answers a delivery whose execution the record holds already
+// (stale, a duplicate, or a redelivery after a crash): it changes nothing
+// and needs no execution (o.skip), but the first delivery's effects may
+// have been cut short by a crash after the record was stored, so they are
+// carried out again: messages that are the broker's to deduplicate, and a
+// finished run's end, which wakes whoever waits for it.
+func (pl *plan) recorded(rec *driver.RunRecord, o *outcome) error {
+	o.skip = true
+	pl.redrive(rec, o)
+	return driver.ErrNoChange
 }
 
 // redrive notes again the effects of rec's last stored transitions: the

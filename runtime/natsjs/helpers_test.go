@@ -479,6 +479,19 @@ func startServer(tb testing.TB) *server.Server {
 	return runServer(tb, &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true})
 }
 
+// waitUntil polls cond until it holds, for up to within, and reports
+// whether it did.
+func waitUntil(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // runServer starts a nats-server with opts, shut down at the test's end.
 func runServer(tb testing.TB, opts *server.Options) *server.Server {
 	tb.Helper()

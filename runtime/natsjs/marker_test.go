@@ -67,12 +67,8 @@ func TestRemovedKeysLeaveNoMarkers(t *testing.T) {
 	}
 	waitSubjects := func(want uint64, what string) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for got := subjects(); got != want; got = subjects() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d subjects in the runs bucket %s, want %d", got, what, want)
-			}
-			time.Sleep(100 * time.Millisecond)
+		if !waitUntil(15*time.Second, func() bool { return subjects() == want }) {
+			t.Fatalf("%d subjects in the runs bucket %s, want %d", subjects(), what, want)
 		}
 	}
 	waitSubjects(2*n, "once the runs ended (records and idempotency keys)")

@@ -169,11 +169,16 @@ func (p *puller) backoffLocked(err error) {
 func (p *puller) end(seq uint64) {
 	p.mu.Lock()
 	if r := p.out; r != nil && r.seq == seq {
-		r.expiresAt.Stop()
-		p.out = nil
+		p.endLocked()
 		p.requestLocked()
 	}
 	p.mu.Unlock()
+}
+
+// endLocked ends the request in flight.
+func (p *puller) endLocked() {
+	p.out.expiresAt.Stop()
+	p.out = nil
 }
 
 // deliver is the subscription's handler: a task message goes to the
@@ -187,8 +192,7 @@ func (p *puller) deliver(m *nats.Msg) {
 	p.handLocked(m)
 	if r := p.out; r != nil {
 		if r.got++; r.got >= r.n {
-			r.expiresAt.Stop()
-			p.out = nil
+			p.endLocked()
 			p.requestLocked()
 		}
 	}
@@ -212,8 +216,7 @@ func (p *puller) status(m *nats.Msg) {
 		desc := m.Header.Get("Description")
 		p.mu.Lock()
 		if r := p.out; r != nil && r.seq == seq {
-			r.expiresAt.Stop()
-			p.out = nil
+			p.endLocked()
 			if !p.closed {
 				p.backoffLocked(fmt.Errorf("natsjs: pull request refused: %s %s", code, desc))
 			}
@@ -230,8 +233,7 @@ func (p *puller) close() {
 	p.mu.Lock()
 	p.closed = true
 	if p.out != nil {
-		p.out.expiresAt.Stop()
-		p.out = nil
+		p.endLocked()
 	}
 	if p.retry != nil {
 		p.retry.Stop()

@@ -110,12 +110,8 @@ func TestReceiveHoldsOnlyWhatCallersWaitFor(t *testing.T) {
 // unsettled (acknowledgements are processed asynchronously).
 func waitAckPending(t *testing.T, cons jetstream.Consumer, when string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for n := ackPending(t, cons); n != 0; n = ackPending(t, cons) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d messages still pending %s", n, when)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waitUntil(10*time.Second, func() bool { return ackPending(t, cons) == 0 }) {
+		t.Fatalf("%d messages still pending %s", ackPending(t, cons), when)
 	}
 }
 
