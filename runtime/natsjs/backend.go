@@ -268,39 +268,59 @@ func (b *Backend) storage() jetstream.StorageType {
 	return jetstream.FileStorage
 }
 
+// settingUp calls op, which makes or looks up one of the deployment's
+// streams, buckets or its consumer, riding out an outage as a run's writes
+// do (Options.OutageRetry): a cluster still electing its leaders answers
+// late or with 503 for a while.
+func settingUp[T any](ctx context.Context, b *Backend, what string, op func() (T, error)) (T, error) {
+	var v T
+	err := ridingOut(ctx, max(b.opts.OutageRetry, 0), b.opts.Logger, "set up "+what, func() error {
+		var err error
+		v, err = op()
+		return err
+	})
+	return v, err
+}
+
 // setup creates or updates the streams, buckets and consumer.
 func (b *Backend) setup(ctx context.Context) error {
 	n, o := b.names, b.opts
-	if _, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        n.tasksStream,
-		Description: "taskwire task executions (work queue)",
-		Subjects:    []string{n.tasksSubject},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     b.storage(),
-		Replicas:    o.Replicas,
-		Duplicates:  o.DuplicateWindow,
+	if _, err := settingUp(ctx, b, "stream "+n.tasksStream, func() (jetstream.Stream, error) {
+		return b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        n.tasksStream,
+			Description: "taskwire task executions (work queue)",
+			Subjects:    []string{n.tasksSubject},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     b.storage(),
+			Replicas:    o.Replicas,
+			Duplicates:  o.DuplicateWindow,
+		})
 	}); err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.tasksStream, err)
 	}
-	_, err := b.js.CreateOrUpdateConsumer(ctx, n.tasksStream, jetstream.ConsumerConfig{
-		Durable:       n.consumer,
-		Description:   "taskwire workers",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       o.AckWait,
-		MaxDeliver:    o.MaxDeliver,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		MaxAckPending: 10000,
+	_, err := settingUp(ctx, b, "consumer "+n.consumer, func() (jetstream.Consumer, error) {
+		return b.js.CreateOrUpdateConsumer(ctx, n.tasksStream, jetstream.ConsumerConfig{
+			Durable:       n.consumer,
+			Description:   "taskwire workers",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       o.AckWait,
+			MaxDeliver:    o.MaxDeliver,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			MaxAckPending: 10000,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("natsjs: consumer %s: %w", n.consumer, err)
 	}
-	if _, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        n.indexStream,
-		Description: "taskwire run creation order",
-		Subjects:    []string{n.indexSubject},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     b.storage(),
-		Replicas:    o.Replicas,
+	if _, err := settingUp(ctx, b, "stream "+n.indexStream, func() (jetstream.Stream, error) {
+		return b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        n.indexStream,
+			Description: "taskwire run creation order",
+			Subjects:    []string{n.indexSubject},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     b.storage(),
+			Replicas:    o.Replicas,
+		})
 	}); err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.indexStream, err)
 	}
@@ -312,45 +332,52 @@ func (b *Backend) setup(ctx context.Context) error {
 		Replicas:       o.Replicas,
 		LimitMarkerTTL: markerTTL, // for the removal markers' TTL (see Store.remove)
 	}
-	runs, err := b.js.CreateOrUpdateKeyValue(ctx, runsCfg)
+	bucket := func() (jetstream.KeyValue, error) { return b.js.CreateOrUpdateKeyValue(ctx, runsCfg) }
+	runs, err := settingUp(ctx, b, "bucket "+n.runsBucket, bucket)
 	ttl := markerTTL
 	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) { // a server before 2.11: markers stay
 		runsCfg.LimitMarkerTTL, ttl = 0, 0
-		runs, err = b.js.CreateOrUpdateKeyValue(ctx, runsCfg)
+		runs, err = settingUp(ctx, b, "bucket "+n.runsBucket, bucket)
 	}
 	if err != nil {
 		return fmt.Errorf("natsjs: bucket %s: %w", n.runsBucket, err)
 	}
-	dead, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      n.deadBucket,
-		Description: "taskwire dead letters",
-		History:     1,
-		Storage:     b.storage(),
-		Replicas:    o.Replicas,
+	dead, err := settingUp(ctx, b, "bucket "+n.deadBucket, func() (jetstream.KeyValue, error) {
+		return b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      n.deadBucket,
+			Description: "taskwire dead letters",
+			History:     1,
+			Storage:     b.storage(),
+			Replicas:    o.Replicas,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("natsjs: bucket %s: %w", n.deadBucket, err)
 	}
-	obj, err := b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      n.valuesBucket,
-		Description: "taskwire values too large for a run record",
-		Storage:     b.storage(),
-		Replicas:    o.Replicas,
+	obj, err := settingUp(ctx, b, "object store "+n.valuesBucket, func() (jetstream.ObjectStore, error) {
+		return b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      n.valuesBucket,
+			Description: "taskwire values too large for a run record",
+			Storage:     b.storage(),
+			Replicas:    o.Replicas,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("natsjs: object store %s: %w", n.valuesBucket, err)
 	}
-	elems, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      n.elemsBucket,
-		Description: "taskwire outputs of map task elements",
-		History:     1,
-		Storage:     b.storage(),
-		Replicas:    o.Replicas,
+	elems, err := settingUp(ctx, b, "bucket "+n.elemsBucket, func() (jetstream.KeyValue, error) {
+		return b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      n.elemsBucket,
+			Description: "taskwire outputs of map task elements",
+			History:     1,
+			Storage:     b.storage(),
+			Replicas:    o.Replicas,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("natsjs: bucket %s: %w", n.elemsBucket, err)
 	}
-	index, err := b.js.Stream(ctx, n.indexStream)
+	index, err := settingUp(ctx, b, "stream "+n.indexStream, func() (jetstream.Stream, error) { return b.js.Stream(ctx, n.indexStream) })
 	if err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.indexStream, err)
 	}
@@ -363,7 +390,7 @@ func (b *Backend) setup(ctx context.Context) error {
 		dead: dead, log: o.Logger, done: make(chan struct{}),
 	}
 	b.broker.onExhausted = b.failExhausted
-	if b.tasks, err = b.js.Stream(ctx, n.tasksStream); err != nil {
+	if b.tasks, err = settingUp(ctx, b, "stream "+n.tasksStream, func() (jetstream.Stream, error) { return b.js.Stream(ctx, n.tasksStream) }); err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.tasksStream, err)
 	}
 	// A worker killed during a message's last allowed delivery never Naks

@@ -87,3 +87,25 @@ func TestUpdateRidesOutAServerRestart(t *testing.T) {
 		t.Fatalf("record after the restart: %+v %v", got, err)
 	}
 }
+
+// Setting up rides out what a forming cluster answers (timeouts, 503) and
+// gives up at once on any other refusal.
+func TestSettingUpRidesOutAnOutage(t *testing.T) {
+	b := &Backend{opts: testOptions().withDefaults()}
+	ctx := testCtx(t, 10*time.Second)
+	calls := 0
+	v, err := settingUp(ctx, b, "stream S", func() (int, error) {
+		if calls++; calls < 3 {
+			return 0, nats.ErrTimeout
+		}
+		return 7, nil
+	})
+	if err != nil || v != 7 || calls != 3 {
+		t.Fatalf("after two timeouts: %d, %v, %d calls; want 7 after 3", v, err, calls)
+	}
+	calls = 0
+	refused := errors.New("stream name already in use with a different configuration")
+	if _, err := settingUp(ctx, b, "stream S", func() (int, error) { calls++; return 0, refused }); !errors.Is(err, refused) || calls != 1 {
+		t.Fatalf("a refusal: %v after %d calls; want it at once", err, calls)
+	}
+}
