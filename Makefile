@@ -49,9 +49,10 @@ lint: vet fmt-check
 
 ## crash-test: the JetStream crash tests ten times in a row: a worker SIGKILLed at every step of a
 ## task's life under load, 1,500 runs over HTTP with a worker killed and restarted, the same with
-## the nats-server killed and restarted, and a 3-node cluster losing a server.
+## the API process killed while it starts runs, the same with the nats-server killed and
+## restarted, and a 3-node cluster losing a server.
 crash-test:
-	$(GO) test -run 'TestWorkerKilledAtEveryStep|TestOutsideWorkerKilledUnderLoad|TestBrokerKilledUnderLoad|TestClusterSurvivesANodeStoppedUnderLoad' -count=10 -v ./runtime/natsjs/ | grep -E '^(--- |ok|FAIL)'
+	$(GO) test -run 'TestWorkerKilledAtEveryStep|TestOutsideWorkerKilledUnderLoad|TestAPIKilledUnderLoad|TestBrokerKilledUnderLoad|TestClusterSurvivesANodeStoppedUnderLoad' -count=10 -v ./runtime/natsjs/ | grep -E '^(--- |ok|FAIL)'
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

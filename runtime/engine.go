@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskwire/taskwire/runtime/driver"
+	"github.com/taskwire/taskwire/runtime/internal/fault"
 )
 
 // Engine starts and tracks pipeline runs. It starts each task as soon as
@@ -147,6 +148,7 @@ func (e *Engine) watch() {
 		if e.worker != nil && ev.Type != EventRunSucceeded {
 			e.worker.cancelRun(ev.RunID, endCause(ev))
 		}
+		e.forget(ev.RunID)
 		e.untrack(ev.RunID, runStatusOf(ev.Type), ev.Error)
 		e.wake(ev.RunID) // those of runs started elsewhere too
 	}
@@ -166,12 +168,21 @@ func (e *Engine) sweep() {
 			if e.worker != nil && err == nil {
 				e.worker.cancelRun(id, r.Err())
 			}
+			e.forget(id)
 			if err == nil {
 				e.untrack(id, r.Status, r.Error)
 			} else {
 				e.untrack(id, "", "")
 			}
 		}
+	}
+}
+
+// forget tells a store that keeps state of unfinished runs (a cache, or
+// the markers it keeps, see driver.Forgetter) that the run has ended.
+func (e *Engine) forget(runID string) {
+	if f, ok := e.cfg.store.(driver.Forgetter); ok {
+		f.Forget(runID)
 	}
 }
 
@@ -243,6 +254,7 @@ func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opt
 	} else {
 		e.track(run.ID, pipelineID, deadline, span)
 	}
+	fault.At(fault.Created)
 	e.effects.after(run.ID, o)
 	return run, nil
 }

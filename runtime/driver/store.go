@@ -40,10 +40,12 @@ type Store interface {
 	Unfinished(ctx context.Context) ([]string, error)
 }
 
-// Forgetter is implemented by a Store that keeps records it has not just
-// read (a cache of its own writes, or records task messages carry): Forget
-// tells it that the run ended elsewhere, so that it trusts nothing it holds
-// or is handed later of that run and reads the record instead.
+// Forgetter is implemented by a Store that keeps state of unfinished runs:
+// records it has not just read (a cache of its own writes, or records task
+// messages carry), or what marks a run unfinished. Forget tells it that the
+// run ended elsewhere, so that it trusts nothing it holds or is handed
+// later of that run and reads the record instead, and lets go of what marks
+// it unfinished. Engines and workers call it for each run-ended event.
 type Forgetter interface {
 	Forget(runID string)
 }

@@ -383,6 +383,7 @@ func (b *Backend) setup(ctx context.Context) error {
 	}
 	b.store = &Store{js: b.js, nc: b.nc, kv: runs, markerTTL: ttl, index: index, indexSubject: n.indexSubject, log: o.Logger,
 		vals: &values{obj: obj, elems: elems, max: o.MaxValueSize, log: o.Logger}}
+	b.store.marks.init()
 	b.bus = newBus(b.nc, n.events, o.Logger)
 	b.bus.lookup = b.store.Get
 	b.broker = &Broker{

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -89,45 +90,8 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 	hc := &http.Client{Timeout: 30 * time.Second}
 
 	ids := make([]string, outsideRuns)
-	var mu sync.Mutex
-	refused := map[string]int{}
-	start := func(i int) {
-		for attempt := 0; ; attempt++ {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/pipelines/pass3/execute", strings.NewReader(`{"in": `+strconv.Itoa(i)+`}`))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", "crash-"+strconv.Itoa(i))
-			resp, err := hc.Do(req)
-			why := "no answer"
-			if err == nil {
-				var v struct {
-					RunID string `json:"run_id"`
-				}
-				derr := json.NewDecoder(resp.Body).Decode(&v)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted && derr == nil {
-					ids[i] = v.RunID
-					return
-				}
-				why = strconv.Itoa(resp.StatusCode)
-				if resp.StatusCode < 500 {
-					t.Errorf("execute %d: %d", i, resp.StatusCode)
-					return
-				}
-			}
-			mu.Lock()
-			refused[why]++
-			mu.Unlock()
-			if ctx.Err() != nil || attempt > 600 {
-				t.Errorf("execute %d: still refused (%s)", i, why)
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	var refusals refusals
+	start := func(i int) { ids[i] = postRun(ctx, t, hc, func() string { return base }, i, &refusals) }
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range 32 {
@@ -151,5 +115,66 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 		return
 	}
 	waitOutsideRuns(ctx, t, hc, base, ids, 150*time.Second)
-	t.Logf("starts refused during the outage and retried: %v", refused)
+	t.Logf("starts refused during the outage and retried: %v", refusals.counts())
+}
+
+// refusals counts the answers that refused a start, by answer.
+type refusals struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (r *refusals) add(why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = make(map[string]int)
+	}
+	r.m[why]++
+}
+
+func (r *refusals) counts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.m)
+}
+
+// postRun starts run i of pass3 over HTTP (input i, idempotency key
+// crash-<i>) on the API at base(), and returns its ID. A refusal (an
+// answer of 5xx, or none) is counted and the start retried every 100ms,
+// for up to a minute: a start retried with its key gets the run that an
+// earlier try created, if any.
+func postRun(ctx context.Context, t *testing.T, hc *http.Client, base func() string, i int, refused *refusals) string {
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base()+"/pipelines/pass3/execute", strings.NewReader(`{"in": `+strconv.Itoa(i)+`}`))
+		if err != nil {
+			t.Error(err)
+			return ""
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "crash-"+strconv.Itoa(i))
+		resp, err := hc.Do(req)
+		why := "no answer"
+		if err == nil {
+			var v struct {
+				RunID string `json:"run_id"`
+			}
+			derr := json.NewDecoder(resp.Body).Decode(&v)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted && derr == nil {
+				return v.RunID
+			}
+			why = strconv.Itoa(resp.StatusCode)
+			if resp.StatusCode < 500 {
+				t.Errorf("execute %d: %d", i, resp.StatusCode)
+				return ""
+			}
+		}
+		refused.add(why)
+		if ctx.Err() != nil || attempt > 600 {
+			t.Errorf("execute %d: still refused (%s)", i, why)
+			return ""
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

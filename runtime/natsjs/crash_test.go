@@ -5,6 +5,8 @@ package natsjs
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,4 +140,70 @@ func TestOutsideWorkerKilledUnderLoad(t *testing.T) {
 	}
 	// A killed worker's tasks come back after AckWait (2s here).
 	waitOutsideRuns(ctx, t, hc, base, ids, 60*time.Second)
+}
+
+// An API process SIGKILLed while it starts runs loses none. It kills
+// itself at the outsideRuns/3-th run it has stored, before that run's first
+// task is enqueued, with 32 clients starting runs over HTTP (others are then
+// between their active marker and their record, or their record and their
+// first task). A new API process takes over: its Resume finds every run
+// the dead one stored and had not finished, through their markers, and
+// enqueues what the dead one did not. Clients retry refused starts with
+// their idempotency keys, so the run stored at the kill, whose answer
+// never came, is the one they get and wait for. The reconciler is off, so
+// only the markers can find that run.
+func TestAPIKilledUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an API process killed under load")
+	}
+	s := startServer(t)
+	dir := t.TempDir()
+	t.Setenv(envReconcile, "1h")
+	victim := startWorkerEnv(t, s.ClientURL(), dir, 0, envAPI+"=1", envWorker+"=0", envFault+"="+string(fault.Created)+":"+strconv.Itoa(outsideRuns/3))
+	addr := filepath.Join(dir, "api-addr")
+	var mu sync.Mutex
+	base := "http://" + waitFile(t, addr, 20*time.Second)
+	current := func() string { mu.Lock(); defer mu.Unlock(); return base }
+	startWorker(t, s.ClientURL(), dir, 16)
+	startWorker(t, s.ClientURL(), dir, 16)
+	ctx := testCtx(t, 3*time.Minute)
+	hc := &http.Client{Timeout: 30 * time.Second}
+
+	ids := make([]string, outsideRuns)
+	var refusals refusals
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				ids[i] = postRun(ctx, t, hc, current, i, &refusals)
+			}
+		})
+	}
+	died := victim.done
+	for i := 0; i < outsideRuns; {
+		select {
+		case next <- i:
+			i++
+		case <-died:
+			died = nil
+			if err := os.Remove(addr); err != nil {
+				t.Fatal(err)
+			}
+			_, b := startAPIProc(t, s.ClientURL(), dir)
+			mu.Lock()
+			base = b
+			mu.Unlock()
+		}
+	}
+	close(next)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if died != nil {
+		t.Fatal("the API process did not reach its fault point")
+	}
+	waitOutsideRuns(ctx, t, hc, current(), ids, 30*time.Second)
+	t.Logf("starts refused while no API process ran, and retried: %v", refusals.counts())
 }

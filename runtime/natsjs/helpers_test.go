@@ -38,8 +38,8 @@ const (
 	envURL    = "TASKWIRE_NATSJS_TEST_URL"
 	envDir    = "TASKWIRE_NATSJS_TEST_DIR"
 	envConc   = "TASKWIRE_NATSJS_TEST_CONC"
-	// envFault is POINT:N: the worker SIGKILLs itself the Nth time it
-	// reaches fault point POINT.
+	// envFault is POINT:N: the worker (or API process) SIGKILLs itself
+	// the Nth time it reaches fault point POINT.
 	envFault = "TASKWIRE_NATSJS_TEST_FAULT"
 	// envOnlyPass3 makes a worker process register pass3 alone; envUnknown
 	// sets its WithUnknownTaskTimeout.
@@ -68,6 +68,7 @@ func apiMain() int {
 		cancel()
 	}()
 	dir := os.Getenv(envDir)
+	setFault()
 	b, err := Connect(ctx, os.Getenv(envURL), testOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "api:", err)
@@ -145,6 +146,23 @@ func TestMain(m *testing.M) {
 
 // workerMain runs a worker process until SIGTERM or until its parent goes
 // away (stdin closes).
+// setFault makes the process SIGKILL itself where envFault says.
+func setFault() {
+	spec := os.Getenv(envFault)
+	if spec == "" {
+		return
+	}
+	point, n, _ := strings.Cut(spec, ":")
+	times, _ := strconv.Atoi(n)
+	var reached atomic.Int64
+	fault.Set(func(p fault.Point) {
+		if string(p) == point && reached.Add(1) == int64(times) {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	})
+}
+
 func workerMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -155,17 +173,7 @@ func workerMain() int {
 	}()
 	dir := os.Getenv(envDir)
 	conc, _ := strconv.Atoi(os.Getenv(envConc))
-	if spec := os.Getenv(envFault); spec != "" {
-		point, n, _ := strings.Cut(spec, ":")
-		times, _ := strconv.Atoi(n)
-		var reached atomic.Int64
-		fault.Set(func(p fault.Point) {
-			if string(p) == point && reached.Add(1) == int64(times) {
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-				select {} // the signal is on its way
-			}
-		})
-	}
+	setFault()
 	if prof := os.Getenv("TASKWIRE_NATSJS_TEST_CPUPROFILE"); prof != "" { // for finding where a worker's time goes
 		f, err := os.Create(fmt.Sprintf("%s.%d", prof, os.Getpid()))
 		if err == nil && pprof.StartCPUProfile(f) == nil {

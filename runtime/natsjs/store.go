@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,8 +28,9 @@ import (
 const idemGrace = 10 * time.Second
 
 // Store is a driver.Store on JetStream: a KV bucket holds each run's
-// record as JSON under run.<id>, an active.<id> key marks each unfinished
-// run, and idem.<sha256(pipeline, key)> maps an idempotency key to its run.
+// record as JSON under run.<id>, keys marks.<batch> list the runs that may
+// not have ended (see marks.go), and idem.<sha256(pipeline, key)> maps an
+// idempotency key to its run.
 // A stream records creation order for List. Values larger than a record
 // should hold, up to Options.MaxValueSize, and the element outputs of map
 // tasks are kept out of the record, in an object store and a KV bucket of
@@ -46,6 +48,7 @@ type Store struct {
 	log          *slog.Logger
 	revs         revCache
 	turns        turns
+	marks        marks
 	pending      sync.WaitGroup // background marker deletions
 }
 
@@ -200,7 +203,11 @@ var (
 )
 
 // Forget implements driver.Forgetter.
-func (s *Store) Forget(runID string) { s.revs.end(runID) }
+// It also counts the run's end for its active markers' batch.
+func (s *Store) Forget(runID string) {
+	s.revs.end(runID)
+	s.markEnded(runID)
+}
 
 // indexEntry is one message of the run-index stream.
 type indexEntry struct {
@@ -245,12 +252,13 @@ func (s *Store) Create(ctx context.Context, rec *driver.RunRecord) (*driver.Run,
 		return nil, false, fmt.Errorf("natsjs: create run %s: index: %w", rec.ID, err)
 	}
 	if !rec.Status.Terminal() {
-		if _, err := s.kv.Put(ctx, activeKey(rec.ID), nil); err != nil {
-			return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, err)
+		if err := s.mark(ctx, rec.ID); err != nil {
+			return nil, false, fmt.Errorf("natsjs: create run %s: active marker: %w", rec.ID, err)
 		}
 	}
 	rev, err := s.kv.Create(ctx, runKey(rec.ID), data)
 	if err != nil {
+		s.markEnded(rec.ID)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, false, fmt.Errorf("natsjs: create: run %q already exists", rec.ID)
 		}
@@ -433,29 +441,13 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord
 		if rec.Status.Terminal() {
 			s.revs.end(id)
 			if !was {
-				s.clearActive(id)
+				s.markEnded(id)
 			}
 			return nil
 		}
 		s.revs.put(id, out, newRev)
 		return nil
 	}
-}
-
-// clearActive deletes the active marker of a run that has ended, in the
-// background: it is best effort (Unfinished skips ended runs whatever
-// their marker, and removes it), so the update that ended the run does not
-// wait for it.
-func (s *Store) clearActive(id string) {
-	s.pending.Add(1)
-	go func() {
-		defer s.pending.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.remove(ctx, activeKey(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			s.log.Warn("taskwire: clear active marker", "run_id", id, "err", err)
-		}
-	}()
 }
 
 // markerTTL is how long the marker that a removed key of the runs bucket
@@ -545,9 +537,10 @@ func (s *Store) List(ctx context.Context, opts driver.ListOptions) (driver.RunPa
 	return page, nil
 }
 
-// Unfinished implements driver.Store from the active.<id> markers.
+// Unfinished implements driver.Store from the marker batches and the
+// active.<id> markers, removing those of runs that have ended.
 func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
-	lister, err := s.kv.ListKeysFiltered(ctx, "active.>")
+	lister, err := s.kv.ListKeysFiltered(ctx, "marks.>", "active.>")
 	if err != nil {
 		return nil, fmt.Errorf("natsjs: unfinished: %w", err)
 	}
@@ -557,6 +550,14 @@ func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 	}
 	var ids []string
 	for _, k := range keys {
+		if isBatchKey(k) {
+			batch, err := s.unfinishedOf(ctx, k)
+			if err != nil {
+				return nil, fmt.Errorf("natsjs: unfinished: %w", err)
+			}
+			ids = append(ids, batch...)
+			continue
+		}
 		id, err := untoken(strings.TrimPrefix(k, "active."))
 		if err != nil {
 			continue
@@ -573,7 +574,8 @@ func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 			ids = append(ids, id)
 		}
 	}
-	return ids, nil
+	slices.Sort(ids)
+	return slices.Compact(ids), nil // a reopened run is in a batch too
 }
 
 // untoken reverses token.

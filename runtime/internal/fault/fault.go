@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package fault names the points of a task's life in a worker where a test
-// may stop the process, to prove that runs survive a crash at each of
-// them. Nothing happens at a point unless a test has set a hook; the cost
+// Package fault names the points of a task's life in a worker, and of a
+// run's start in an engine, where a test may stop the process, to prove
+// that runs survive a crash at each of them. Nothing happens at a point unless a test has set a hook; the cost
 // when none is set is one atomic load.
 package fault
 
 import "sync/atomic"
 
-// Point is a step of a delivery's handling by a worker.
+// Point is a step of a delivery's handling by a worker, or of a run's
+// start.
 type Point string
+
+// Created: an engine stored a new run; its first tasks are not enqueued.
+const Created Point = "created"
 
 // The points, in the order a delivery passes them.
 const (
@@ -25,7 +29,7 @@ const (
 	Enqueued Point = "enqueued"
 )
 
-// Points lists every point.
+// Points lists every point of a delivery.
 var Points = []Point{Received, Executed, Recorded, Enqueued}
 
 var hook atomic.Pointer[func(Point)]

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package natsjs
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/taskwire/taskwire/runtime"
+	"github.com/taskwire/taskwire/runtime/driver"
+)
+
+// keysOf lists the keys of the runs bucket under filter.
+func keysOf(t *testing.T, b *Backend, filter string) []string {
+	t.Helper()
+	lister, err := b.store.kv.ListKeysFiltered(context.Background(), filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// createRuns creates n pending runs prefix-000... at once on st.
+func createRuns(t *testing.T, st driver.Store, prefix string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		ids[i] = fmt.Sprintf("%s-%03d", prefix, i)
+		wg.Go(func() {
+			rec := &driver.RunRecord{ID: ids[i], PipelineID: "p", Status: runtime.RunPending, Values: map[string]runtime.Value{}}
+			if _, _, err := st.Create(context.Background(), rec); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return ids
+}
+
+func endRun(t *testing.T, st driver.Store, id string) {
+	t.Helper()
+	if err := st.Update(context.Background(), id, func(r *driver.RunRecord) error { r.Status = runtime.RunSucceeded; return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func unfinished(t *testing.T, st driver.Store) []string {
+	t.Helper()
+	ids, err := st.Unfinished(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// Runs created at once share their active markers' writes, Unfinished
+// lists every run of a batch that has not ended, and a batch's key goes
+// once the process has seen all of its runs end: ended by itself, or
+// ended elsewhere and passed to Forget (as engines do with run-ended
+// events).
+func TestMarkerBatches(t *testing.T) {
+	s := startServer(t)
+	ctx := testCtx(t, 60*time.Second)
+	b, err := Connect(ctx, s.ClientURL(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	other, err := Connect(ctx, s.ClientURL(), testOptions()) // another process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	const n = 300
+	ids := createRuns(t, b.Store(), "r", n)
+	batches := keysOf(t, b, "marks.>")
+	if len(batches) == 0 || len(batches) > n/4 {
+		t.Fatalf("%d runs created at once took %d marker writes", n, len(batches))
+	}
+	if keys := keysOf(t, b, "active.>"); len(keys) != 0 {
+		t.Fatalf("per-run markers: %v", keys)
+	}
+	if got := unfinished(t, b.Store()); !slices.Equal(got, ids) {
+		t.Fatalf("unfinished: %d runs, want %d", len(got), n)
+	}
+	t.Logf("%d runs, %d marker writes", n, len(batches))
+
+	for _, id := range ids[:n/2] {
+		endRun(t, b.Store(), id)
+	}
+	if got := unfinished(t, other.Store()); !slices.Equal(got, ids[n/2:]) {
+		t.Fatalf("unfinished after half ended: %d runs, want %d", len(got), n/2)
+	}
+	for _, id := range ids[n/2:] {
+		endRun(t, other.Store(), id)
+		b.store.Forget(id)
+	}
+	b.store.pending.Wait()
+	if keys := keysOf(t, b, "marks.>"); len(keys) != 0 {
+		t.Fatalf("marker batches left after every run ended: %v", keys)
+	}
+	if got := unfinished(t, b.Store()); len(got) != 0 {
+		t.Fatalf("unfinished: %v", got)
+	}
+}
+
+// A batch whose runs all ended without its process seeing it (the process
+// went away) is retired by Unfinished in another; one that lists a run
+// without a record is kept while that run's create may still be in flight
+// (markGrace), and retired after.
+func TestMarkerBatchRetiredByUnfinished(t *testing.T) {
+	defer func(d time.Duration) { markGrace = d }(markGrace)
+	s := startServer(t)
+	ctx := testCtx(t, 60*time.Second)
+	gone, err := Connect(ctx, s.ClientURL(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := createRuns(t, gone.Store(), "g", 50)
+	if err := gone.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Connect(ctx, s.ClientURL(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, id := range ids[1:] {
+		endRun(t, b.Store(), id)
+	}
+	batches := len(keysOf(t, b, "marks.>"))
+	if batches == 0 {
+		t.Fatal("no marker batch")
+	}
+	if got := unfinished(t, b.Store()); !slices.Equal(got, ids[:1]) {
+		t.Fatalf("unfinished: %v, want %v", got, ids[:1])
+	}
+	if got := len(keysOf(t, b, "marks.>")); got != 1 {
+		t.Fatalf("%d marker batches after the ended ones were retired, want the unfinished run's one", got)
+	}
+	endRun(t, b.Store(), ids[0])
+	if got := unfinished(t, b.Store()); len(got) != 0 {
+		t.Fatalf("unfinished: %v", got)
+	}
+	if keys := keysOf(t, b, "marks.>"); len(keys) != 0 {
+		t.Fatalf("batches left: %v", keys)
+	}
+
+	// A batch of a create that died between its marker and its record.
+	if _, err := b.store.kv.Put(ctx, "marks.dead-1", []byte(`["never-created"]`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := unfinished(t, b.Store()); len(got) != 0 {
+		t.Fatalf("unfinished: %v", got)
+	}
+	if keys := keysOf(t, b, "marks.>"); len(keys) != 1 {
+		t.Fatalf("a young batch with a create perhaps in flight was removed: %v", keys)
+	}
+	markGrace = 0
+	if got := unfinished(t, b.Store()); len(got) != 0 {
+		t.Fatalf("unfinished: %v", got)
+	}
+	if keys := keysOf(t, b, "marks.>"); len(keys) != 0 {
+		t.Fatalf("a batch past markGrace whose run was never created is still there: %v", keys)
+	}
+}
