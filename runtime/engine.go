@@ -294,6 +294,12 @@ func (e *Engine) Wait(ctx context.Context, runID string) (*Run, error) {
 		// A run this engine started and has not seen end has not ended,
 		// and untrack wakes its waiters when it does: the read would
 		// only find it running.
+		if !first {
+			if r, ok := e.endState(ctx, runID); ok {
+				e.removeWaiter(runID, woken)
+				return r, nil
+			}
+		}
 		if !first || !e.tracked(runID) {
 			r, err := e.cfg.store.Get(ctx, runID)
 			if err != nil || r.Status.Terminal() {
@@ -316,6 +322,17 @@ func (e *Engine) Wait(ctx context.Context, runID string) (*Run, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// endState returns the run as the run-ended event that woke a waiter left
+// it, when the store has that state without a read (driver.EndReader).
+func (e *Engine) endState(ctx context.Context, runID string) (*Run, bool) {
+	er, ok := e.cfg.store.(driver.EndReader)
+	if !ok {
+		return nil, false
+	}
+	r, ok, err := er.End(ctx, runID)
+	return r, ok && err == nil
 }
 
 // addWaiter returns a channel closed when a run-ended event of runID (or

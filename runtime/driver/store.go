@@ -50,6 +50,16 @@ type Forgetter interface {
 	Forget(runID string)
 }
 
+// EndReader is implemented by a Store that may have the state a run ended
+// in without reading it: brought by the run's run-ended event, for
+// example. End returns that state once (ok false when it has none), so
+// that a wait woken by the event returns the run as it ended with no read
+// of the store. It is only asked after such an event, and holds a state
+// for no longer than a moment.
+type EndReader interface {
+	End(ctx context.Context, runID string) (r *Run, ok bool, err error)
+}
+
 // DefaultListLimit is the page size of List when ListOptions.Limit is zero;
 // MaxListLimit caps it.
 const (

@@ -386,6 +386,7 @@ func (b *Backend) setup(ctx context.Context) error {
 	b.store.marks.init()
 	b.bus = newBus(b.nc, n.events, o.Logger)
 	b.bus.lookup = b.store.Get
+	b.bus.finals = &b.store.finals
 	b.broker = &Broker{
 		js: b.js, stream: n.tasksStream, consumer: n.consumer, subject: n.tasksSubject, maxDeliver: o.MaxDeliver, store: b.store,
 		dead: dead, log: o.Logger, done: make(chan struct{}),

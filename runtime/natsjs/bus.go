@@ -3,6 +3,7 @@
 package natsjs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,9 @@ type Bus struct {
 	// lookup reads a run, to resynchronise run subscriptions after a
 	// reconnect.
 	lookup func(ctx context.Context, runID string) (*driver.Run, error)
+	// finals are the Store's records of ended runs: those to send with
+	// their run-ended events, and those that came with them.
+	finals *finals
 
 	mu     sync.Mutex
 	closed bool
@@ -57,14 +61,37 @@ func (b *Bus) subject(ev driver.Event) string {
 }
 
 // Publish implements driver.EventBus. It hands the event to the
-// connection's buffer and never waits for subscribers.
+// connection's buffer and never waits for subscribers. A run-ended event
+// of a run this process ended carries the run's last record, under
+// recordField, as long as the record is not over maxFinal.
 func (b *Bus) Publish(_ context.Context, ev driver.Event) error {
 	ev.Run, ev.Dropped = nil, 0 // snapshots are per subscriber; drops are counted by each
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
+	if ev.Type.RunEnded() && b.finals != nil {
+		if rec := b.finals.forPublish(ev.RunID); rec != nil {
+			data = append(append(append(data[:len(data)-1], recordMember...), rec...), '}')
+		}
+	}
 	return b.nc.Publish(b.subject(ev), data)
+}
+
+// recordMember starts the last member of an event's JSON that carries a
+// record. A JSON string escapes its quotes, so these bytes cannot occur in
+// the event's own members: a receiver finds the record without decoding
+// it as part of the event.
+var recordMember = []byte(`,"` + recordField + `":`)
+
+// splitRecord returns the event message data without its record, and the
+// record (nil if none).
+func splitRecord(data []byte) (event, record []byte) {
+	i := bytes.Index(data, recordMember)
+	if i < 0 || data[len(data)-1] != '}' {
+		return data, nil
+	}
+	return append(data[:i:i], '}'), data[i+len(recordMember) : len(data)-1]
 }
 
 // subjects returns the subjects a subscription with filter f listens on.
@@ -243,9 +270,13 @@ type busSub struct {
 }
 
 func (s *busSub) onMsg(m *nats.Msg) {
+	data, rec := splitRecord(m.Data)
 	var ev driver.Event
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
+	if err := json.Unmarshal(data, &ev); err != nil {
 		return
+	}
+	if ev.Type.RunEnded() && s.bus.finals != nil {
+		s.bus.finals.arrived(ev.RunID, rec, time.Now()) // none: forget an earlier end's
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

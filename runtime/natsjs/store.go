@@ -49,6 +49,7 @@ type Store struct {
 	revs         revCache
 	turns        turns
 	marks        marks
+	finals       finals
 	pending      sync.WaitGroup // background marker deletions
 }
 
@@ -200,6 +201,7 @@ func (c *revCache) end(id string) {
 var (
 	_ driver.Store     = (*Store)(nil)
 	_ driver.Forgetter = (*Store)(nil)
+	_ driver.EndReader = (*Store)(nil)
 )
 
 // Forget implements driver.Forgetter.
@@ -346,11 +348,31 @@ func (s *Store) Get(ctx context.Context, id string) (*driver.Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.view(ctx, rec)
+}
+
+// view returns the run of rec, its outputs read in full.
+func (s *Store) view(ctx context.Context, rec *driver.RunRecord) (*driver.Run, error) {
 	r := rec.View()
 	if err := resolve(ctx, r.Outputs); err != nil {
-		return nil, fmt.Errorf("natsjs: outputs of run %s: %w", id, err)
+		return nil, fmt.Errorf("natsjs: outputs of run %s: %w", rec.ID, err)
 	}
 	return r, nil
+}
+
+// End implements driver.EndReader from the record that came with the
+// run's run-ended event, if one did (see finals.go).
+func (s *Store) End(ctx context.Context, id string) (*driver.Run, bool, error) {
+	data, ok := s.finals.take(id, time.Now())
+	if !ok {
+		return nil, false, nil
+	}
+	rec, err := s.decodeRecord(id, data)
+	if err != nil || !rec.Status.Terminal() {
+		return nil, false, nil // not a record this Store wrote: read it
+	}
+	r, err := s.view(ctx, rec)
+	return r, err == nil, err
 }
 
 // Record returns the complete record of a run, for tools and tests. Its
@@ -442,6 +464,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*driver.RunRecord
 			s.revs.end(id)
 			if !was {
 				s.markEnded(id)
+				s.finals.stored(id, out) // for its run-ended event
 			}
 			return nil
 		}
