@@ -66,9 +66,12 @@ func (b *Bus) subject(ev driver.Event) string {
 // recordField, as long as the record is not over maxFinal.
 func (b *Bus) Publish(_ context.Context, ev driver.Event) error {
 	ev.Run, ev.Dropped = nil, 0 // snapshots are per subscriber; drops are counted by each
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return err
+	data, ok := appendEvent(make([]byte, 0, 256), &ev)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(ev); err != nil {
+			return err
+		}
 	}
 	if ev.Type.RunEnded() && b.finals != nil {
 		if rec := b.finals.forPublish(ev.RunID); rec != nil {

@@ -256,6 +256,37 @@ func appendTaskMessage(dst []byte, m *driver.TaskMessage) []byte {
 	return append(dst, '}')
 }
 
+// appendEvent appends the JSON of ev as json.Marshal writes it, for an
+// event without a snapshot (Run nil) or a count of drops, as the Bus
+// publishes them; it reports false for one it leaves to json.Marshal.
+func appendEvent(dst []byte, ev *driver.Event) ([]byte, bool) {
+	if ev.Run != nil || ev.Dropped != 0 {
+		return dst, false
+	}
+	dst = append(dst, `{"type":`...)
+	dst = appendString(dst, string(ev.Type))
+	dst = append(dst, `,"run_id":`...)
+	dst = appendString(dst, ev.RunID)
+	dst = append(dst, `,"pipeline_id":`...)
+	dst = appendString(dst, ev.PipelineID)
+	dst = appendOptString(dst, `,"task":`, ev.Task)
+	dst = append(dst, `,"index":`...)
+	dst = strconv.AppendInt(dst, int64(ev.Index), 10)
+	if ev.Attempt != 0 {
+		dst = append(dst, `,"attempt":`...)
+		dst = strconv.AppendInt(dst, int64(ev.Attempt), 10)
+	}
+	dst = appendOptString(dst, `,"error":`, ev.Error)
+	dst = appendOptString(dst, `,"error_id":`, ev.ErrorID)
+	if ev.RetryIn != 0 {
+		dst = append(dst, `,"retry_in":`...)
+		dst = strconv.AppendInt(dst, int64(ev.RetryIn), 10)
+	}
+	dst = append(dst, `,"time":`...)
+	dst, ok := appendTime(dst, ev.Time)
+	return append(dst, '}'), ok
+}
+
 // reader reads a JSON document by hand. Its methods report false for
 // anything they do not take, invalid JSON or not, which sends the document
 // to encoding/json.

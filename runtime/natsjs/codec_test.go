@@ -306,3 +306,44 @@ func BenchmarkRecordCodec(b *testing.B) {
 		}
 	})
 }
+
+// appendEvent writes what json.Marshal writes, for events of every shape
+// the Bus publishes.
+func TestEventCodec(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	types := []driver.EventType{driver.EventRunStarted, driver.EventTaskRetrying, driver.EventRunFailed, driver.EventType(randString(r))}
+	for i := range 5000 {
+		ev := driver.Event{Type: types[r.IntN(len(types))], RunID: randString(r), PipelineID: randString(r), Index: r.IntN(2000) - 1}
+		if r.IntN(2) == 0 {
+			ev.Task, ev.Attempt = randString(r), r.IntN(5)
+		}
+		if r.IntN(2) == 0 {
+			ev.Error, ev.ErrorID = randString(r), randString(r)
+		}
+		if r.IntN(3) == 0 {
+			ev.RetryIn = time.Duration(r.Int64N(1e12))
+		}
+		switch r.IntN(4) {
+		case 0:
+			ev.Time = time.Unix(r.Int64N(4e9), r.Int64N(1e9)).UTC()
+		case 1:
+			ev.Time = time.Unix(r.Int64N(4e9), 0).In(time.FixedZone("x", 3600))
+		case 2:
+			ev.Time = time.Now()
+		}
+		want, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := appendEvent(nil, &ev)
+		if !ok || !bytes.Equal(got, want) {
+			t.Fatalf("event %d (%v):\nappendEvent  %s\njson.Marshal %s", i, ok, got, want)
+		}
+	}
+	if _, ok := appendEvent(nil, &driver.Event{Dropped: 1}); ok {
+		t.Fatal("an event with drops is not the Bus's to encode")
+	}
+	if _, ok := appendEvent(nil, &driver.Event{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); ok {
+		t.Fatal("a time json.Marshal refuses was encoded")
+	}
+}
