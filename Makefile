@@ -52,7 +52,7 @@ lint: vet fmt-check
 ## the API process killed while it starts runs, the same with the nats-server killed and
 ## restarted, and a 3-node cluster losing a server.
 crash-test:
-	$(GO) test -run 'TestWorkerKilledAtEveryStep|TestOutsideWorkerKilledUnderLoad|TestAPIKilledUnderLoad|TestBrokerKilledUnderLoad|TestClusterSurvivesANodeStoppedUnderLoad' -count=10 -v ./runtime/natsjs/ | grep -E '^(--- |ok|FAIL)'
+	$(GO) test -timeout 60m -run 'TestWorkerKilledAtEveryStep|TestOutsideWorkerKilledUnderLoad|TestAPIKilledUnderLoad|TestBrokerKilledUnderLoad|TestClusterSurvivesANodeStoppedUnderLoad' -count=10 -v ./runtime/natsjs/ | grep -E '^(--- |ok|FAIL)'
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

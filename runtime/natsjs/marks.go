@@ -76,6 +76,10 @@ func (m *marks) init() {
 func (s *Store) mark(ctx context.Context, id string) error {
 	m := &s.marks
 	m.mu.Lock()
+	if _, ok := m.open[id]; ok { // marked already (a create of an ID in use, which fails)
+		m.mu.Unlock()
+		return nil
+	}
 	b := m.next
 	lead := b == nil
 	if lead {

@@ -4,11 +4,16 @@ package natsjs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/taskwire/taskwire/runtime"
 	"github.com/taskwire/taskwire/runtime/driver"
@@ -175,5 +180,60 @@ func TestMarkerBatchRetiredByUnfinished(t *testing.T) {
 	}
 	if keys := keysOf(t, b, "marks.>"); len(keys) != 0 {
 		t.Fatalf("a batch past markGrace whose run was never created is still there: %v", keys)
+	}
+}
+
+// A second create of a run ID in use fails and leaves the first run's
+// marker as it was: its batch goes once that run ends.
+func TestRefusedCreateLeavesNoBatch(t *testing.T) {
+	s := startServer(t)
+	ctx := testCtx(t, 30*time.Second)
+	b, err := Connect(ctx, s.ClientURL(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ids := createRuns(t, b.Store(), "d", 1)
+	rec := &driver.RunRecord{ID: ids[0], PipelineID: "p", Status: runtime.RunPending, Values: map[string]runtime.Value{}}
+	if _, _, err := b.Store().Create(ctx, rec); err == nil {
+		t.Fatal("a second create of one run ID succeeded")
+	}
+	endRun(t, b.Store(), ids[0])
+	b.store.pending.Wait()
+	if keys := keysOf(t, b, "marks.>"); len(keys) != 0 {
+		t.Fatalf("batches left: %v", keys)
+	}
+}
+
+// createTimesOut is a runs bucket whose Create of a run's record stores it
+// and then answers with a timeout, as when the answer is lost in a failover.
+type createTimesOut struct{ jetstream.KeyValue }
+
+func (kv createTimesOut) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	if _, err := kv.KeyValue.Create(ctx, key, value, opts...); err != nil || !strings.HasPrefix(key, "run.") {
+		return 0, err
+	}
+	return 0, nats.ErrTimeout
+}
+
+// A create that timed out may have stored its run, which a retry with the
+// idempotency key then returns without starting it: the run keeps its
+// marker, so that Unfinished (the reconciler) finds it.
+func TestTimedOutCreateKeepsItsMarker(t *testing.T) {
+	s := startServer(t)
+	ctx := testCtx(t, 30*time.Second)
+	b, err := Connect(ctx, s.ClientURL(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.store.kv = createTimesOut{b.store.kv}
+	rec := &driver.RunRecord{ID: "t", PipelineID: "p", Status: runtime.RunPending, Values: map[string]runtime.Value{}}
+	if _, _, err := b.Store().Create(ctx, rec); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("create: %v", err)
+	}
+	b.store.pending.Wait()
+	if got := unfinished(t, b.Store()); !slices.Equal(got, []string{"t"}) {
+		t.Fatalf("unfinished: %v, want the run whose create timed out", got)
 	}
 }

@@ -260,9 +260,16 @@ func (s *Store) Create(ctx context.Context, rec *driver.RunRecord) (*driver.Run,
 	}
 	rev, err := s.kv.Create(ctx, runKey(rec.ID), data)
 	if err != nil {
-		s.markEnded(rec.ID)
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		// Only a refusal says that the record was not stored: after a
+		// timeout it may have been, and a retry with the run's idempotency
+		// key gets that run without starting it, so its marker must stay
+		// for the reconciler to carry it forward. A payload too large was
+		// never sent.
+		if errors.Is(err, jetstream.ErrKeyExists) { // that run keeps its marker
 			return nil, false, fmt.Errorf("natsjs: create: run %q already exists", rec.ID)
+		}
+		if errors.Is(err, nats.ErrMaxPayload) {
+			s.markEnded(rec.ID)
 		}
 		return nil, false, fmt.Errorf("natsjs: create run %s: %w", rec.ID, payloadError(err))
 	}
