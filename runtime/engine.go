@@ -247,6 +247,9 @@ func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opt
 		if h := run.InputHash(); h != "" && h != rec.InputHash {
 			return nil, fmt.Errorf("start pipeline %q: %w: run %s was started with this key and other inputs", pipelineID, ErrIdempotencyKeyReused, run.ID)
 		}
+		if _, ok := e.cfg.broker.(driver.LiveLister); ok && run.Status == RunPending {
+			e.carryStart(ctx, run.ID)
+		}
 		return run, nil
 	}
 	if run.Status.Terminal() {
@@ -257,6 +260,30 @@ func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opt
 	fault.At(fault.Created)
 	e.effects.after(run.ID, o)
 	return run, nil
+}
+
+// carryStart enqueues again the first tasks of a pending run that a start
+// with its idempotency key found: the start that created it may have
+// failed after storing it (its answer lost, or its process killed) and
+// before enqueuing them, and the client's retry is what finds it. Copies
+// of tasks enqueued already are the broker's to drop, as for Resume: only
+// brokers the engine reconciles (driver.LiveLister, JetStream) are asked,
+// whose stores can answer a create with a timeout after storing it.
+func (e *Engine) carryStart(ctx context.Context, runID string) {
+	var o outcome
+	err := e.cfg.store.Update(ctx, runID, func(rec *driver.RunRecord) error {
+		o.reset()
+		pl, ok := e.reg.plan(rec.PipelineID)
+		if !ok {
+			return fmt.Errorf("%w: %q", ErrUnknownPipeline, rec.PipelineID)
+		}
+		return pl.resume(rec, e.cfg.now(), &o)
+	})
+	if err != nil {
+		e.cfg.log.Warn("taskwire: carry forward a run found by its idempotency key", "run_id", runID, "err", err)
+		return
+	}
+	e.effects.after(runID, &o)
 }
 
 // Run starts a run and waits for it to finish; see Start and Wait.

@@ -91,7 +91,7 @@ func TestBrokerKilledUnderLoad(t *testing.T) {
 
 	ids := make([]string, outsideRuns)
 	var refusals refusals
-	start := func(i int) { ids[i] = postRun(ctx, t, hc, func() string { return base }, i, &refusals) }
+	start := func(i int) { ids[i] = postRun(ctx, t, hc, func() string { return base }, i, &refusals, false) }
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range 32 {
@@ -143,8 +143,9 @@ func (r *refusals) counts() map[string]int {
 // crash-<i>) on the API at base(), and returns its ID. A refusal (an
 // answer of 5xx, or none) is counted and the start retried every 100ms,
 // for up to a minute: a start retried with its key gets the run that an
-// earlier try created, if any.
-func postRun(ctx context.Context, t *testing.T, hc *http.Client, base func() string, i int, refused *refusals) string {
+// earlier try created, if any. With giveUp, a start that got no answer is
+// not retried: it returns "", and the run may or may not exist.
+func postRun(ctx context.Context, t *testing.T, hc *http.Client, base func() string, i int, refused *refusals, giveUp bool) string {
 	for attempt := 0; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base()+"/pipelines/pass3/execute", strings.NewReader(`{"in": `+strconv.Itoa(i)+`}`))
 		if err != nil {
@@ -171,10 +172,44 @@ func postRun(ctx context.Context, t *testing.T, hc *http.Client, base func() str
 			}
 		}
 		refused.add(why)
+		if giveUp && err != nil {
+			return ""
+		}
 		if ctx.Err() != nil || attempt > 600 {
 			t.Errorf("execute %d: still refused (%s)", i, why)
 			return ""
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// listedRuns returns the IDs of the runs GET /runs lists with query, every
+// page of them.
+func listedRuns(t *testing.T, hc *http.Client, base, query string) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	for cursor := ""; ; {
+		resp, err := hc.Get(base + "/runs?limit=200&" + query + "&cursor=" + cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Runs []struct {
+				RunID string `json:"run_id"`
+			} `json:"runs"`
+			NextCursor string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Runs {
+			seen[r.RunID] = true
+		}
+		if page.NextCursor == "" {
+			return seen
+		}
+		cursor = page.NextCursor
 	}
 }

@@ -217,31 +217,7 @@ func TestClusterSurvivesANodeStoppedUnderLoad(t *testing.T) {
 		}
 	}
 	// Each run once: the list holds exactly the runs started.
-	seen := map[string]bool{}
-	for cursor := ""; ; {
-		resp, err := hc.Get(base + "/runs?pipeline_id=pass3&limit=200&cursor=" + cursor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var page struct {
-			Runs []struct {
-				RunID string `json:"run_id"`
-			} `json:"runs"`
-			NextCursor string `json:"next_cursor"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range page.Runs {
-			seen[r.RunID] = true
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		cursor = page.NextCursor
-	}
+	seen := listedRuns(t, hc, base, "pipeline_id=pass3")
 	if len(seen) != runs {
 		t.Fatalf("%d runs listed, want %d", len(seen), runs)
 	}

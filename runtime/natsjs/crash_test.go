@@ -4,6 +4,7 @@ package natsjs
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -146,12 +147,12 @@ func TestOutsideWorkerKilledUnderLoad(t *testing.T) {
 // itself at the outsideRuns/3-th run it has stored, before that run's first
 // task is enqueued, with 32 clients starting runs over HTTP (others are then
 // between their active marker and their record, or their record and their
-// first task). A new API process takes over: its Resume finds every run
-// the dead one stored and had not finished, through their markers, and
-// enqueues what the dead one did not. Clients retry refused starts with
-// their idempotency keys, so the run stored at the kill, whose answer
-// never came, is the one they get and wait for. The reconciler is off, so
-// only the markers can find that run.
+// first task). A new API process takes over. Clients of even runs retry a
+// start that got no answer with its idempotency key, and get the run an
+// earlier try stored, which the start then carries forward; clients of odd
+// runs give up, so their runs stored without an answer are known to no
+// one: the new process's Resume must find them through their markers (the
+// reconciler is off). Every run that exists ends succeeded.
 func TestAPIKilledUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("an API process killed under load")
@@ -176,7 +177,7 @@ func TestAPIKilledUnderLoad(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			for i := range next {
-				ids[i] = postRun(ctx, t, hc, current, i, &refusals)
+				ids[i] = postRun(ctx, t, hc, current, i, &refusals, i%2 == 1)
 			}
 		})
 	}
@@ -205,5 +206,22 @@ func TestAPIKilledUnderLoad(t *testing.T) {
 		t.Fatal("the API process did not reach its fault point")
 	}
 	waitOutsideRuns(ctx, t, hc, current(), ids, 30*time.Second)
-	t.Logf("starts refused while no API process ran, and retried: %v", refusals.counts())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left := listedRuns(t, hc, current(), "pipeline_id=pass3&status=pending")
+		maps.Copy(left, listedRuns(t, hc, current(), "pipeline_id=pass3&status=running"))
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs that no client knows never ended: %v", len(left), left)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	all := listedRuns(t, hc, current(), "pipeline_id=pass3")
+	succeeded := listedRuns(t, hc, current(), "pipeline_id=pass3&status=succeeded")
+	if len(all) != len(succeeded) {
+		t.Fatalf("%d runs, %d succeeded", len(all), len(succeeded))
+	}
+	t.Logf("%d runs stored, all succeeded; starts refused while no API process ran: %v", len(all), refusals.counts())
 }

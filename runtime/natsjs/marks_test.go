@@ -237,3 +237,34 @@ func TestTimedOutCreateKeepsItsMarker(t *testing.T) {
 		t.Fatalf("unfinished: %v, want the run whose create timed out", got)
 	}
 }
+
+// A start retried with its idempotency key after a create that timed out
+// (its run stored, its first task not enqueued) carries the run forward:
+// it completes without waiting for the reconciler (30 s by default).
+func TestStartRetriedAfterATimedOutCreateRuns(t *testing.T) {
+	s := startServer(t)
+	ctx := testCtx(t, 10*time.Second)
+	b, err := Connect(ctx, s.ClientURL(), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.store.kv = createTimesOut{b.store.kv}
+	reg := runtime.NewRegistry()
+	if err := registerPass3(reg); err != nil {
+		t.Fatal(err)
+	}
+	e := runtime.New(reg, runtime.WithBackend(b))
+	defer e.Shutdown(context.Background())
+	opts := runtime.StartOptions{IdempotencyKey: "k"}
+	if _, err := e.Start(ctx, "pass3", map[string]any{"in": 1}, opts); err == nil {
+		t.Fatal("the start whose create timed out succeeded")
+	}
+	r, err := e.Start(ctx, "pass3", map[string]any{"in": 1}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = e.Wait(ctx, r.ID); err != nil || r.Status != runtime.RunSucceeded {
+		t.Fatalf("run: %v %v", r, err)
+	}
+}
