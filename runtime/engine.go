@@ -262,6 +262,19 @@ func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opt
 	return run, nil
 }
 
+// update applies fn, a transition of the run's pipeline noting its effects
+// in o, to the run's record in the store.
+func (e *Engine) update(ctx context.Context, runID string, o *outcome, fn func(*plan, *driver.RunRecord) error) error {
+	return e.cfg.store.Update(ctx, runID, func(rec *driver.RunRecord) error {
+		o.reset()
+		pl, ok := e.reg.plan(rec.PipelineID)
+		if !ok {
+			return fmt.Errorf("%w: %q", ErrUnknownPipeline, rec.PipelineID)
+		}
+		return fn(pl, rec)
+	})
+}
+
 // carryStart enqueues again the first tasks of a pending run that a start
 // with its idempotency key found: the start that created it may have
 // failed after storing it (its answer lost, or its process killed) and
@@ -271,12 +284,7 @@ func (e *Engine) start(ctx context.Context, pl *plan, vals map[string]Value, opt
 // whose stores can answer a create with a timeout after storing it.
 func (e *Engine) carryStart(ctx context.Context, runID string) {
 	var o outcome
-	err := e.cfg.store.Update(ctx, runID, func(rec *driver.RunRecord) error {
-		o.reset()
-		pl, ok := e.reg.plan(rec.PipelineID)
-		if !ok {
-			return fmt.Errorf("%w: %q", ErrUnknownPipeline, rec.PipelineID)
-		}
+	err := e.update(ctx, runID, &o, func(pl *plan, rec *driver.RunRecord) error {
 		return pl.resume(rec, e.cfg.now(), &o)
 	})
 	if err != nil {
@@ -532,12 +540,7 @@ func (e *Engine) Resume(ctx context.Context) error {
 		var o outcome
 		var deadline time.Time
 		var pipeline string
-		err := e.cfg.store.Update(ctx, id, func(rec *driver.RunRecord) error {
-			o.reset()
-			pl, ok := e.reg.plan(rec.PipelineID)
-			if !ok {
-				return fmt.Errorf("%w: %q", ErrUnknownPipeline, rec.PipelineID)
-			}
+		err := e.update(ctx, id, &o, func(pl *plan, rec *driver.RunRecord) error {
 			deadline, pipeline = rec.Deadline, rec.PipelineID
 			return pl.resume(rec, e.cfg.now(), &o)
 		})

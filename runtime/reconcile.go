@@ -64,12 +64,7 @@ func (e *Engine) Reconcile(ctx context.Context) (int, error) {
 	var errs []error
 	for _, id := range ids {
 		var o outcome
-		err := e.cfg.store.Update(ctx, id, func(rec *driver.RunRecord) error {
-			o.reset()
-			pl, ok := e.reg.plan(rec.PipelineID)
-			if !ok {
-				return fmt.Errorf("%w: %q", ErrUnknownPipeline, rec.PipelineID)
-			}
+		err := e.update(ctx, id, &o, func(pl *plan, rec *driver.RunRecord) error {
 			return pl.reconcile(rec, live, e.cfg.now(), &o)
 		})
 		if errors.Is(err, ErrRunNotFound) {

@@ -78,16 +78,8 @@ func TestFinalsTakeOnceWhileFresh(t *testing.T) {
 func TestRunEndedEventCarriesTheRecord(t *testing.T) {
 	s := startServer(t)
 	ctx := testCtx(t, 30*time.Second)
-	ender, err := Connect(ctx, s.ClientURL(), testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ender.Close()
-	waiter, err := Connect(ctx, s.ClientURL(), testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer waiter.Close()
+	ender := connect(t, s.ClientURL())
+	waiter := connect(t, s.ClientURL())
 	sub, err := waiter.Bus().Subscribe(ctx, driver.EventFilter{Types: []driver.EventType{driver.EventRunFailed}}, driver.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -604,6 +604,17 @@ func waitFile(tb testing.TB, path string, d time.Duration) string {
 	}
 }
 
+// connect connects a backend with testOptions, closed when the test ends.
+func connect(tb testing.TB, url string) *Backend {
+	tb.Helper()
+	b, err := Connect(context.Background(), url, testOptions())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
 // openAPI connects an API-only engine (no local workers).
 func openAPI(tb testing.TB, url, dir string) (*Backend, *runtime.Engine) {
 	tb.Helper()

@@ -77,17 +77,8 @@ func unfinished(t *testing.T, st driver.Store) []string {
 // events).
 func TestMarkerBatches(t *testing.T) {
 	s := startServer(t)
-	ctx := testCtx(t, 60*time.Second)
-	b, err := Connect(ctx, s.ClientURL(), testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	other, err := Connect(ctx, s.ClientURL(), testOptions()) // another process
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	b := connect(t, s.ClientURL())
+	other := connect(t, s.ClientURL()) // another process
 
 	const n = 300
 	ids := createRuns(t, b.Store(), "r", n)
@@ -138,11 +129,7 @@ func TestMarkerBatchRetiredByUnfinished(t *testing.T) {
 	if err := gone.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Connect(ctx, s.ClientURL(), testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := connect(t, s.ClientURL())
 	for _, id := range ids[1:] {
 		endRun(t, b.Store(), id)
 	}
@@ -188,11 +175,7 @@ func TestMarkerBatchRetiredByUnfinished(t *testing.T) {
 func TestRefusedCreateLeavesNoBatch(t *testing.T) {
 	s := startServer(t)
 	ctx := testCtx(t, 30*time.Second)
-	b, err := Connect(ctx, s.ClientURL(), testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := connect(t, s.ClientURL())
 	ids := createRuns(t, b.Store(), "d", 1)
 	rec := &driver.RunRecord{ID: ids[0], PipelineID: "p", Status: runtime.RunPending, Values: map[string]runtime.Value{}}
 	if _, _, err := b.Store().Create(ctx, rec); err == nil {
@@ -222,11 +205,7 @@ func (kv createTimesOut) Create(ctx context.Context, key string, value []byte, o
 func TestTimedOutCreateKeepsItsMarker(t *testing.T) {
 	s := startServer(t)
 	ctx := testCtx(t, 30*time.Second)
-	b, err := Connect(ctx, s.ClientURL(), testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := connect(t, s.ClientURL())
 	b.store.kv = createTimesOut{b.store.kv}
 	rec := &driver.RunRecord{ID: "t", PipelineID: "p", Status: runtime.RunPending, Values: map[string]runtime.Value{}}
 	if _, _, err := b.Store().Create(ctx, rec); !errors.Is(err, nats.ErrTimeout) {
@@ -244,11 +223,7 @@ func TestTimedOutCreateKeepsItsMarker(t *testing.T) {
 func TestStartRetriedAfterATimedOutCreateRuns(t *testing.T) {
 	s := startServer(t)
 	ctx := testCtx(t, 10*time.Second)
-	b, err := Connect(ctx, s.ClientURL(), testOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := connect(t, s.ClientURL())
 	b.store.kv = createTimesOut{b.store.kv}
 	reg := runtime.NewRegistry()
 	if err := registerPass3(reg); err != nil {
