@@ -324,13 +324,14 @@ func (e *Engine) Wait(ctx context.Context, runID string) (*Run, error) {
 	if e.ctl == nil { // no run-ended events to share: a subscription of its own
 		return e.waitSubscribed(ctx, runID)
 	}
+	since := e.cfg.now()
 	for first := true; ; first = false {
 		woken := e.addWaiter(runID)
 		// A run this engine started and has not seen end has not ended,
 		// and untrack wakes its waiters when it does: the read would
 		// only find it running.
 		if !first {
-			if r, ok := e.endState(ctx, runID); ok {
+			if r, ok := e.endState(ctx, runID, since); ok {
 				e.removeWaiter(runID, woken)
 				return r, nil
 			}
@@ -360,13 +361,14 @@ func (e *Engine) Wait(ctx context.Context, runID string) (*Run, error) {
 }
 
 // endState returns the run as the run-ended event that woke a waiter left
-// it, when the store has that state without a read (driver.EndReader).
-func (e *Engine) endState(ctx context.Context, runID string) (*Run, bool) {
+// it, when the store has that state without a read (driver.EndReader) and
+// the run ended after since, when the wait began.
+func (e *Engine) endState(ctx context.Context, runID string, since time.Time) (*Run, bool) {
 	er, ok := e.cfg.store.(driver.EndReader)
 	if !ok {
 		return nil, false
 	}
-	r, ok, err := er.End(ctx, runID)
+	r, ok, err := er.End(ctx, runID, since)
 	return r, ok && err == nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Store keeps runs: their status, task states and values. It is the only
@@ -52,12 +53,14 @@ type Forgetter interface {
 
 // EndReader is implemented by a Store that may have the state a run ended
 // in without reading it: brought by the run's run-ended event, for
-// example. End returns that state once (ok false when it has none), so
-// that a wait woken by the event returns the run as it ended with no read
-// of the store. It is only asked after such an event, and holds a state
+// example. End returns that state once, if the run ended (FinishedAt) at
+// or after since, ok false otherwise, so that a wait woken by the event
+// returns the run as it ended with no read of the store; since, when the
+// wait began, tells an end the wait is for from an earlier one (a run
+// requeued since). It is only asked after such an event, and holds a state
 // for no longer than a moment.
 type EndReader interface {
-	End(ctx context.Context, runID string) (r *Run, ok bool, err error)
+	End(ctx context.Context, runID string, since time.Time) (r *Run, ok bool, err error)
 }
 
 // DefaultListLimit is the page size of List when ListOptions.Limit is zero;

@@ -97,7 +97,7 @@ func TestRunEndedEventCarriesTheRecord(t *testing.T) {
 		}
 		reason := strings.Repeat("o", tc.size)
 		if err := ender.Store().Update(ctx, tc.id, func(r *driver.RunRecord) error {
-			r.Status, r.Error = runtime.RunFailed, reason
+			r.Status, r.Error, r.FinishedAt = runtime.RunFailed, reason, time.Now()
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -117,7 +117,14 @@ func TestRunEndedEventCarriesTheRecord(t *testing.T) {
 		if err := waiter.store.kv.Purge(ctx, runKey(tc.id)); err != nil {
 			t.Fatal(err)
 		}
-		r, ok, err := waiter.store.End(ctx, tc.id)
+		if tc.carried {
+			came := waiter.store.finals.came[tc.id]
+			if _, ok, _ := waiter.store.End(ctx, tc.id, time.Now().Add(time.Hour)); ok {
+				t.Fatalf("%s: an end from before the wait began served it", tc.id)
+			}
+			waiter.store.finals.arrived(tc.id, came.data, came.at)
+		}
+		r, ok, err := waiter.store.End(ctx, tc.id, time.Time{})
 		if !tc.carried {
 			if ok || err != nil {
 				t.Fatalf("%s: a record over maxFinal came with its event: %v %v", tc.id, r, err)
@@ -127,7 +134,7 @@ func TestRunEndedEventCarriesTheRecord(t *testing.T) {
 		if !ok || err != nil || r.Status != runtime.RunFailed || r.Error != reason {
 			t.Fatalf("%s: %+v %v %v", tc.id, r, ok, err)
 		}
-		if _, ok, _ := waiter.store.End(ctx, tc.id); ok {
+		if _, ok, _ := waiter.store.End(ctx, tc.id, time.Time{}); ok {
 			t.Fatalf("%s: the event's record served twice", tc.id)
 		}
 		if _, err := waiter.Store().Get(ctx, tc.id); !errors.Is(err, driver.ErrRunNotFound) {

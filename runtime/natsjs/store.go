@@ -369,14 +369,14 @@ func (s *Store) view(ctx context.Context, rec *driver.RunRecord) (*driver.Run, e
 
 // End implements driver.EndReader from the record that came with the
 // run's run-ended event, if one did (see finals.go).
-func (s *Store) End(ctx context.Context, id string) (*driver.Run, bool, error) {
+func (s *Store) End(ctx context.Context, id string, since time.Time) (*driver.Run, bool, error) {
 	data, ok := s.finals.take(id, time.Now())
 	if !ok {
 		return nil, false, nil
 	}
 	rec, err := s.decodeRecord(id, data)
-	if err != nil || !rec.Status.Terminal() {
-		return nil, false, nil // not a record this Store wrote: read it
+	if err != nil || !rec.Status.Terminal() || rec.FinishedAt.Before(since) {
+		return nil, false, nil // not a record this Store wrote, or an earlier end: read it
 	}
 	r, err := s.view(ctx, rec)
 	return r, err == nil, err
