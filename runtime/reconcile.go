@@ -94,6 +94,9 @@ func (pl *plan) reconcile(rec *driver.RunRecord, live map[string]bool, now time.
 	if !rec.Deadline.IsZero() && !now.Before(rec.Deadline) {
 		return pl.timeout(rec, now, o)
 	}
+	if pl.carried(rec, live) {
+		return driver.ErrNoChange
+	}
 	type lost struct{ task, index int }
 	var gone []lost
 	for i := range rec.Tasks {
@@ -124,6 +127,37 @@ func (pl *plan) reconcile(rec *driver.RunRecord, live map[string]bool, now time.
 		o.enqueue(rec, tr.Name, g.index)
 	}
 	return nil
+}
+
+// carried reports whether a live message holds an execution of rec that
+// is recorded done: its delivery, or its redelivery after a crash, finds
+// it recorded and enqueues again every execution of the run that should
+// be queued. Among those may be a continuation running on it with no
+// message of its own (driver.Continuer), which must not run twice.
+func (pl *plan) carried(rec *driver.RunRecord, live map[string]bool) bool {
+	for i := range rec.Tasks {
+		tr := &rec.Tasks[i]
+		id := func(index int) string { return driver.TaskMessage{RunID: rec.ID, Task: tr.Name, Index: index}.ID() }
+		switch {
+		case pl.tasks[i].mapSlot < 0:
+			if tr.Status.Terminal() && live[id(-1)] {
+				return true
+			}
+		case tr.Status.Terminal():
+			for k := range tr.Items {
+				if live[id(k)] {
+					return true
+				}
+			}
+		default:
+			for k, done := range tr.ElemDone {
+				if done && live[id(k)] {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // withoutGen returns a TaskMessage.ID without its generation: the

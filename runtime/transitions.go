@@ -408,6 +408,18 @@ func (pl *plan) outstanding(rec *driver.RunRecord, o *outcome) {
 	}
 }
 
+// giveBack undoes the recorded start of the first attempt of task i, a
+// continuation handed back to the queue unfinished: the task is pending
+// again, for the message enqueued for it to be its first attempt.
+func (pl *plan) giveBack(rec *driver.RunRecord, i int) error {
+	tr := &rec.Tasks[i]
+	if rec.Status.Terminal() || tr.Status != TaskRunning || tr.Attempts != 1 || pl.tasks[i].mapSlot >= 0 {
+		return driver.ErrNoChange
+	}
+	tr.Status, tr.Attempts, tr.StartedAt = TaskPending, 0, time.Time{}
+	return nil
+}
+
 // recorded answers a delivery whose execution the record holds already
 // (stale, a duplicate, or a redelivery after a crash): it changes nothing
 // and needs no execution (o.skip), but the first delivery's effects may

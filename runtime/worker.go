@@ -160,6 +160,10 @@ func (w *Worker) loop(ctx context.Context) {
 			continue
 		}
 		w.handle(ctx, d, j)
+		for j.next != nil { // the task it made ready, run here on d
+			d, j.next = j.next, nil
+			w.handle(ctx, d, j)
+		}
 	}
 }
 
@@ -240,6 +244,9 @@ type job struct {
 	// written after RunningAfter, or with its end.
 	begun bool
 	at    time.Time
+	// next is the continuation the delivery's handling left to run next
+	// (see driver.Continuer), or nil.
+	next driver.Delivery
 }
 
 func newJob(w *Worker) *job {
@@ -427,10 +434,66 @@ func (w *Worker) handle(ctx context.Context, d driver.Delivery, j *job) {
 		return
 	}
 	fault.At(fault.Recorded)
+	next := w.continuation(d, o)
 	if w.effects(ctx, d, o) {
 		fault.At(fault.Enqueued)
+		if next != nil {
+			j.next = next // settles d
+			return
+		}
 		_ = d.Ack()
 	}
+}
+
+// continuation takes out of o, the outcome of d's completed task, a task
+// it made ready for this worker to run next on d (driver.Continuer), and
+// returns that continuation; nil if the broker has none or no task is fit.
+// A task is fit if it is not a map task's element, this worker has it, and
+// it has no retries: the attempt of a continuation is not a broker's
+// delivery, and a retry is one.
+func (w *Worker) continuation(d driver.Delivery, o *outcome) driver.Delivery {
+	c, ok := w.cfg.broker.(driver.Continuer)
+	if !ok {
+		return nil
+	}
+	runID := d.Message().RunID
+	for k, m := range o.msgs {
+		if m.RunID != runID || m.Index != -1 {
+			continue
+		}
+		pl, ok := w.reg.plan(m.PipelineID)
+		if !ok {
+			continue
+		}
+		ti, ok := pl.index[m.Task]
+		if !ok || pl.tasks[ti].mapSlot >= 0 || pl.tasks[ti].def.Retry.attempts() > 1 {
+			continue
+		}
+		o.msgs = append(o.msgs[:k:k], o.msgs[k+1:]...)
+		return &continued{Delivery: c.Continue(d, m), w: w, pl: pl, ti: ti}
+	}
+	return nil
+}
+
+// continued is a continuation as the worker runs it: handed back (Nak), an
+// attempt whose start was recorded goes back to pending first, so that
+// the message enqueued for it is not taken for a duplicate of this one.
+type continued struct {
+	driver.Delivery
+	w  *Worker
+	pl *plan
+	ti int
+}
+
+func (c *continued) Nak(delay time.Duration) error {
+	runID := c.Message().RunID
+	err := c.w.cfg.store.Update(context.Background(), runID, func(rec *driver.RunRecord) error {
+		return c.pl.giveBack(rec, c.ti)
+	})
+	if err != nil && !errors.Is(err, ErrRunNotFound) {
+		c.w.cfg.log.Warn("taskwire: hand a continuation back", "run_id", runID, "task", c.Message().Task, "err", err)
+	}
+	return c.Delivery.Nak(delay)
 }
 
 // failAttempt records the final failure of j's attempt, with j.text as

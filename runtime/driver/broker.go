@@ -55,6 +55,20 @@ type Broker interface {
 	Close() error
 }
 
+// Continuer is implemented by brokers whose messages cost more than
+// running the next task where the last one ran (JetStream: a stored
+// message, its delivery and its ack). Continue returns a delivery of msg,
+// a task that the execution of d made ready, carried by d: the worker runs
+// it next, on its own, without enqueuing it. Until the continuation is
+// settled d is not: if the worker dies, d's redelivery finds its task
+// recorded and enqueues again the tasks of the run that should be queued,
+// msg among them. Ack acknowledges d; Nak enqueues msg and acknowledges d
+// (or, if msg cannot be enqueued, hands d back); Term records msg as dead
+// and acknowledges d. Its Attempt is 1 and it is never Last.
+type Continuer interface {
+	Continue(d Delivery, msg TaskMessage) Delivery
+}
+
 // Delivery is one delivery of a TaskMessage. Exactly one of Ack, Nak and Term
 // must be called once the worker is done with it.
 type Delivery interface {

@@ -260,6 +260,49 @@ func (d *delivery) Last() bool                  { return d.b.maxDeliver > 0 && d
 func (d *delivery) Ack() error                  { return d.m.Ack() }
 func (d *delivery) InProgress() error           { return d.m.InProgress() }
 
+var _ driver.Continuer = (*Broker)(nil)
+
+// Continue implements driver.Continuer.
+func (b *Broker) Continue(d driver.Delivery, msg driver.TaskMessage) driver.Delivery {
+	return &continued{b: b, carrier: d, msg: msg, at: time.Now()}
+}
+
+// continued is a continuation: msg, run on the delivery carrier.
+type continued struct {
+	b       *Broker
+	carrier driver.Delivery
+	msg     driver.TaskMessage
+	at      time.Time
+}
+
+func (c *continued) Message() driver.TaskMessage { return c.msg }
+func (c *continued) Attempt() int                { return 1 }
+func (c *continued) Enqueued() time.Time         { return c.at }
+func (c *continued) Last() bool                  { return false }
+func (c *continued) Ack() error                  { return c.carrier.Ack() }
+func (c *continued) InProgress() error           { return c.carrier.InProgress() }
+
+// Nak hands the continuation back to the queue: its message is enqueued
+// (at once, whatever the delay) and the carrier acknowledged; if the
+// broker refuses the message, the carrier is handed back instead, whose
+// redelivery enqueues it.
+func (c *continued) Nak(delay time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.b.Enqueue(ctx, c.msg); err != nil {
+		c.b.log.Warn("taskwire: hand a continuation back", "run_id", c.msg.RunID, "task", c.msg.Task, "err", err)
+		return c.carrier.Nak(delay)
+	}
+	return c.carrier.Ack()
+}
+
+// Term records the continuation's message as dead, as the Term of its own
+// delivery would, and acknowledges the carrier, whose task is done.
+func (c *continued) Term(reason string) error {
+	c.b.deadLetter(c.msg, 1, reason, false)
+	return c.carrier.Ack()
+}
+
 // Nak asks for redelivery after delay (NakWithDelay). At the last delivery
 // MaxDeliver allows, the server would never redeliver: the execution is
 // dead-lettered, terminated, and its run failed instead.

@@ -343,6 +343,11 @@ func testRegistry(dir string) *runtime.Registry {
 		}
 	}))
 	must(reg.RegisterPipeline(runtime.Pipeline{ID: "gate", Tasks: []runtime.Task{{Name: "gate", Output: "vgate"}}}))
+	// thengate: the gate as the second task, a continuation of the first.
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "thengate", Inputs: []runtime.Field{{Name: "in", Type: "any", Required: true}}, Tasks: []runtime.Task{
+		{Name: "n0", Inputs: []string{"in"}, Output: "o0"},
+		{Name: "gate", Inputs: []string{"o0"}, Output: "vgate"},
+	}}))
 
 	// wait: runs until cancelled, and says so.
 	must(reg.RegisterTask("wait", func(ctx context.Context, in runtime.Inputs) (any, error) {
@@ -366,6 +371,11 @@ func testRegistry(dir string) *runtime.Registry {
 	}))
 	must(reg.RegisterPipeline(runtime.Pipeline{ID: "perm", Tasks: []runtime.Task{
 		{Name: "perm", Output: "vperm", Retry: runtime.RetryPolicy{Attempts: 5}},
+	}}))
+	// thenperm: a permanent error in the second task, which has no retries.
+	must(reg.RegisterPipeline(runtime.Pipeline{ID: "thenperm", Inputs: []runtime.Field{{Name: "in", Type: "any", Required: true}}, Tasks: []runtime.Task{
+		{Name: "n0", Inputs: []string{"in"}, Output: "o0"},
+		{Name: "perm", Inputs: []string{"o0"}, Output: "vperm"},
 	}}))
 
 	// blob: an output of the requested size (a string of that many bytes),
