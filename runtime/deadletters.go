@@ -90,12 +90,7 @@ func (e *Engine) Requeue(ctx context.Context, id string) (*Run, error) {
 	var o outcome
 	var deadline time.Time
 	var pipeline string
-	err = e.cfg.store.Update(ctx, dl.RunID, func(rec *driver.RunRecord) error {
-		o.reset()
-		pl, ok := e.reg.plan(rec.PipelineID)
-		if !ok {
-			return fmt.Errorf("%w: %q", ErrUnknownPipeline, rec.PipelineID)
-		}
+	err = e.update(ctx, dl.RunID, &o, func(pl *plan, rec *driver.RunRecord) error {
 		if err := pl.reopen(rec, dl.Task, e.cfg.now(), &o); err != nil {
 			return err
 		}

@@ -104,14 +104,13 @@ func (pl *plan) reconcile(rec *driver.RunRecord, live map[string]bool, now time.
 		if !tr.Queued || tr.Status.Terminal() {
 			continue
 		}
-		id := func(index int) string { return driver.TaskMessage{RunID: rec.ID, Task: tr.Name, Index: index}.ID() }
 		if pl.tasks[i].mapSlot >= 0 {
 			for k := 0; k < tr.Next && k < len(tr.ElemDone); k++ {
-				if !tr.ElemDone[k] && !live[id(k)] {
+				if !tr.ElemDone[k] && !live[execID(rec, tr.Name, k)] {
 					gone = append(gone, lost{i, k})
 				}
 			}
-		} else if !live[id(-1)] {
+		} else if !live[execID(rec, tr.Name, -1)] {
 			gone = append(gone, lost{i, -1})
 		}
 	}
@@ -137,27 +136,25 @@ func (pl *plan) reconcile(rec *driver.RunRecord, live map[string]bool, now time.
 func (pl *plan) carried(rec *driver.RunRecord, live map[string]bool) bool {
 	for i := range rec.Tasks {
 		tr := &rec.Tasks[i]
-		id := func(index int) string { return driver.TaskMessage{RunID: rec.ID, Task: tr.Name, Index: index}.ID() }
-		switch {
-		case pl.tasks[i].mapSlot < 0:
-			if tr.Status.Terminal() && live[id(-1)] {
+		if pl.tasks[i].mapSlot < 0 {
+			if tr.Status.Terminal() && live[execID(rec, tr.Name, -1)] {
 				return true
 			}
-		case tr.Status.Terminal():
-			for k := range tr.Items {
-				if live[id(k)] {
-					return true
-				}
-			}
-		default:
-			for k, done := range tr.ElemDone {
-				if done && live[id(k)] {
-					return true
-				}
+			continue
+		}
+		for k := range tr.Items { // a map task's elements: done if the task is
+			if (tr.Status.Terminal() || k < len(tr.ElemDone) && tr.ElemDone[k]) && live[execID(rec, tr.Name, k)] {
+				return true
 			}
 		}
 	}
 	return false
+}
+
+// execID is the ID, without its generation, of the message of rec's task
+// (element index, or -1): the execution it carries.
+func execID(rec *driver.RunRecord, task string, index int) string {
+	return driver.TaskMessage{RunID: rec.ID, Task: task, Index: index}.ID()
 }
 
 // withoutGen returns a TaskMessage.ID without its generation: the

@@ -282,23 +282,38 @@ func settingUp[T any](ctx context.Context, b *Backend, what string, op func() (T
 	return v, err
 }
 
+// streamConfig is the configuration of one of the deployment's streams.
+func (b *Backend) streamConfig(name, description, subject string, retention jetstream.RetentionPolicy) jetstream.StreamConfig {
+	return jetstream.StreamConfig{Name: name, Description: description, Subjects: []string{subject},
+		Retention: retention, Storage: b.storage(), Replicas: b.opts.Replicas}
+}
+
+// bucketConfig is the configuration of one of the deployment's KV
+// buckets, which keep a key's last value only.
+func (b *Backend) bucketConfig(name, description string) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: name, Description: description, History: 1,
+		Storage: b.storage(), Replicas: b.opts.Replicas}
+}
+
+// bucket creates or updates a KV bucket.
+func (b *Backend) bucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := settingUp(ctx, b, "bucket "+cfg.Bucket, func() (jetstream.KeyValue, error) { return b.js.CreateOrUpdateKeyValue(ctx, cfg) })
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}
+
 // setup creates or updates the streams, buckets and consumer.
 func (b *Backend) setup(ctx context.Context) error {
 	n, o := b.names, b.opts
-	if _, err := settingUp(ctx, b, "stream "+n.tasksStream, func() (jetstream.Stream, error) {
-		return b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        n.tasksStream,
-			Description: "taskwire task executions (work queue)",
-			Subjects:    []string{n.tasksSubject},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     b.storage(),
-			Replicas:    o.Replicas,
-			Duplicates:  o.DuplicateWindow,
-		})
-	}); err != nil {
+	tasksCfg := b.streamConfig(n.tasksStream, "taskwire task executions (work queue)", n.tasksSubject, jetstream.WorkQueuePolicy)
+	tasksCfg.Duplicates = o.DuplicateWindow
+	tasks, err := settingUp(ctx, b, "stream "+n.tasksStream, func() (jetstream.Stream, error) { return b.js.CreateOrUpdateStream(ctx, tasksCfg) })
+	if err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.tasksStream, err)
 	}
-	_, err := settingUp(ctx, b, "consumer "+n.consumer, func() (jetstream.Consumer, error) {
+	_, err = settingUp(ctx, b, "consumer "+n.consumer, func() (jetstream.Consumer, error) {
 		return b.js.CreateOrUpdateConsumer(ctx, n.tasksStream, jetstream.ConsumerConfig{
 			Durable:       n.consumer,
 			Description:   "taskwire workers",
@@ -312,47 +327,25 @@ func (b *Backend) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("natsjs: consumer %s: %w", n.consumer, err)
 	}
-	if _, err := settingUp(ctx, b, "stream "+n.indexStream, func() (jetstream.Stream, error) {
-		return b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        n.indexStream,
-			Description: "taskwire run creation order",
-			Subjects:    []string{n.indexSubject},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     b.storage(),
-			Replicas:    o.Replicas,
-		})
-	}); err != nil {
+	indexCfg := b.streamConfig(n.indexStream, "taskwire run creation order", n.indexSubject, jetstream.LimitsPolicy)
+	index, err := settingUp(ctx, b, "stream "+n.indexStream, func() (jetstream.Stream, error) { return b.js.CreateOrUpdateStream(ctx, indexCfg) })
+	if err != nil {
 		return fmt.Errorf("natsjs: stream %s: %w", n.indexStream, err)
 	}
-	runsCfg := jetstream.KeyValueConfig{
-		Bucket:         n.runsBucket,
-		Description:    "taskwire runs",
-		History:        1,
-		Storage:        b.storage(),
-		Replicas:       o.Replicas,
-		LimitMarkerTTL: markerTTL, // for the removal markers' TTL (see Store.remove)
-	}
-	bucket := func() (jetstream.KeyValue, error) { return b.js.CreateOrUpdateKeyValue(ctx, runsCfg) }
-	runs, err := settingUp(ctx, b, "bucket "+n.runsBucket, bucket)
+	runsCfg := b.bucketConfig(n.runsBucket, "taskwire runs")
+	runsCfg.LimitMarkerTTL = markerTTL // for the removal markers' TTL (see Store.remove)
+	runs, err := b.bucket(ctx, runsCfg)
 	ttl := markerTTL
 	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) { // a server before 2.11: markers stay
 		runsCfg.LimitMarkerTTL, ttl = 0, 0
-		runs, err = settingUp(ctx, b, "bucket "+n.runsBucket, bucket)
+		runs, err = b.bucket(ctx, runsCfg)
 	}
 	if err != nil {
-		return fmt.Errorf("natsjs: bucket %s: %w", n.runsBucket, err)
+		return err
 	}
-	dead, err := settingUp(ctx, b, "bucket "+n.deadBucket, func() (jetstream.KeyValue, error) {
-		return b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      n.deadBucket,
-			Description: "taskwire dead letters",
-			History:     1,
-			Storage:     b.storage(),
-			Replicas:    o.Replicas,
-		})
-	})
+	dead, err := b.bucket(ctx, b.bucketConfig(n.deadBucket, "taskwire dead letters"))
 	if err != nil {
-		return fmt.Errorf("natsjs: bucket %s: %w", n.deadBucket, err)
+		return err
 	}
 	obj, err := settingUp(ctx, b, "object store "+n.valuesBucket, func() (jetstream.ObjectStore, error) {
 		return b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
@@ -365,21 +358,9 @@ func (b *Backend) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("natsjs: object store %s: %w", n.valuesBucket, err)
 	}
-	elems, err := settingUp(ctx, b, "bucket "+n.elemsBucket, func() (jetstream.KeyValue, error) {
-		return b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      n.elemsBucket,
-			Description: "taskwire outputs of map task elements",
-			History:     1,
-			Storage:     b.storage(),
-			Replicas:    o.Replicas,
-		})
-	})
+	elems, err := b.bucket(ctx, b.bucketConfig(n.elemsBucket, "taskwire outputs of map task elements"))
 	if err != nil {
-		return fmt.Errorf("natsjs: bucket %s: %w", n.elemsBucket, err)
-	}
-	index, err := settingUp(ctx, b, "stream "+n.indexStream, func() (jetstream.Stream, error) { return b.js.Stream(ctx, n.indexStream) })
-	if err != nil {
-		return fmt.Errorf("natsjs: stream %s: %w", n.indexStream, err)
+		return err
 	}
 	b.store = &Store{js: b.js, nc: b.nc, kv: runs, markerTTL: ttl, index: index, indexSubject: n.indexSubject, log: o.Logger,
 		vals: &values{obj: obj, elems: elems, max: o.MaxValueSize, log: o.Logger}}
@@ -392,9 +373,7 @@ func (b *Backend) setup(ctx context.Context) error {
 		dead: dead, log: o.Logger, done: make(chan struct{}),
 	}
 	b.broker.onExhausted = b.failExhausted
-	if b.tasks, err = settingUp(ctx, b, "stream "+n.tasksStream, func() (jetstream.Stream, error) { return b.js.Stream(ctx, n.tasksStream) }); err != nil {
-		return fmt.Errorf("natsjs: stream %s: %w", n.tasksStream, err)
-	}
+	b.tasks = tasks
 	// A worker killed during a message's last allowed delivery never Naks
 	// it: the server gives up silently but for this advisory. One backend
 	// of the deployment (a queue group) dead-letters it and fails its run.

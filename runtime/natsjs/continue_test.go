@@ -3,6 +3,7 @@
 package natsjs
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,15 +30,31 @@ func tasksState(t *testing.T, b *Backend) jetstream.StreamState {
 	return info.State
 }
 
+// deployment is the continuation tests' setup: a server, one worker
+// process with conc slots, and an API engine.
+type deployment struct {
+	url, dir string
+	worker   *workerProc
+	b        *Backend
+	api      *runtime.Engine
+	ctx      context.Context
+}
+
+func deploy(t *testing.T, conc int) deployment {
+	t.Helper()
+	s := startServer(t)
+	d := deployment{url: s.ClientURL(), dir: t.TempDir(), ctx: testCtx(t, 30*time.Second)}
+	d.worker = startWorker(t, d.url, d.dir, conc)
+	d.b, d.api = openAPI(t, d.url, d.dir)
+	return d
+}
+
 // A worker runs a chain's next task itself, on the delivery of the task
 // before it: runs of a three-task chain enqueue one message each, their
 // first task's.
 func TestContinuationsEnqueueOnlyTheFirstTask(t *testing.T) {
-	s := startServer(t)
-	dir := t.TempDir()
-	startWorker(t, s.ClientURL(), dir, 4)
-	b, api := openAPI(t, s.ClientURL(), dir)
-	ctx := testCtx(t, 30*time.Second)
+	d := deploy(t, 4)
+	b, api, ctx := d.b, d.api, d.ctx
 	const n = 20
 	for i := range n {
 		r, err := api.Run(ctx, "pass3", map[string]any{"in": i}, runtime.StartOptions{})
@@ -57,11 +74,8 @@ func TestContinuationsEnqueueOnlyTheFirstTask(t *testing.T) {
 // as itself: the dead letter names its task, not the task it ran after,
 // and no message is left behind.
 func TestFailedContinuationIsDeadLettered(t *testing.T) {
-	s := startServer(t)
-	dir := t.TempDir()
-	startWorker(t, s.ClientURL(), dir, 1)
-	b, api := openAPI(t, s.ClientURL(), dir)
-	ctx := testCtx(t, 30*time.Second)
+	d := deploy(t, 1)
+	b, api, ctx := d.b, d.api, d.ctx
 	r, err := api.Run(ctx, "thenperm", map[string]any{"in": 1}, runtime.StartOptions{})
 	if err != nil || r.Status != runtime.RunFailed || !strings.Contains(r.Error, "bad input") {
 		t.Fatalf("run: %+v %v", r, err)
@@ -89,11 +103,8 @@ func TestFailedContinuationIsDeadLettered(t *testing.T) {
 // goes back to pending and to the queue, and another worker runs it as
 // its first attempt, at once (not after AckWait or a reconciliation).
 func TestContinuationHandedBackByAStoppingWorker(t *testing.T) {
-	s := startServer(t)
-	dir := t.TempDir()
-	first := startWorker(t, s.ClientURL(), dir, 1)
-	_, api := openAPI(t, s.ClientURL(), dir)
-	ctx := testCtx(t, 30*time.Second)
+	d := deploy(t, 1)
+	first, dir, api, ctx := d.worker, d.dir, d.api, d.ctx
 	r, err := api.Start(ctx, "thengate", map[string]any{"in": 1}, runtime.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +126,7 @@ func TestContinuationHandedBackByAStoppingWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	handedBack := time.Now()
-	second := startWorker(t, s.ClientURL(), dir, 1)
+	second := startWorker(t, d.url, dir, 1)
 	r, err = api.Wait(ctx, r.ID)
 	if err != nil || r.Status != runtime.RunSucceeded {
 		t.Fatalf("run: %+v %v", r, err)
@@ -134,11 +145,8 @@ func TestContinuationHandedBackByAStoppingWorker(t *testing.T) {
 // The reconciler does not enqueue again a continuation that is running:
 // the message of the task it runs after still holds it.
 func TestReconcileLeavesARunningContinuation(t *testing.T) {
-	s := startServer(t)
-	dir := t.TempDir()
-	startWorker(t, s.ClientURL(), dir, 1)
-	_, api := openAPI(t, s.ClientURL(), dir)
-	ctx := testCtx(t, 30*time.Second)
+	d := deploy(t, 1)
+	dir, api, ctx := d.dir, d.api, d.ctx
 	r, err := api.Start(ctx, "thengate", map[string]any{"in": 1}, runtime.StartOptions{})
 	if err != nil {
 		t.Fatal(err)

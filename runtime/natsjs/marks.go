@@ -13,8 +13,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
-
-	"github.com/taskwire/taskwire/runtime/driver"
 )
 
 // The active markers of runs, which Unfinished lists, are group-committed:
@@ -187,19 +185,13 @@ func (s *Store) unfinishedOf(ctx context.Context, key string) ([]string, error) 
 	var unfinished []string
 	keep := false
 	for _, id := range ids {
-		data, _, err := s.read(ctx, id)
+		ended, found, err := s.ended(ctx, id)
 		switch {
-		case errors.Is(err, driver.ErrRunNotFound):
-			keep = keep || young // a create in flight, or one that died before writing its run
-			continue
 		case err != nil:
 			return nil, err
-		}
-		rec, err := s.decodeRecord(id, data)
-		if err != nil {
-			return nil, err
-		}
-		if !rec.Status.Terminal() {
+		case !found:
+			keep = keep || young // a create in flight, or one that died before writing its run
+		case !ended:
 			unfinished = append(unfinished, id)
 		}
 	}

@@ -592,13 +592,13 @@ func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 		if err != nil {
 			continue
 		}
-		r, err := s.Get(ctx, id)
+		ended, found, err := s.ended(ctx, id)
 		switch {
-		case errors.Is(err, driver.ErrRunNotFound):
-			// a Create in flight, or one that died before writing its run
 		case err != nil:
 			return nil, err
-		case r.Status.Terminal():
+		case !found:
+			// a Create in flight, or one that died before writing its run
+		case ended:
 			_ = s.remove(ctx, k)
 		default:
 			ids = append(ids, id)
@@ -606,6 +606,19 @@ func (s *Store) Unfinished(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids), nil // a reopened run is in a batch too
+}
+
+// ended reports whether run id has ended, and whether it has a record at
+// all (found false, with no error, when it has none).
+func (s *Store) ended(ctx context.Context, id string) (ended, found bool, err error) {
+	rec, _, err := s.load(ctx, id)
+	if errors.Is(err, driver.ErrRunNotFound) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	return rec.Status.Terminal(), true, nil
 }
 
 // untoken reverses token.
