@@ -542,16 +542,23 @@ func (e *Engine) Resume(ctx context.Context) error {
 		var o outcome
 		var deadline time.Time
 		var pipeline string
+		var ended bool
 		err := e.update(ctx, id, &o, func(pl *plan, rec *driver.RunRecord) error {
-			deadline, pipeline = rec.Deadline, rec.PipelineID
+			deadline, pipeline, ended = rec.Deadline, rec.PipelineID, rec.Status.Terminal()
 			return pl.resume(rec, e.cfg.now(), &o)
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("resume run %s: %w", id, err))
 			continue
 		}
-		if o.ended == "" {
+		if o.ended == "" && !ended {
 			e.track(id, pipeline, deadline, nil)
+			// Its end may have come between the read and the tracking,
+			// its event seen while it was not tracked: a wait would take
+			// it for running for good.
+			if r, err := e.cfg.store.Get(ctx, id); err == nil && r.Status.Terminal() {
+				e.untrack(id, r.Status, r.Error)
+			}
 		}
 		e.effects.after(id, &o)
 	}
